@@ -1,0 +1,31 @@
+# The two commands of README.md. Each creates .venv and installs what it needs.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The real data sets, when they sit beside the checkout (as in CI); otherwise unset.
+KERAS_LM_DATA ?= $(if $(wildcard ../shared/data/README.md),$(abspath ../shared/data),)
+export KERAS_LM_DATA
+DEMO_OUT ?= runs/demo
+
+.PHONY: demo test lint install clean
+
+$(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: $(BIN)/.installed
+	$(BIN)/keras-lm demo --out $(DEMO_OUT)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check keras_lm tests
+	$(BIN)/ruff format --check keras_lm tests
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs reports .pytest_cache .ruff_cache *.egg-info

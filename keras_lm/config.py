@@ -1,0 +1,163 @@
+"""Configuration as dataclasses that round-trip through dicts, JSON and YAML.
+
+Every stage of keras_lm takes one of these; the CLI and notebooks build the
+same objects. `from_dict` is strict: an unknown key or a value of the wrong type
+raises `ConfigError` naming the key. `with_overrides` applies `a.b=c` strings
+(as `keras-lm ... --set a.b=c` does) with the same checks.
+
+Example:
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True)
+... class Inner(Config):
+...     width: int = 16
+>>> @dataclass(frozen=True)
+... class Outer(Config):
+...     name: str = "tiny"
+...     inner: Inner = Inner()
+>>> Outer().with_overrides(["inner.width=32"]).inner.width
+32
+>>> Outer.from_dict({"inner": {"depth": 2}})
+Traceback (most recent call last):
+...
+keras_lm.errors.ConfigError: Unknown config key: inner.depth (known: width)
+"""
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Self
+
+import yaml
+
+from keras_lm.errors import ConfigError
+from keras_lm.io import write_text_atomic
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base class: subclasses are frozen dataclasses whose fields are typed."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of JSON-compatible values (tuples become lists)."""
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], _prefix: str = "") -> Self:
+        """Build from a dict, rejecting unknown keys and wrong types by name."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{_prefix or cls.__name__}: expected a mapping, got {type(data).__name__}")
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        kwargs = {}
+        for key, value in data.items():
+            name = f"{_prefix}{key}"
+            if key not in fields:
+                raise ConfigError(f"Unknown config key: {name} (known: {', '.join(fields)})")
+            kwargs[key] = _coerce(value, hints[key], name)
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> Path:
+        """Write as JSON or YAML (by the file's suffix), atomically."""
+        path = Path(path)
+        text = self.to_yaml() if path.suffix in (".yaml", ".yml") else self.to_json()
+        return write_text_atomic(path, text)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a JSON or YAML file written by `save` (or by hand)."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML/JSON: {err}") from None
+        try:
+            return cls.from_dict(data)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+
+    def with_overrides(self, overrides: list[str] | tuple[str, ...]) -> Self:
+        """Apply `key.sub=value` strings; values are parsed as YAML scalars then type-checked."""
+        data = self.to_dict()
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"Override {item!r} is not of the form key=value")
+            key, raw = item.split("=", 1)
+            node = data
+            parts = key.strip().split(".")
+            for depth, part in enumerate(parts[:-1]):
+                if not isinstance(node.get(part), dict):
+                    raise ConfigError(f"Unknown config key: {'.'.join(parts[: depth + 1])}")
+                node = node[part]
+            if parts[-1] not in node:
+                raise ConfigError(f"Unknown config key: {key.strip()}")
+            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        return type(self).from_dict(data)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    return value
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    """Check `value` against the type `hint`; convert lists to tuples and dicts to Configs."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in args:
+            try:
+                return _coerce(value, arg, name)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{name}: expected {_type_name(hint)}, got {value!r}")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{name}: expected null, got {value!r}")
+    if hint is Any:
+        return value
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"{name}: expected one of {list(args)}, got {value!r}")
+    if isinstance(hint, type) and issubclass(hint, Config):
+        if isinstance(value, hint):
+            return value
+        return hint.from_dict(value, _prefix=f"{name}.")
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        coerced = [_coerce(v, item, f"{name}[{i}]") for i, v in enumerate(value)]
+        return tuple(coerced) if origin is tuple else coerced
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a mapping, got {value!r}")
+        return {k: _coerce(v, args[1] if args else Any, f"{name}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{name}: expected {hint.__name__}, got {value!r}")
+    if isinstance(hint, type) and not isinstance(value, hint):
+        raise ConfigError(f"{name}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

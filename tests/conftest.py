@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny inline corpora, and the real data sets behind a clear skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# Twenty lines written for these tests: accents, punctuation, an emoji, mixed scripts.
+TINY_LINES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "¿Dónde está la biblioteca? Está cerca.",
+    "Ça va très bien, merci !",
+    "Tom doesn't like apples; he likes pears.",
+    "I ❤️ keras — and TFLite too 🚀",
+    "数据 quality matters: 中文 and English mixed.",
+    "Привет, мир! Hello, world!",
+    "  leading and trailing spaces  ",
+    "tabs\tinside\ttext",
+    "Numbers: 3.14159, 2,718 and 42%.",
+    "E-mail me at someone@example.com (not really).",
+    "Ünïcödé wörds with diacritics: naïve café.",
+    "\"Quoted\" text with `backquotes` and 'apostrophes'.",
+    "A very very very very very very long line that repeats words words words.",
+    "Short.",
+    "Mañana será otro día.",
+    "Él no quería ir, pero fue.",
+    "Γειά σου κόσμε",
+    "The end is near; the end is here.",
+    "Last line without punctuation",
+]
+
+TINY_PAIRS = [
+    ("Go.", "Ve."),
+    ("Hi.", "Hola."),
+    ("Run!", "¡Corre!"),
+    ("Who are you?", "¿Quién eres?"),
+    ("I am hungry.", "Tengo hambre."),
+    ("Where is the station?", "¿Dónde está la estación?"),
+    ("Thank you very much.", "Muchas gracias."),
+    ("It is raining.", "Está lloviendo."),
+]
+
+
+def real_data_dir() -> Path | None:
+    """The real data sets: $KERAS_LM_DATA, else ../shared/data beside the checkout."""
+    env = os.environ.get("KERAS_LM_DATA")
+    if env and Path(env, "README.md").exists():
+        return Path(env)
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return beside if (beside / "README.md").exists() else None
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The real data directory, or a skip that says how to provide it."""
+    found = real_data_dir()
+    if found is None:
+        pytest.skip("needs the real data sets: set KERAS_LM_DATA to a directory laid out as ../shared/data")
+    return found
+
+
+@pytest.fixture
+def tiny_lines() -> list[str]:
+    return list(TINY_LINES)
+
+
+@pytest.fixture
+def tiny_pairs() -> list[tuple[str, str]]:
+    return list(TINY_PAIRS)
