@@ -1,0 +1,220 @@
+"""tf.data pipelines: causal-LM windows, seq2seq pairs and classification, batched and seeded.
+
+Each builder takes token ids (from a keras_lm tokenizer) and returns a
+`tf.data.Dataset` of `(features, labels, sample_weight)` or `(features, labels)`
+whose feature names are those of `keras_lm.features`, ready for `model.fit`.
+Sequences longer than the limit are an error unless `overflow="truncate"` or
+`"drop"` is asked for; then the count is logged, never hidden.
+
+Example:
+>>> import numpy as np
+>>> ds = lm_dataset(np.arange(20), sequence_length=4, batch_size=2, shuffle=False)
+>>> x, y = next(iter(ds))
+>>> x["token_ids"].numpy()[0].tolist(), y.numpy()[0].tolist()
+([0, 1, 2, 3], [1, 2, 3, 4])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import tensorflow as tf
+
+from keras_lm.errors import InputError
+from keras_lm.features import DECODER_PADDING_MASK
+from keras_lm.features import DECODER_TOKEN_IDS
+from keras_lm.features import ENCODER_PADDING_MASK
+from keras_lm.features import ENCODER_TOKEN_IDS
+from keras_lm.features import PADDING_MASK
+from keras_lm.features import TOKEN_IDS
+
+log = logging.getLogger(__name__)
+Overflow = Literal["error", "truncate", "drop"]
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def lm_dataset(
+    ids: np.ndarray | Sequence[int],
+    sequence_length: int,
+    batch_size: int,
+    *,
+    stride: int | None = None,
+    shuffle: bool = True,
+    seed: int = 0,
+    drop_remainder: bool = True,
+) -> tf.data.Dataset:
+    """Windows of a token stream: `token_ids = ids[s:s+T]`, labels `ids[s+1:s+T+1]`.
+
+    Windows start every `stride` tokens (default `sequence_length`: no overlap).
+    With `shuffle`, the window order is reshuffled every epoch from `seed`.
+    """
+    ids = np.asarray(ids, dtype=np.int32)
+    stride = stride or sequence_length
+    if len(ids) < sequence_length + 1:
+        raise InputError("<token stream>", f"{len(ids)} tokens cannot fill one window of {sequence_length} + 1")
+    starts = np.arange(0, len(ids) - sequence_length, stride, dtype=np.int64)
+    stream = tf.constant(ids)
+    offsets = tf.range(sequence_length + 1, dtype=tf.int64)
+
+    def windows(batch_starts):
+        chunk = tf.gather(stream, batch_starts[:, None] + offsets[None, :])  # (B, T+1)
+        x = chunk[:, :-1]
+        return {TOKEN_IDS: x, PADDING_MASK: tf.ones_like(x)}, chunk[:, 1:]
+
+    ds = tf.data.Dataset.from_tensor_slices(starts)
+    if shuffle:
+        ds = ds.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(windows, num_parallel_calls=AUTOTUNE)
+    return _finish(ds)
+
+
+def seq2seq_dataset(
+    source_ids: Sequence[Sequence[int]],
+    target_ids: Sequence[Sequence[int]],
+    batch_size: int,
+    *,
+    start_id: int,
+    end_id: int,
+    max_source_length: int,
+    max_target_length: int,
+    overflow: Overflow = "error",
+    bucket_boundaries: Sequence[int] | None = None,
+    shuffle: bool = True,
+    seed: int = 0,
+    pad_to_max: bool = False,
+    lines: Sequence[int] | None = None,
+) -> tf.data.Dataset:
+    """Teacher-forced pairs: decoder input `[start] + target`, labels `target + [end]`.
+
+    Yields `(features, labels, sample_weight)`; padding is 0 and masked out by
+    `*_padding_mask` and by `sample_weight`. `max_target_length` counts the
+    start/end token. With `bucket_boundaries`, pairs are batched with others of
+    similar source length. `lines` (the records' line numbers) make errors name them.
+    """
+    if len(source_ids) != len(target_ids):
+        raise ValueError(f"{len(source_ids)} sources but {len(target_ids)} targets")
+    keep = fit_lengths(
+        [(len(s), len(t) + 1) for s, t in zip(source_ids, target_ids, strict=True)],
+        (max_source_length, max_target_length),
+        overflow,
+        lines,
+        ("source", "target"),
+    )
+    src = [list(source_ids[i][:max_source_length]) for i in keep]
+    tgt = [list(target_ids[i][: max_target_length - 1]) for i in keep]
+    dec_in = [[start_id, *t] for t in tgt]
+    labels = [[*t, end_id] for t in tgt]
+    ds = tf.data.Dataset.from_tensor_slices((_ragged(src), _ragged(dec_in), _ragged(labels)))
+    ds = ds.map(_seq2seq_example, num_parallel_calls=AUTOTUNE)
+    if shuffle:
+        ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
+    lengths = (max_source_length, max_target_length)
+    return _finish(_batch(ds, batch_size, bucket_boundaries, pad_to_max, lengths, key=ENCODER_TOKEN_IDS))
+
+
+def classification_dataset(
+    ids: Sequence[Sequence[int]],
+    labels: Sequence[int],
+    batch_size: int,
+    *,
+    max_length: int,
+    overflow: Overflow = "error",
+    bucket_boundaries: Sequence[int] | None = None,
+    shuffle: bool = True,
+    seed: int = 0,
+    pad_to_max: bool = False,
+    lines: Sequence[int] | None = None,
+) -> tf.data.Dataset:
+    """`({"token_ids", "padding_mask"}, label)` batches for a classifier."""
+    if len(ids) != len(labels):
+        raise ValueError(f"{len(ids)} texts but {len(labels)} labels")
+    keep = fit_lengths([(len(s),) for s in ids], (max_length,), overflow, lines, ("text",))
+    tokens = [list(ids[i][:max_length]) for i in keep]
+    y = np.asarray([labels[i] for i in keep], dtype=np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((_ragged(tokens), y))
+    ds = ds.map(_classification_example, num_parallel_calls=AUTOTUNE)
+    if shuffle:
+        ds = ds.shuffle(len(tokens), seed=seed, reshuffle_each_iteration=True)
+    return _finish(_batch(ds, batch_size, bucket_boundaries, pad_to_max, (max_length,), key=TOKEN_IDS))
+
+
+def fit_lengths(
+    lengths: Sequence[tuple[int, ...]],
+    limits: tuple[int, ...],
+    overflow: Overflow,
+    lines: Sequence[int] | None,
+    fields: tuple[str, ...],
+) -> list[int]:
+    """Indices of the rows to keep; raise, truncate or drop rows longer than `limits`."""
+    over = [i for i, row in enumerate(lengths) if any(n > m for n, m in zip(row, limits, strict=True))]
+    if over and overflow == "error":
+        i = over[0]
+        where = f"line {lines[i]}" if lines is not None else f"row {i}"
+        sizes = ", ".join(f"{f} {n}/{m}" for f, n, m in zip(fields, lengths[i], limits, strict=True))
+        raise InputError(
+            "<dataset>",
+            f"{len(over)} of {len(lengths)} rows exceed the length limit (first: {where}, {sizes} tokens); "
+            "raise the limit, or pass overflow='truncate' or 'drop'",
+        )
+    if over:
+        log.warning("%s %d of %d rows longer than %s", overflow, len(over), len(lengths), limits)
+    if over and overflow == "drop":
+        dropped = set(over)
+        return [i for i in range(len(lengths)) if i not in dropped]
+    return list(range(len(lengths)))
+
+
+def _seq2seq_example(src, dec_in, labels):
+    features = {
+        ENCODER_TOKEN_IDS: src,
+        ENCODER_PADDING_MASK: tf.ones_like(src),
+        DECODER_TOKEN_IDS: dec_in,
+        DECODER_PADDING_MASK: tf.ones_like(dec_in),
+    }
+    return features, labels, tf.ones_like(labels, dtype=tf.float32)
+
+
+def _classification_example(tokens, label):
+    return {TOKEN_IDS: tokens, PADDING_MASK: tf.ones_like(tokens)}, label
+
+
+def _batch(ds, batch_size, boundaries, pad_to_max, lengths, key):
+    """Pad to the longest in each batch (or to the maximum lengths), bucketing by `key` length."""
+    shapes = tf.nest.map_structure(lambda spec: [None] * spec.shape.rank, ds.element_spec)
+    if pad_to_max:
+        shapes = _max_shapes(ds.element_spec, lengths)
+    if boundaries:
+        return ds.bucket_by_sequence_length(
+            lambda *example: tf.shape(example[0][key])[0],
+            bucket_boundaries=list(boundaries),
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            padded_shapes=shapes,
+        )
+    return ds.padded_batch(batch_size, padded_shapes=shapes)
+
+
+def _max_shapes(spec, lengths):
+    """Padded shapes at the maximum lengths: `encoder_*` features at lengths[0], all else at lengths[-1]."""
+
+    def shape(s, name=""):
+        if s.shape.rank == 0:
+            return []
+        return [lengths[0] if name.startswith("encoder") else lengths[-1]]
+
+    features, *rest = spec
+    return ({k: shape(v, k) for k, v in features.items()}, *(shape(s) for s in rest))
+
+
+def _ragged(rows: list[list[int]]) -> tf.RaggedTensor:
+    flat = np.fromiter((v for row in rows for v in row), dtype=np.int32)
+    lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
+    return tf.RaggedTensor.from_row_lengths(flat, lengths)
+
+
+def _finish(ds: tf.data.Dataset) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(AUTOTUNE)
