@@ -1,0 +1,122 @@
+"""tf.data pipelines: shifts, masks, padding, bucketing, seeds and length limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from keras_lm.data.pipelines import classification_dataset  # noqa: E402
+from keras_lm.data.pipelines import lm_dataset  # noqa: E402
+from keras_lm.data.pipelines import seq2seq_dataset  # noqa: E402
+from keras_lm.errors import InputError  # noqa: E402
+from keras_lm.features import SEQ2SEQ_INPUTS  # noqa: E402
+
+SOURCES = [[5, 6, 7], [8], [9, 10, 11, 12, 13], [5, 5], [7, 7, 7, 7]]
+TARGETS = [[20, 21], [22, 23, 24], [25], [26], [27, 28]]
+
+
+def batches(ds):
+    return [tf.nest.map_structure(lambda t: t.numpy(), b) for b in ds]
+
+
+def test_lm_windows_shift_by_one_and_cover_the_stream():
+    ids = np.arange(100, dtype=np.int32)
+    got = batches(lm_dataset(ids, sequence_length=8, batch_size=3, shuffle=False, drop_remainder=False))
+    x = np.concatenate([b[0]["token_ids"] for b in got])
+    y = np.concatenate([b[1] for b in got])
+    np.testing.assert_array_equal(y, x + 1)
+    np.testing.assert_array_equal(x[:, 0], np.arange(0, 91, 8)[: len(x)])
+    assert len(x) == (100 - 1) // 8
+    assert all((b[0]["padding_mask"] == 1).all() for b in got)
+
+
+def test_lm_shuffle_is_seeded_and_reshuffled_each_epoch():
+    ids = np.arange(400)
+
+    def first_tokens(seed):
+        ds = lm_dataset(ids, sequence_length=4, batch_size=4, seed=seed)
+        return [[int(b[0]["token_ids"][0, 0]) for b in batches(ds)] for _ in range(2)]
+
+    a, b, c = first_tokens(1), first_tokens(1), first_tokens(2)
+    assert a == b
+    assert a != c
+    assert a[0] != a[1]  # a new order every epoch
+
+
+def test_lm_too_short_stream_is_an_error():
+    with pytest.raises(InputError, match="cannot fill one window"):
+        lm_dataset(np.arange(5), sequence_length=8, batch_size=1)
+
+
+def test_seq2seq_teacher_forcing_and_masks():
+    ds = seq2seq_dataset(
+        SOURCES, TARGETS, 2, start_id=2, end_id=3, max_source_length=6, max_target_length=5, shuffle=False
+    )
+    (x, y, w), *_ = batches(ds)
+    assert set(x) == set(SEQ2SEQ_INPUTS)
+    np.testing.assert_array_equal(x["encoder_token_ids"], [[5, 6, 7], [8, 0, 0]])
+    np.testing.assert_array_equal(x["encoder_padding_mask"], [[1, 1, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(x["decoder_token_ids"], [[2, 20, 21, 0], [2, 22, 23, 24]])
+    np.testing.assert_array_equal(y, [[20, 21, 3, 0], [22, 23, 24, 3]])
+    np.testing.assert_array_equal(w, x["decoder_padding_mask"])
+
+
+def test_seq2seq_pad_to_max_gives_static_shapes():
+    ds = seq2seq_dataset(
+        SOURCES, TARGETS, 2, start_id=2, end_id=3, max_source_length=6, max_target_length=5,
+        shuffle=False, pad_to_max=True,
+    )
+    for x, y, w in batches(ds):
+        assert x["encoder_token_ids"].shape[1] == 6
+        assert x["decoder_token_ids"].shape[1] == y.shape[1] == w.shape[1] == 5
+
+
+def test_seq2seq_bucketing_groups_similar_lengths():
+    rng = np.random.default_rng(0)
+    sources = [list(range(1, n + 1)) for n in rng.integers(1, 40, size=200)]
+    targets = [[9]] * 200
+    ds = seq2seq_dataset(
+        sources, targets, 8, start_id=2, end_id=3, max_source_length=40, max_target_length=4,
+        bucket_boundaries=[10, 20, 30], seed=0,
+    )
+    seen = 0
+    for x, _, _ in batches(ds):
+        lengths = x["encoder_padding_mask"].sum(axis=1)
+        buckets = np.digitize(lengths, [10, 20, 30])
+        assert len(set(buckets)) == 1
+        seen += len(lengths)
+    assert seen == 200
+
+
+def test_overflow_is_an_error_naming_the_line_unless_asked():
+    kwargs = dict(start_id=2, end_id=3, max_source_length=4, max_target_length=5, shuffle=False)
+    with pytest.raises(InputError, match=r"1 of 5 rows exceed .*first: line 13, source 5/4"):
+        seq2seq_dataset(SOURCES, TARGETS, 2, lines=[10, 11, 13, 14, 15], **kwargs)
+    dropped = batches(seq2seq_dataset(SOURCES, TARGETS, 8, overflow="drop", **kwargs))
+    assert len(dropped[0][1]) == 4
+    cut = batches(seq2seq_dataset(SOURCES, TARGETS, 8, overflow="truncate", **kwargs))
+    assert cut[0][0]["encoder_token_ids"].shape == (5, 4)
+
+
+def test_classification_batches():
+    ds = classification_dataset(SOURCES, [0, 1, 1, 0, 1], 5, max_length=5, shuffle=False)
+    (x, y), = batches(ds)
+    np.testing.assert_array_equal(y, [0, 1, 1, 0, 1])
+    np.testing.assert_array_equal(x["padding_mask"].sum(axis=1), [3, 1, 5, 2, 4])
+    with pytest.raises(ValueError, match="5 texts but 2 labels"):
+        classification_dataset(SOURCES, [0, 1], 2, max_length=5)
+
+
+def test_dataset_feeds_model_fit():
+    keras = pytest.importorskip("keras")
+    inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+    h = keras.layers.Embedding(30, 4)(inputs)
+    h = keras.layers.GlobalAveragePooling1D()(h, mask=keras.ops.cast(mask, "bool"))
+    model = keras.Model({"token_ids": inputs, "padding_mask": mask}, keras.layers.Dense(2)(h))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ds = classification_dataset(SOURCES, [0, 1, 1, 0, 1], 2, max_length=5, seed=0)
+    history = model.fit(ds, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
