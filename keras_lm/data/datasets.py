@@ -41,6 +41,10 @@ EMBEDDED: dict[str, Callable[[], Corpus]] = {
     "stdlib-docs": embedded.stdlib_docs_corpus,
     "stdlib-sigs": embedded.stdlib_sigs_corpus,
 }
+EMBEDDED_DESCRIPTIONS = {
+    "stdlib-docs": "Docstrings of Python's standard library (text; built at run time, no download)",
+    "stdlib-sigs": "Function summary -> signature pairs from the standard library (parallel; built in)",
+}
 
 
 @dataclasses.dataclass(frozen=True)

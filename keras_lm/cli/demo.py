@@ -1,0 +1,26 @@
+"""`keras-lm demo`: the README's main job on the embedded default corpus (no download)."""
+
+from __future__ import annotations
+
+from keras_lm.cli.console import out_console
+
+
+def register(commands) -> None:
+    demo = commands.add_parser(
+        "demo", help="run the whole path on the embedded standard-library corpus and write a report"
+    )
+    demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    demo.add_argument("--dataset", default="stdlib-sigs", help="data set to run on (default: the embedded one)")
+    demo.add_argument("--data-dir", help="data directory for a real data set (else $KERAS_LM_DATA)")
+    demo.add_argument("--force", action="store_true", help="replace an existing output folder")
+    demo.set_defaults(run=run_demo)
+
+
+def run_demo(args) -> int:
+    from keras_lm.demo import DemoConfig
+    from keras_lm.demo import run
+
+    config = DemoConfig(dataset=args.dataset, data_dir=args.data_dir)
+    report = run(config, args.out, overwrite=args.force)
+    out_console().print(f"demo report: {report}")
+    return 0
