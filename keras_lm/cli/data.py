@@ -12,6 +12,7 @@ from keras_lm.data.corpus import Corpus
 from keras_lm.data.datasets import EMBEDDED_DESCRIPTIONS
 from keras_lm.data.datasets import DatasetSplits
 from keras_lm.data.datasets import available
+from keras_lm.data.datasets import default_cleaning
 from keras_lm.data.datasets import find_local
 from keras_lm.data.datasets import load
 from keras_lm.data.readers import read_corpus
@@ -111,7 +112,7 @@ def run_clean(args) -> int:
     target = Path(args.out) / ds.name
     if target.exists() and not args.force:
         raise KerasLMError(f"{target} already exists; pass --force to replace it")
-    config = CleaningConfig.load(args.config) if args.config else CleaningConfig.for_kind(ds.kind)
+    config = CleaningConfig.load(args.config) if args.config else default_cleaning(ds)
     config = config.with_overrides(args.set)
     summary = {"dataset": ds.name, "config": config.to_dict(), "splits": {}}
     cleaned: dict[str, Corpus] = {}

@@ -14,16 +14,19 @@ import os
 import sys
 from collections.abc import Sequence
 
+from rich.text import Text
+
 from keras_lm import __version__
 from keras_lm.cli import bench
 from keras_lm.cli import data
 from keras_lm.cli import demo
 from keras_lm.cli import tokenizer
+from keras_lm.cli import train
 from keras_lm.cli.console import err_console
 from keras_lm.errors import KerasLMError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = (data, tokenizer, bench, demo)
+COMMANDS = (data, tokenizer, train, bench, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or EXIT_OK)
     except KerasLMError as err:
-        err_console().print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+        err_console().print(Text("error: ", style="bold red") + Text(str(err)))
         return EXIT_USAGE
     except KeyboardInterrupt:
         err_console().print("interrupted")

@@ -9,13 +9,19 @@ Example:
 True
 """
 
+from keras_lm.data.cleaning import CleanResult
+from keras_lm.data.cleaning import CleaningConfig
+from keras_lm.data.cleaning import clean
 from keras_lm.data.corpus import Corpus
 from keras_lm.data.corpus import LabelledRecord
 from keras_lm.data.corpus import PairRecord
 from keras_lm.data.corpus import TextRecord
 from keras_lm.data.datasets import DatasetSplits
 from keras_lm.data.datasets import available
+from keras_lm.data.datasets import default_cleaning
 from keras_lm.data.datasets import load
+from keras_lm.data.quality import quality_report
+from keras_lm.data.quality import write_report
 from keras_lm.data.readers import read_corpus
 from keras_lm.data.readers import read_labelled
 from keras_lm.data.readers import read_parallel
@@ -24,6 +30,8 @@ from keras_lm.data.splits import SplitInfo
 from keras_lm.data.writers import write_corpus
 
 __all__ = [
+    "CleanResult",
+    "CleaningConfig",
     "Corpus",
     "DatasetSplits",
     "LabelledRecord",
@@ -31,10 +39,14 @@ __all__ = [
     "SplitInfo",
     "TextRecord",
     "available",
+    "clean",
+    "default_cleaning",
     "load",
+    "quality_report",
     "read_corpus",
     "read_labelled",
     "read_parallel",
     "read_text",
     "write_corpus",
+    "write_report",
 ]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from keras_lm.data import embedded
 from keras_lm.data import preparation
+from keras_lm.data.cleaning import CleaningConfig
 from keras_lm.data.corpus import Corpus
 from keras_lm.data.corpus import CorpusKind
 from keras_lm.data.readers import Errors
@@ -40,10 +41,14 @@ DEFAULT_SEED = 1337
 EMBEDDED: dict[str, Callable[[], Corpus]] = {
     "stdlib-docs": embedded.stdlib_docs_corpus,
     "stdlib-sigs": embedded.stdlib_sigs_corpus,
+    "stdlib-kinds": embedded.stdlib_kinds_corpus,
 }
+# A summary mapped to a signature is not a translation: length ratios and identical sides are expected.
+EMBEDDED_CLEANING = {"stdlib-sigs": ("length_ratio=false", "identical_pair=false")}
 EMBEDDED_DESCRIPTIONS = {
     "stdlib-docs": "Docstrings of Python's standard library (text; built at run time, no download)",
     "stdlib-sigs": "Function summary -> signature pairs from the standard library (parallel; built in)",
+    "stdlib-kinds": "Docstring summary -> module/class/function (labelled; built in)",
 }
 
 
@@ -94,6 +99,12 @@ def load(
         except DatasetNotFoundError as err:
             raise DatasetNotFoundError(f"{_not_found_message(spec, data_dir)}\n{err}") from None
     return _read_local(spec, folder, errors)
+
+
+def default_cleaning(ds: DatasetSplits) -> CleaningConfig:
+    """The cleaning rules for a data set: its kind's defaults with the data set's own overrides."""
+    overrides = REGISTRY[ds.name].cleaning if ds.name in REGISTRY else EMBEDDED_CLEANING.get(ds.name, ())
+    return CleaningConfig.for_kind(ds.kind).with_overrides(list(overrides))
 
 
 def find_local(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Path | None:
@@ -160,4 +171,4 @@ def _not_found_message(spec: DatasetSpec, data_dir) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DatasetSplits", "available", "load", "find_local", "contiguous_split"]
+__all__ = ["DatasetSplits", "available", "default_cleaning", "find_local", "load"]

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from keras_lm.data.corpus import Corpus
+from keras_lm.data.corpus import LabelledRecord
 from keras_lm.data.corpus import PairRecord
 from keras_lm.data.corpus import TextRecord
 
@@ -41,6 +42,7 @@ class Docstring:
     name: str  # qualified: module.Class.method
     text: str  # cleaned with inspect.cleandoc
     signature: str | None  # "dedent(text)" for functions, None for modules and classes
+    kind: str = "function"  # "module", "class" or "function"
 
 
 def stdlib_root() -> Path:
@@ -90,6 +92,23 @@ def stdlib_sigs_corpus(max_summary: int = 100, max_signature: int = 48) -> Corpu
     return Corpus("parallel", tuple(records), "stdlib-sigs")
 
 
+def stdlib_kinds_corpus(max_summary: int = 120) -> Corpus:
+    """The `stdlib-kinds` labelled corpus: a docstring's summary line -> what it documents
+    ("module", "class" or "function"), distinct summaries only."""
+    seen: set[str] = set()
+    records = []
+    for doc in collect_docstrings():
+        summary = doc.text.split("\n\n")[0].replace("\n", " ").strip()
+        if not (8 <= len(summary) <= max_summary) or summary in seen:
+            continue
+        seen.add(summary)
+        records.append(LabelledRecord(summary, doc.kind, len(records) + 1))
+    return Corpus("labelled", tuple(records), "stdlib-kinds", KIND_LABELS)
+
+
+KIND_LABELS = ("module", "class", "function")
+
+
 def provenance(corpus: Corpus) -> dict[str, str]:
     """What the embedded corpus was built from: the Python version and a hash of its content."""
     digest = hashlib.sha256("\n".join(corpus.texts()).encode("utf-8")).hexdigest()
@@ -112,7 +131,7 @@ def _module_files(root: Path, modules: Sequence[str] | None) -> Iterator[Path]:
 def _docstrings(tree: ast.Module, module: str) -> Iterator[Docstring]:
     text = ast.get_docstring(tree, clean=False)
     if text:
-        yield Docstring(module, inspect.cleandoc(text), None)
+        yield Docstring(module, inspect.cleandoc(text), None, "module")
     yield from _walk(tree.body, module)
 
 
@@ -125,8 +144,9 @@ def _walk(body: list[ast.stmt], prefix: str) -> Iterator[Docstring]:
         name = f"{prefix}.{node.name}"
         text = ast.get_docstring(node, clean=False)
         if text:
-            signature = None if isinstance(node, ast.ClassDef) else _signature(node)
-            yield Docstring(name, inspect.cleandoc(text), signature)
+            is_class = isinstance(node, ast.ClassDef)
+            signature = None if is_class else _signature(node)
+            yield Docstring(name, inspect.cleandoc(text), signature, "class" if is_class else "function")
         if isinstance(node, ast.ClassDef):
             yield from _walk(node.body, name)
 

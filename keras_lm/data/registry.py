@@ -50,6 +50,7 @@ class DatasetSpec:
         reader_options: options passed to the reader (e.g. the label set).
         split_method: str. How splits are made from the download (see keras_lm.data.splits).
         licence: str. Licence and attribution.
+        cleaning: overrides of the kind's default cleaning rules that suit this data set.
     """
 
     name: str
@@ -60,6 +61,7 @@ class DatasetSpec:
     reader_options: Mapping[str, object] = dataclasses.field(default_factory=dict)
     split_method: str = "none"
     licence: str = ""
+    cleaning: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, DatasetSpec] = {

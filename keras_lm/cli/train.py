@@ -1,0 +1,35 @@
+"""`keras-lm train --config NAME_OR_FILE [--set key=value ...]`: train (or resume) a run."""
+
+from __future__ import annotations
+
+import json
+
+from keras_lm.cli.console import out_console
+
+
+def register(commands) -> None:
+    train = commands.add_parser("train", help="train a model from a config; run again to resume")
+    train.add_argument("--config", required=True, help="a shipped config name or a YAML/JSON file")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set model.num_layers=4 (type-checked)")
+    train.add_argument("--run-dir", help="where the run is written (default runs/<name>)")
+    train.add_argument("--data-dir", help="data directory (else $KERAS_LM_DATA)")
+    train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=run_train)
+
+
+def run_train(args) -> int:
+    from keras_lm.training.presets import load_config
+
+    overrides = list(args.set) + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
+    config = load_config(args.config, overrides)
+    if args.print_config:
+        out_console().print(config.to_yaml(), markup=False)
+        return 0
+    from keras_lm.training.fit import train
+
+    result = train(config, args.run_dir or f"runs/{config.name}", verbose=0 if args.quiet else "auto")
+    out_console().print(json.dumps(result.metrics, indent=2), markup=False)
+    out_console().print(f"run written to {result.run_dir}")
+    return 0
