@@ -27,7 +27,8 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
+from typing import Self
 
 import yaml
 
@@ -47,7 +48,9 @@ class Config:
     def from_dict(cls, data: dict[str, Any], _prefix: str = "") -> Self:
         """Build from a dict, rejecting unknown keys and wrong types by name."""
         if not isinstance(data, dict):
-            raise ConfigError(f"{_prefix or cls.__name__}: expected a mapping, got {type(data).__name__}")
+            raise ConfigError(
+                f"{_prefix or cls.__name__}: expected a mapping, got {type(data).__name__}"
+            )
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
         kwargs = {}

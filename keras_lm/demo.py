@@ -46,7 +46,11 @@ class DemoConfig(Config):
 def run(config: DemoConfig, out: str | Path, overwrite: bool = False) -> Path:
     """Run the demo into `out`; return the path of its Markdown report."""
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        sections = [f"# keras_lm demo: {config.dataset}\n", "Config:\n", "```json\n" + config.to_json() + "```\n"]
+        sections = [
+            f"# keras_lm demo: {config.dataset}\n",
+            "Config:\n",
+            "```json\n" + config.to_json() + "```\n",
+        ]
         ds = load(config.dataset, data_dir=config.data_dir, seed=config.seed)
         ds.info.save(tmp / "data" / "split.json")
         sections += _data_stage(ds, tmp / "data")
@@ -56,23 +60,25 @@ def run(config: DemoConfig, out: str | Path, overwrite: bool = False) -> Path:
 
 
 def _data_stage(ds, folder: Path) -> list[str]:
-    from keras_lm.data.cleaning import CleaningConfig
     from keras_lm.data.cleaning import clean
+    from keras_lm.data.datasets import default_cleaning
     from keras_lm.data.quality import format_report_text
     from keras_lm.data.quality import quality_report
     from keras_lm.data.quality import write_report
     from keras_lm.data.writers import write_corpus
 
     lines = ["## Data\n", f"Splits: {ds.info.sizes} ({ds.info.method}; {ds.info.note})\n"]
-    config = CleaningConfig.for_kind(ds.kind)
+    config = default_cleaning(ds)
     for split, corpus in ds.splits.items():
         report = quality_report(corpus, reference=ds.splits["train"] if split != "train" else None)
         write_report(report, folder / f"quality.{split}.json")
         result = clean(corpus, config)
         write_corpus(result.corpus, folder / f"clean.{split}.tsv")
         lines += [f"### {split}\n", "```", format_report_text(report), "```\n"]
-        lines.append(f"Cleaning dropped {result.rows_in - result.rows_out} of {result.rows_in} rows: "
-                     f"{json.dumps(result.dropped)}\n")
+        lines.append(
+            f"Cleaning dropped {result.rows_in - result.rows_out} of {result.rows_in} rows: "
+            f"{json.dumps(result.dropped)}\n"
+        )
     return lines
 
 
@@ -80,12 +86,17 @@ def _tokenizer_stage(ds, config: DemoConfig, folder: Path) -> list[str]:
     from keras_lm.tokenizers import TokenizerConfig
     from keras_lm.tokenizers import train_tokenizer
 
-    lines = ["## Tokenizers\n", "| kind | vocabulary | train s | ids equal TF graph (valid) | example |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "## Tokenizers\n",
+        "| kind | vocabulary | train s | ids equal TF graph (valid) | example |",
+        "|---|---|---|---|---|",
+    ]
     texts = ds["train"].texts()
     valid = ds.splits.get("valid", ds["train"]).texts()
     for kind in config.tokenizers:
-        overrides = [f"vocab_size={config.vocab_size}"] if kind in ("wordpiece", "sentencepiece") else []
+        overrides = (
+            [f"vocab_size={config.vocab_size}"] if kind in ("wordpiece", "sentencepiece") else []
+        )
         start = time.perf_counter()
         tokenizer = train_tokenizer(texts, TokenizerConfig(kind=kind).with_overrides(overrides))
         seconds = time.perf_counter() - start

@@ -59,7 +59,9 @@ def data_dir() -> Path:
     """The real data directory, or a skip that says how to provide it."""
     found = real_data_dir()
     if found is None:
-        pytest.skip("needs the real data sets: set KERAS_LM_DATA to a directory laid out as ../shared/data")
+        pytest.skip(
+            "needs the real data sets: set KERAS_LM_DATA to a directory laid out as ../shared/data"
+        )
     return found
 
 

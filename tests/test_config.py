@@ -34,11 +34,15 @@ def test_round_trip_through_files(tmp_path, suffix):
 
 
 def test_overrides_are_type_checked():
-    run = Run().with_overrides(["model.num_layers=4", "model.dropout=0", "model.attention=additive"])
+    run = Run().with_overrides(
+        ["model.num_layers=4", "model.dropout=0", "model.attention=additive"]
+    )
     assert run.model == Model(num_layers=4, dropout=0.0, attention="additive")
     with pytest.raises(ConfigError, match="model.num_layers: expected int, got str 'four'"):
         Run().with_overrides(["model.num_layers=four"])
-    with pytest.raises(ConfigError, match=r"model.attention: expected one of \['dot', 'additive'\]"):
+    with pytest.raises(
+        ConfigError, match=r"model.attention: expected one of \['dot', 'additive'\]"
+    ):
         Run().with_overrides(["model.attention=luong"])
     with pytest.raises(ConfigError, match="model.num_layers: expected int, got True"):
         Run().with_overrides(["model.num_layers=true"])

@@ -31,9 +31,8 @@ def test_directory_replaces_only_when_complete(tmp_path):
     target = tmp_path / "bundle"
     target.mkdir()
     (target / "old").write_text("1")
-    with pytest.raises(FileExistsError):
-        with atomic_dir(target):
-            pass
+    with pytest.raises(FileExistsError), atomic_dir(target):
+        pass
     with atomic_dir(target, overwrite=True) as tmp:
         (tmp / "new").write_text("2")
     assert [p.name for p in target.iterdir()] == ["new"]
@@ -43,4 +42,8 @@ def test_directory_replaces_only_when_complete(tmp_path):
 def test_data_dir_order(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_LM_DATA", str(tmp_path / "env"))
     monkeypatch.setenv("KERAS_LM_CACHE", str(tmp_path / "cache"))
-    assert data_dir_candidates(tmp_path / "arg") == [tmp_path / "arg", tmp_path / "env", tmp_path / "cache"]
+    assert data_dir_candidates(tmp_path / "arg") == [
+        tmp_path / "arg",
+        tmp_path / "env",
+        tmp_path / "cache",
+    ]

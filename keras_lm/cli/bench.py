@@ -17,16 +17,26 @@ KINDS = ("char", "byte", "wordpiece", "sentencepiece")
 
 
 def register(commands) -> None:
-    group = commands.add_parser("bench", help="benchmarks (results printed with the command that made them)")
+    group = commands.add_parser(
+        "bench", help="benchmarks (results printed with the command that made them)"
+    )
     sub = group.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
 
-    tok = sub.add_parser("tokenizers", help="tokens/s of each tokenizer, TensorFlow graph vs TensorFlow-free")
+    tok = sub.add_parser(
+        "tokenizers", help="tokens/s of each tokenizer, TensorFlow graph vs TensorFlow-free"
+    )
     add_source_arguments(tok)
-    tok.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, from {', '.join(KINDS)}")
-    tok.add_argument("--vocab-size", type=int, default=8000, help="vocabulary of the subword tokenizers")
+    tok.add_argument(
+        "--kinds", default=",".join(KINDS), help=f"comma-separated, from {', '.join(KINDS)}"
+    )
+    tok.add_argument(
+        "--vocab-size", type=int, default=8000, help="vocabulary of the subword tokenizers"
+    )
     tok.add_argument("--lines", type=int, default=0, help="benchmark on the first N texts (0: all)")
     tok.add_argument("--repeats", type=int, default=3)
-    tok.add_argument("--out", default="reports/bench", help="folder for tokenizers.json and tokenizers.md")
+    tok.add_argument(
+        "--out", default="reports/bench", help="folder for tokenizers.json and tokenizers.md"
+    )
     tok.set_defaults(run=run_tokenizers)
 
 
@@ -54,10 +64,14 @@ def run_tokenizers(args) -> int:
         rows = benchmark_tokenizers(texts, tokenizers, repeats=args.repeats)
     command = command_line()
     table = format_markdown(rows)
-    header = f"Tokenizer throughput on {ds.name}/train ({len(texts)} texts).\n\nCommand: `{command}`\n\n"
+    header = (
+        f"Tokenizer throughput on {ds.name}/train ({len(texts)} texts).\n\nCommand: `{command}`\n\n"
+    )
     out = Path(args.out)
     write_text_atomic(out / "tokenizers.md", header + table + "\n")
-    write_text_atomic(out / "tokenizers.json", json.dumps({"command": command, "rows": rows}, indent=2) + "\n")
+    write_text_atomic(
+        out / "tokenizers.json", json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
+    )
     out_console().print(header + table, markup=False)
     err_console().print(f"written to {out / 'tokenizers.md'} and tokenizers.json")
     return 0

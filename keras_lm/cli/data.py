@@ -34,27 +34,45 @@ def register(commands) -> None:
     report = sub.add_parser("report", help="print a data-quality table and write it as JSON")
     add_source_arguments(report)
     report.add_argument("--split", default="all", help="train, valid, test or all (default all)")
-    report.add_argument("--out", default="reports/data", help="folder for the JSON reports (default reports/data)")
+    report.add_argument(
+        "--out", default="reports/data", help="folder for the JSON reports (default reports/data)"
+    )
     report.set_defaults(run=run_report)
 
     clean = sub.add_parser("clean", help="apply the cleaning rules and write the cleaned corpus")
     add_source_arguments(clean)
-    clean.add_argument("--out", required=True, help="data directory to write <out>/<name>/<split files> into")
-    clean.add_argument("--set", action="append", default=[], metavar="RULE=VALUE", help="override a cleaning option")
+    clean.add_argument(
+        "--out", required=True, help="data directory to write <out>/<name>/<split files> into"
+    )
+    clean.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="RULE=VALUE",
+        help="override a cleaning option",
+    )
     clean.add_argument("--config", help="a CleaningConfig YAML/JSON file")
     clean.add_argument("--force", action="store_true", help="replace an existing cleaned copy")
     clean.set_defaults(run=run_clean)
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="NAME_OR_PATH", help=f"a data set ({', '.join(available())}) or a file")
-    parser.add_argument("--data-dir", help="directory laid out as <dir>/<name>/<split files> (else $KERAS_LM_DATA)")
     parser.add_argument(
-        "--format", choices=["text", "parallel", "labelled"], help="how to read a file (default: guessed)"
+        "source", metavar="NAME_OR_PATH", help=f"a data set ({', '.join(available())}) or a file"
+    )
+    parser.add_argument(
+        "--data-dir", help="directory laid out as <dir>/<name>/<split files> (else $KERAS_LM_DATA)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=["text", "parallel", "labelled"],
+        help="how to read a file (default: guessed)",
     )
     parser.add_argument("--labels", help="comma-separated declared label set, for labelled files")
     parser.add_argument(
-        "--encoding-errors", choices=["strict", "replace"], default="strict",
+        "--encoding-errors",
+        choices=["strict", "replace"],
+        default="strict",
         help="on bytes that are not UTF-8: stop with the offset (strict), or substitute U+FFFD",
     )
     parser.add_argument("--no-download", action="store_true", help="never download; fail if absent")
@@ -68,7 +86,12 @@ def open_source(args) -> DatasetSplits:
         corpus = read_corpus(path, args.format, errors=args.encoding_errors, **options)
         info = SplitInfo(sizes={"train": len(corpus)}, sources={path.name: sha256_file(path)})
         return DatasetSplits(path.stem, corpus.kind, {"train": corpus}, info)
-    return load(args.source, data_dir=args.data_dir, download=not args.no_download, errors=args.encoding_errors)
+    return load(
+        args.source,
+        data_dir=args.data_dir,
+        download=not args.no_download,
+        errors=args.encoding_errors,
+    )
 
 
 def run_list(args) -> int:
@@ -123,7 +146,9 @@ def run_clean(args) -> int:
     spec = REGISTRY.get(ds.name)
     with atomic_dir(target, overwrite=args.force) as tmp:
         for split, corpus in cleaned.items():
-            write_corpus(corpus, tmp / (spec.split_files[split] if spec else f"{split}{_suffix(ds.kind)}"))
+            write_corpus(
+                corpus, tmp / (spec.split_files[split] if spec else f"{split}{_suffix(ds.kind)}")
+            )
         (tmp / "cleaning.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         ds.info.save(tmp / "split.json")
     _print_clean_summary(summary)
@@ -136,10 +161,20 @@ def _print_clean_summary(summary: dict) -> None:
 
     splits = summary["splits"]
     rules = list(dict.fromkeys(rule for s in splits.values() for rule in s["dropped"]))
-    table = Table("split", "rows in", *rules, "rows out", title=f"{summary['dataset']}: rows dropped by each rule")
+    table = Table(
+        "split",
+        "rows in",
+        *rules,
+        "rows out",
+        title=f"{summary['dataset']}: rows dropped by each rule",
+    )
     for split, result in splits.items():
-        table.add_row(split, str(result["rows_in"]), *(str(result["dropped"].get(r, 0)) for r in rules),
-                      str(result["rows_out"]))
+        table.add_row(
+            split,
+            str(result["rows_in"]),
+            *(str(result["dropped"].get(r, 0)) for r in rules),
+            str(result["rows_out"]),
+        )
     out_console().print(table)
 
 

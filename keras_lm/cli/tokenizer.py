@@ -7,8 +7,8 @@ from pathlib import Path
 
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
-from keras_lm.cli.data import open_source
 from keras_lm.cli.data import add_source_arguments
+from keras_lm.cli.data import open_source
 
 
 def register(commands) -> None:
@@ -17,9 +17,15 @@ def register(commands) -> None:
 
     train = sub.add_parser("train", help="train a tokenizer on a corpus's train split and save it")
     add_source_arguments(train)
-    train.add_argument("--kind", choices=["char", "byte", "wordpiece", "sentencepiece"], default="wordpiece")
-    train.add_argument("--vocab-size", type=int, default=None, help="target vocabulary size (subword kinds)")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any TokenizerConfig field")
+    train.add_argument(
+        "--kind", choices=["char", "byte", "wordpiece", "sentencepiece"], default="wordpiece"
+    )
+    train.add_argument(
+        "--vocab-size", type=int, default=None, help="target vocabulary size (subword kinds)"
+    )
+    train.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="any TokenizerConfig field"
+    )
     train.add_argument("--out", required=True, help="directory to save the tokenizer into")
     train.set_defaults(run=run_train)
 
@@ -42,7 +48,9 @@ def run_train(args) -> int:
     with err_console().status(f"training a {config.kind} tokenizer on {ds.name}/train"):
         tokenizer = train_tokenizer(ds["train"].texts(), config)
     tokenizer.save(args.out)
-    out_console().print(f"{config.kind} tokenizer, {tokenizer.vocab_size} ids, saved to {Path(args.out)}")
+    out_console().print(
+        f"{config.kind} tokenizer, {tokenizer.vocab_size} ids, saved to {Path(args.out)}"
+    )
     return 0
 
 
@@ -55,7 +63,9 @@ def run_encode(args) -> int:
     ids = tokenizer.encode(args.text)
     tokens = [tokenizer.id_to_token(i) for i in ids]
     if args.json:
-        out_console().print_json(json.dumps({"ids": ids, "tokens": tokens, "decoded": tokenizer.decode(ids)}))
+        out_console().print_json(
+            json.dumps({"ids": ids, "tokens": tokens, "decoded": tokenizer.decode(ids)})
+        )
         return 0
     table = Table("position", "id", "token")
     for position, (i, token) in enumerate(zip(ids, tokens, strict=True)):

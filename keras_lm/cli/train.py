@@ -10,11 +10,18 @@ from keras_lm.cli.console import out_console
 def register(commands) -> None:
     train = commands.add_parser("train", help="train a model from a config; run again to resume")
     train.add_argument("--config", required=True, help="a shipped config name or a YAML/JSON file")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config field, e.g. --set model.num_layers=4 (type-checked)")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set model.num_layers=4 (type-checked)",
+    )
     train.add_argument("--run-dir", help="where the run is written (default runs/<name>)")
     train.add_argument("--data-dir", help="data directory (else $KERAS_LM_DATA)")
-    train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    train.add_argument(
+        "--print-config", action="store_true", help="print the resolved config and exit"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run_train)
 
@@ -29,7 +36,9 @@ def run_train(args) -> int:
         return 0
     from keras_lm.training.fit import train
 
-    result = train(config, args.run_dir or f"runs/{config.name}", verbose=0 if args.quiet else "auto")
+    result = train(
+        config, args.run_dir or f"runs/{config.name}", verbose=0 if args.quiet else "auto"
+    )
     out_console().print(json.dumps(result.metrics, indent=2), markup=False)
     out_console().print(f"run written to {result.run_dir}")
     return 0

@@ -9,8 +9,8 @@ Example:
 True
 """
 
-from keras_lm.data.cleaning import CleanResult
 from keras_lm.data.cleaning import CleaningConfig
+from keras_lm.data.cleaning import CleanResult
 from keras_lm.data.cleaning import clean
 from keras_lm.data.corpus import Corpus
 from keras_lm.data.corpus import LabelledRecord

@@ -13,7 +13,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Literal
 
 CorpusKind = Literal["text", "parallel", "labelled"]
@@ -63,7 +65,9 @@ class Corpus:
     def __post_init__(self):
         for rec in self.records[:1]:
             if _KIND_OF[type(rec)] != self.kind:
-                raise TypeError(f"{self.name}: a {self.kind} corpus cannot hold {type(rec).__name__}")
+                raise TypeError(
+                    f"{self.name}: a {self.kind} corpus cannot hold {type(rec).__name__}"
+                )
 
     def __len__(self) -> int:
         return len(self.records)
@@ -107,11 +111,16 @@ class Corpus:
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, str]], name: str = "<memory>") -> Corpus:
-        return cls("parallel", tuple(PairRecord(s, t, i + 1) for i, (s, t) in enumerate(pairs)), name)
+        return cls(
+            "parallel", tuple(PairRecord(s, t, i + 1) for i, (s, t) in enumerate(pairs)), name
+        )
 
     @classmethod
     def from_labelled(
-        cls, items: Iterable[tuple[str, str]], name: str = "<memory>", labels: Sequence[str] | None = None
+        cls,
+        items: Iterable[tuple[str, str]],
+        name: str = "<memory>",
+        labels: Sequence[str] | None = None,
     ) -> Corpus:
         records = tuple(LabelledRecord(t, str(lab), i + 1) for i, (t, lab) in enumerate(items))
         return cls("labelled", records, name, tuple(labels) if labels is not None else None)

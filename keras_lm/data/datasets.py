@@ -29,7 +29,6 @@ from keras_lm.data.readers import read_corpus
 from keras_lm.data.registry import REGISTRY
 from keras_lm.data.registry import DatasetSpec
 from keras_lm.data.splits import SplitInfo
-from keras_lm.data.splits import contiguous_split
 from keras_lm.data.splits import grouped_split
 from keras_lm.errors import DatasetNotFoundError
 from keras_lm.io import cache_dir
@@ -65,7 +64,9 @@ class DatasetSplits:
         try:
             return self.splits[split]
         except KeyError:
-            raise KeyError(f"{self.name} has no {split!r} split; it has {sorted(self.splits)}") from None
+            raise KeyError(
+                f"{self.name} has no {split!r} split; it has {sorted(self.splits)}"
+            ) from None
 
 
 def available() -> list[str]:
@@ -86,9 +87,13 @@ def load(
     if name not in REGISTRY:
         if Path(name).is_file():
             corpus = read_corpus(name, errors=errors)
-            info = SplitInfo(sizes={"train": len(corpus)}, sources={Path(name).name: sha256_file(name)})
+            info = SplitInfo(
+                sizes={"train": len(corpus)}, sources={Path(name).name: sha256_file(name)}
+            )
             return DatasetSplits(Path(name).stem, corpus.kind, {"train": corpus}, info)
-        raise DatasetNotFoundError(f"{name!r} is neither a file nor a known data set ({', '.join(available())})")
+        raise DatasetNotFoundError(
+            f"{name!r} is neither a file nor a known data set ({', '.join(available())})"
+        )
     spec = REGISTRY[name]
     folder = find_local(spec, data_dir)
     if folder is None:
@@ -103,7 +108,9 @@ def load(
 
 def default_cleaning(ds: DatasetSplits) -> CleaningConfig:
     """The cleaning rules for a data set: its kind's defaults with the data set's own overrides."""
-    overrides = REGISTRY[ds.name].cleaning if ds.name in REGISTRY else EMBEDDED_CLEANING.get(ds.name, ())
+    overrides = (
+        REGISTRY[ds.name].cleaning if ds.name in REGISTRY else EMBEDDED_CLEANING.get(ds.name, ())
+    )
     return CleaningConfig.for_kind(ds.kind).with_overrides(list(overrides))
 
 
@@ -142,11 +149,15 @@ def _load_embedded(name: str, seed: int) -> DatasetSplits:
             "valid": corpus.replace(lines[cut["train"] : cut["valid"]]),
             "test": corpus.replace(lines[cut["valid"] :]),
         }
-        info = SplitInfo(method="contiguous_lines_90_5_5", sizes={k: len(v) for k, v in parts.items()})
+        info = SplitInfo(
+            method="contiguous_lines_90_5_5", sizes={k: len(v) for k, v in parts.items()}
+        )
     else:
         tenth = max(1, len(corpus) // 20)
         parts, info = grouped_split(corpus, {"valid": tenth, "test": tenth}, seed)
-    info = dataclasses.replace(info, sources={"content_sha256": provenance["content_sha256"]}, note=note)
+    info = dataclasses.replace(
+        info, sources={"content_sha256": provenance["content_sha256"]}, note=note
+    )
     return DatasetSplits(name, corpus.kind, parts, info)
 
 
@@ -155,7 +166,10 @@ def _download_in_cache(spec: DatasetSpec) -> bool:
 
 
 def _not_found_message(spec: DatasetSpec, data_dir) -> str:
-    tried = "\n".join(f"  {base / spec.name / spec.split_files['train']}" for base in data_dir_candidates(data_dir))
+    tried = "\n".join(
+        f"  {base / spec.name / spec.split_files['train']}"
+        for base in data_dir_candidates(data_dir)
+    )
     files = ", ".join(spec.split_files.values())
     lines = [
         f"data set {spec.name!r} not found. Looked for:",

@@ -61,7 +61,10 @@ def read_member(archive: Path, member: str, sha256: str | None) -> bytes:
 
 def _download(remote: RemoteFile, path: Path, timeout: float) -> None:
     try:
-        with urllib.request.urlopen(remote.url, timeout=timeout) as response, atomic_write(path, "wb") as out:
+        with (
+            urllib.request.urlopen(remote.url, timeout=timeout) as response,
+            atomic_write(path, "wb") as out,
+        ):
             shutil.copyfileobj(response, out, length=1 << 20)
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         raise DatasetNotFoundError(

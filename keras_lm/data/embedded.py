@@ -16,10 +16,10 @@ True
 from __future__ import annotations
 
 import ast
-import re
 import dataclasses
 import hashlib
 import inspect
+import re
 import sys
 import sysconfig
 from collections.abc import Iterator
@@ -33,7 +33,17 @@ from keras_lm.data.corpus import TextRecord
 
 # Folders of the standard library that are tests, demos or vendored code, not documentation.
 SKIP_DIRS = frozenset(
-    {"test", "tests", "idle_test", "idlelib", "lib2to3", "turtledemo", "ensurepip", "site-packages", "__pycache__"}
+    {
+        "test",
+        "tests",
+        "idle_test",
+        "idlelib",
+        "lib2to3",
+        "turtledemo",
+        "ensurepip",
+        "site-packages",
+        "__pycache__",
+    }
 )
 
 
@@ -49,7 +59,9 @@ def stdlib_root() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
-def collect_docstrings(modules: Sequence[str] | None = None, root: Path | None = None) -> list[Docstring]:
+def collect_docstrings(
+    modules: Sequence[str] | None = None, root: Path | None = None
+) -> list[Docstring]:
     """Public docstrings of the standard library (or of `modules` only), in a fixed order."""
     root = root or stdlib_root()
     found: list[Docstring] = []
@@ -112,7 +124,11 @@ KIND_LABELS = ("module", "class", "function")
 def provenance(corpus: Corpus) -> dict[str, str]:
     """What the embedded corpus was built from: the Python version and a hash of its content."""
     digest = hashlib.sha256("\n".join(corpus.texts()).encode("utf-8")).hexdigest()
-    return {"python": sys.version.split()[0], "stdlib": str(stdlib_root()), "content_sha256": digest}
+    return {
+        "python": sys.version.split()[0],
+        "stdlib": str(stdlib_root()),
+        "content_sha256": digest,
+    }
 
 
 def _module_files(root: Path, modules: Sequence[str] | None) -> Iterator[Path]:
@@ -146,7 +162,9 @@ def _walk(body: list[ast.stmt], prefix: str) -> Iterator[Docstring]:
         if text:
             is_class = isinstance(node, ast.ClassDef)
             signature = None if is_class else _signature(node)
-            yield Docstring(name, inspect.cleandoc(text), signature, "class" if is_class else "function")
+            yield Docstring(
+                name, inspect.cleandoc(text), signature, "class" if is_class else "function"
+            )
         if isinstance(node, ast.ClassDef):
             yield from _walk(node.body, name)
 

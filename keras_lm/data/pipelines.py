@@ -54,7 +54,9 @@ def lm_dataset(
     ids = np.asarray(ids, dtype=np.int32)
     stride = stride or sequence_length
     if len(ids) < sequence_length + 1:
-        raise InputError("<token stream>", f"{len(ids)} tokens cannot fill one window of {sequence_length} + 1")
+        raise InputError(
+            "<token stream>", f"{len(ids)} tokens cannot fill one window of {sequence_length} + 1"
+        )
     starts = np.arange(0, len(ids) - sequence_length, stride, dtype=np.int64)
     stream = tf.constant(ids)
     offsets = tf.range(sequence_length + 1, dtype=tf.int64)
@@ -67,7 +69,9 @@ def lm_dataset(
     ds = tf.data.Dataset.from_tensor_slices(starts)
     if shuffle:
         ds = ds.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(windows, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(
+        windows, num_parallel_calls=AUTOTUNE
+    )
     return _finish(ds)
 
 
@@ -112,7 +116,9 @@ def seq2seq_dataset(
     if shuffle:
         ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
     lengths = (max_source_length, max_target_length)
-    return _finish(_batch(ds, batch_size, bucket_boundaries, pad_to_max, lengths, key=ENCODER_TOKEN_IDS))
+    return _finish(
+        _batch(ds, batch_size, bucket_boundaries, pad_to_max, lengths, key=ENCODER_TOKEN_IDS)
+    )
 
 
 def classification_dataset(
@@ -138,7 +144,9 @@ def classification_dataset(
     ds = ds.map(_classification_example, num_parallel_calls=AUTOTUNE)
     if shuffle:
         ds = ds.shuffle(len(tokens), seed=seed, reshuffle_each_iteration=True)
-    return _finish(_batch(ds, batch_size, bucket_boundaries, pad_to_max, (max_length,), key=TOKEN_IDS))
+    return _finish(
+        _batch(ds, batch_size, bucket_boundaries, pad_to_max, (max_length,), key=TOKEN_IDS)
+    )
 
 
 def fit_lengths(
@@ -149,11 +157,15 @@ def fit_lengths(
     fields: tuple[str, ...],
 ) -> list[int]:
     """Indices of the rows to keep; raise, truncate or drop rows longer than `limits`."""
-    over = [i for i, row in enumerate(lengths) if any(n > m for n, m in zip(row, limits, strict=True))]
+    over = [
+        i for i, row in enumerate(lengths) if any(n > m for n, m in zip(row, limits, strict=True))
+    ]
     if over and overflow == "error":
         i = over[0]
         where = f"line {lines[i]}" if lines is not None else f"row {i}"
-        sizes = ", ".join(f"{f} {n}/{m}" for f, n, m in zip(fields, lengths[i], limits, strict=True))
+        sizes = ", ".join(
+            f"{f} {n}/{m}" for f, n, m in zip(fields, lengths[i], limits, strict=True)
+        )
         raise InputError(
             "<dataset>",
             f"{len(over)} of {len(lengths)} rows exceed the length limit (first: {where}, {sizes} tokens); "

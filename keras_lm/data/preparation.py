@@ -47,7 +47,9 @@ def prepare(spec: DatasetSpec, folder: Path, seed: int) -> Path:
     return folder
 
 
-def _tinyshakespeare(spec: DatasetSpec, archive: Path, seed: int) -> tuple[dict[str, str], SplitInfo]:
+def _tinyshakespeare(
+    spec: DatasetSpec, archive: Path, seed: int
+) -> tuple[dict[str, str], SplitInfo]:
     text = archive.read_text(encoding="utf-8")
     first = int(0.9 * len(text))
     pieces, info = contiguous_split(text[:first], {"train": 0.9, "valid": 1.0})
@@ -67,8 +69,12 @@ def _spa_eng(spec: DatasetSpec, archive: Path, seed: int) -> tuple[dict[str, str
 def _sst2(spec: DatasetSpec, archive: Path, seed: int) -> tuple[dict[str, str], SplitInfo]:
     (train_member, train_sha), (dev_member, dev_sha) = spec.remote.members.items()
     labels = spec.reader_options.get("labels")
-    train = _parse(read_member(archive, train_member, train_sha), train_member, read_labelled, labels=labels)
-    dev = _parse(read_member(archive, dev_member, dev_sha), dev_member, read_labelled, labels=labels)
+    train = _parse(
+        read_member(archive, train_member, train_sha), train_member, read_labelled, labels=labels
+    )
+    dev = _parse(
+        read_member(archive, dev_member, dev_sha), dev_member, read_labelled, labels=labels
+    )
     parts, info = grouped_split(train, {"valid": SST2_VALID_ROWS}, seed, key=lambda r: r.text)
     parts["test"] = dev
     note = "valid: sentences held out of GLUE train; test: GLUE dev"
@@ -77,7 +83,9 @@ def _sst2(spec: DatasetSpec, archive: Path, seed: int) -> tuple[dict[str, str], 
 
 def _wikitext(spec: DatasetSpec, archive: Path, seed: int) -> tuple[dict[str, str], SplitInfo]:
     texts = {}
-    for (member, sha), split in zip(spec.remote.members.items(), ("train", "valid", "test"), strict=True):
+    for (member, sha), split in zip(
+        spec.remote.members.items(), ("train", "valid", "test"), strict=True
+    ):
         texts[split] = read_member(archive, member, sha).decode("utf-8")
     sizes = {k: len(v) for k, v in texts.items()}
     return texts, SplitInfo(method=spec.split_method, sizes=sizes, note="the published splits")

@@ -89,11 +89,15 @@ def read_parallel(
             expected = len(cells)
             if expected < 2:
                 raise InputError(
-                    str(path), f"expected at least 2 tab-separated columns (source, target), found {expected}", line=number
+                    str(path),
+                    f"expected at least 2 tab-separated columns (source, target), found {expected}",
+                    line=number,
                 )
         if len(cells) != expected:
             raise InputError(
-                str(path), f"expected {expected} tab-separated columns, found {len(cells)}: {_preview(line)}", line=number
+                str(path),
+                f"expected {expected} tab-separated columns, found {len(cells)}: {_preview(line)}",
+                line=number,
             )
         records.append(PairRecord(cells[0], cells[1], number, tuple(cells[2:])))
     if not records:
@@ -119,7 +123,9 @@ def read_labelled(
     delimiter = delimiter or ("," if path.suffix.lower() == ".csv" else "\t")
     quoting = csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
     text = "\n".join(read_lines(path, errors)) + "\n"
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True
+    )
     rows = _read_rows(reader, path)
     if header:
         names, rows = rows[0][1], rows[1:]
@@ -140,12 +146,17 @@ def read_labelled(
         label = cells[label_idx].strip()
         if allowed is not None and label not in allowed:
             raise InputError(
-                str(path), f"label {label!r} is not one of {sorted(allowed)}", line=number, field=label_name
+                str(path),
+                f"label {label!r} is not one of {sorted(allowed)}",
+                line=number,
+                field=label_name,
             )
         records.append(LabelledRecord(cells[text_idx], label, number))
     if not records:
         raise InputError(str(path), "no rows after the header")
-    return Corpus("labelled", tuple(records), str(path), tuple(labels) if labels is not None else None)
+    return Corpus(
+        "labelled", tuple(records), str(path), tuple(labels) if labels is not None else None
+    )
 
 
 def read_corpus(path: str | os.PathLike, kind: CorpusKind | None = None, **options) -> Corpus:
@@ -163,7 +174,9 @@ def guess_kind(path: str | os.PathLike) -> CorpusKind:
         return "labelled"
     if suffix == ".tsv":
         with open(path, "rb") as f:
-            first = f.readline().decode("utf-8", errors="replace").rstrip("\r\n").lower().split("\t")
+            first = (
+                f.readline().decode("utf-8", errors="replace").rstrip("\r\n").lower().split("\t")
+            )
         return "labelled" if "label" in first else "parallel"
     return "text"
 
@@ -189,7 +202,10 @@ def _column_index(names, wanted, defaults, path: Path, what: str) -> int:
         if name in names:
             return names.index(name)
     raise InputError(
-        str(path), f"header {names} has no {what} column (looked for {', '.join(candidates)})", line=1, field=what
+        str(path),
+        f"header {names} has no {what} column (looked for {', '.join(candidates)})",
+        line=1,
+        field=what,
     )
 
 

@@ -88,7 +88,9 @@ REGISTRY: dict[str, DatasetSpec] = {
             remote=RemoteFile(
                 url="http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip",
                 filename="spa-eng.zip",
-                members={"spa-eng/spa.txt": "6ec60e212f812ee3430f7568ea6f33b6fb080e32193c5952e8da0ee8ba45574c"},
+                members={
+                    "spa-eng/spa.txt": "6ec60e212f812ee3430f7568ea6f33b6fb080e32193c5952e8da0ee8ba45574c"
+                },
             ),
             split_method="pairs_grouped_by_source",
             licence="CC BY 2.0 FR; attribution: www.manythings.org/anki and tatoeba.org",

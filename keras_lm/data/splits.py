@@ -100,7 +100,8 @@ def grouped_split(
         if target != "train":
             wanted[target] -= len(groups[group_key])
     parts = {
-        name: corpus.replace(corpus.records[i] for i in sorted(indices)) for name, indices in assigned.items()
+        name: corpus.replace(corpus.records[i] for i in sorted(indices))
+        for name, indices in assigned.items()
     }
     sizes = {name: len(part) for name, part in parts.items()}
     return parts, SplitInfo(method="grouped_random", seed=seed, sizes=sizes)

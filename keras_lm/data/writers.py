@@ -40,6 +40,8 @@ def _format(record, corpus: Corpus) -> str:
     for value in fields:
         if "\n" in value or (corpus.kind != "text" and "\t" in value):
             raise InputError(
-                corpus.name, "a field holds a tab or newline and cannot be written as TSV", line=record.line
+                corpus.name,
+                "a field holds a tab or newline and cannot be written as TSV",
+                line=record.line,
             )
     return "\t".join(fields)

@@ -32,7 +32,9 @@ def sha(data: bytes) -> str:
 
 
 def test_offline_and_absent_says_which_file_to_put_where(isolated, monkeypatch):
-    with_remote(monkeypatch, "spa-eng", RemoteFile("file:///nonexistent/spa-eng.zip", "spa-eng.zip"))
+    with_remote(
+        monkeypatch, "spa-eng", RemoteFile("file:///nonexistent/spa-eng.zip", "spa-eng.zip")
+    )
     with pytest.raises(DatasetNotFoundError) as err:
         datasets.load("spa-eng", data_dir=isolated / "nowhere")
     message = str(err.value)
@@ -72,11 +74,15 @@ def test_download_text_checksum_and_contiguous_split(isolated, monkeypatch):
     text = "".join(f"line {i}\n" for i in range(1000))
     src = isolated / "input.txt"
     src.write_text(text, encoding="utf-8")
-    with_remote(monkeypatch, "tinyshakespeare", RemoteFile(src.as_uri(), "input.txt", sha(text.encode())))
+    with_remote(
+        monkeypatch, "tinyshakespeare", RemoteFile(src.as_uri(), "input.txt", sha(text.encode()))
+    )
     ds = datasets.load("tinyshakespeare")
     joined = {k: "\n".join(v.texts()) for k, v in ds.splits.items()}
     n = len(text)
-    assert len((isolated / "cache/tinyshakespeare/train.txt").read_text()) == int(0.9 * int(0.9 * n))
+    assert len((isolated / "cache/tinyshakespeare/train.txt").read_text()) == int(
+        0.9 * int(0.9 * n)
+    )
     assert joined["train"].startswith("line 0\nline 1")
     assert ds.info.method == "contiguous_90_90"
     assert ds.info.sources["train:train.txt"]
@@ -115,7 +121,11 @@ def test_zip_member_checksum_mismatch(isolated, monkeypatch):
     archive = isolated / "spa-eng.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("spa-eng/spa.txt", "Go.\tVe.\n")
-    with_remote(monkeypatch, "spa-eng", RemoteFile(archive.as_uri(), "spa-eng.zip", members={"spa-eng/spa.txt": "1" * 64}))
+    with_remote(
+        monkeypatch,
+        "spa-eng",
+        RemoteFile(archive.as_uri(), "spa-eng.zip", members={"spa-eng/spa.txt": "1" * 64}),
+    )
     with pytest.raises(InputError, match=r"spa-eng\.zip!spa-eng/spa\.txt: sha256"):
         datasets.load("spa-eng")
 

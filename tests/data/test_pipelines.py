@@ -23,7 +23,9 @@ def batches(ds):
 
 def test_lm_windows_shift_by_one_and_cover_the_stream():
     ids = np.arange(100, dtype=np.int32)
-    got = batches(lm_dataset(ids, sequence_length=8, batch_size=3, shuffle=False, drop_remainder=False))
+    got = batches(
+        lm_dataset(ids, sequence_length=8, batch_size=3, shuffle=False, drop_remainder=False)
+    )
     x = np.concatenate([b[0]["token_ids"] for b in got])
     y = np.concatenate([b[1] for b in got])
     np.testing.assert_array_equal(y, x + 1)
@@ -52,7 +54,14 @@ def test_lm_too_short_stream_is_an_error():
 
 def test_seq2seq_teacher_forcing_and_masks():
     ds = seq2seq_dataset(
-        SOURCES, TARGETS, 2, start_id=2, end_id=3, max_source_length=6, max_target_length=5, shuffle=False
+        SOURCES,
+        TARGETS,
+        2,
+        start_id=2,
+        end_id=3,
+        max_source_length=6,
+        max_target_length=5,
+        shuffle=False,
     )
     (x, y, w), *_ = batches(ds)
     assert set(x) == set(SEQ2SEQ_INPUTS)
@@ -65,8 +74,15 @@ def test_seq2seq_teacher_forcing_and_masks():
 
 def test_seq2seq_pad_to_max_gives_static_shapes():
     ds = seq2seq_dataset(
-        SOURCES, TARGETS, 2, start_id=2, end_id=3, max_source_length=6, max_target_length=5,
-        shuffle=False, pad_to_max=True,
+        SOURCES,
+        TARGETS,
+        2,
+        start_id=2,
+        end_id=3,
+        max_source_length=6,
+        max_target_length=5,
+        shuffle=False,
+        pad_to_max=True,
     )
     for x, y, w in batches(ds):
         assert x["encoder_token_ids"].shape[1] == 6
@@ -78,8 +94,15 @@ def test_seq2seq_bucketing_groups_similar_lengths():
     sources = [list(range(1, n + 1)) for n in rng.integers(1, 40, size=200)]
     targets = [[9]] * 200
     ds = seq2seq_dataset(
-        sources, targets, 8, start_id=2, end_id=3, max_source_length=40, max_target_length=4,
-        bucket_boundaries=[10, 20, 30], seed=0,
+        sources,
+        targets,
+        8,
+        start_id=2,
+        end_id=3,
+        max_source_length=40,
+        max_target_length=4,
+        bucket_boundaries=[10, 20, 30],
+        seed=0,
     )
     seen = 0
     for x, _, _ in batches(ds):
@@ -102,7 +125,7 @@ def test_overflow_is_an_error_naming_the_line_unless_asked():
 
 def test_classification_batches():
     ds = classification_dataset(SOURCES, [0, 1, 1, 0, 1], 5, max_length=5, shuffle=False)
-    (x, y), = batches(ds)
+    ((x, y),) = batches(ds)
     np.testing.assert_array_equal(y, [0, 1, 1, 0, 1])
     np.testing.assert_array_equal(x["padding_mask"].sum(axis=1), [3, 1, 5, 2, 4])
     with pytest.raises(ValueError, match="5 texts but 2 labels"):

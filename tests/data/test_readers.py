@@ -39,7 +39,9 @@ def test_parallel_with_extra_columns(tmp_path):
 
 def test_parallel_wrong_column_count_names_the_line(tmp_path):
     path = write(tmp_path, "p.tsv", "Go.\tVe.\nHi.\tHola.\nBroken line without tab\n")
-    with pytest.raises(InputError, match=r"p\.tsv:3: expected 2 tab-separated columns, found 1") as err:
+    with pytest.raises(
+        InputError, match=r"p\.tsv:3: expected 2 tab-separated columns, found 1"
+    ) as err:
         read_parallel(path)
     assert err.value.line == 3
 
@@ -51,7 +53,9 @@ def test_parallel_single_column_file_is_rejected(tmp_path):
 
 
 def test_labelled_tsv_with_quotes_is_read_without_quoting(tmp_path):
-    path = write(tmp_path, "s.tsv", 'sentence\tlabel\nit \'s a `` great \'\' film \t1\n"bad" movie\t0\n')
+    path = write(
+        tmp_path, "s.tsv", "sentence\tlabel\nit 's a `` great '' film \t1\n\"bad\" movie\t0\n"
+    )
     corpus = read_labelled(path, labels=["0", "1"])
     assert corpus.texts() == ["it 's a `` great '' film ", '"bad" movie']
     assert [r.label for r in corpus] == ["1", "0"]
@@ -68,7 +72,9 @@ def test_labelled_csv_uses_csv_quoting(tmp_path):
 
 def test_label_outside_the_declared_set_names_line_and_field(tmp_path):
     path = write(tmp_path, "s.tsv", "sentence\tlabel\ngood\t1\nmeh\t2\n")
-    with pytest.raises(InputError, match=r"s\.tsv:3 \[label\]: label '2' is not one of \['0', '1'\]"):
+    with pytest.raises(
+        InputError, match=r"s\.tsv:3 \[label\]: label '2' is not one of \['0', '1'\]"
+    ):
         read_labelled(path, labels=["0", "1"])
 
 

@@ -54,6 +54,8 @@ def test_contiguous_split_cuts_in_order():
 
 
 def test_split_info_round_trips(tmp_path):
-    info = SplitInfo(method="grouped_random", seed=3, sizes={"train": 5}, sources={"a": "b"}, note="n")
+    info = SplitInfo(
+        method="grouped_random", seed=3, sizes={"train": 5}, sources={"a": "b"}, note="n"
+    )
     info.save(tmp_path / "split.json")
     assert SplitInfo.load(tmp_path / "split.json") == info
