@@ -7,7 +7,18 @@ KERAS_LM_DATA ?= $(if $(wildcard ../shared/data/README.md),$(abspath ../shared/d
 export KERAS_LM_DATA
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean torchref bench
+
+# The PyTorch reference of ../shared/anchors/torch_ref, for side-by-side benchmarks (CPU build pinned).
+.venv-torchref/bin/python:
+	$(PYTHON) -m venv .venv-torchref
+	.venv-torchref/bin/pip install --quiet 'torch==2.13.0' numpy
+
+torchref: .venv-torchref/bin/python
+
+bench: $(BIN)/.installed torchref
+	$(BIN)/keras-lm bench tokenizers tinyshakespeare
+	$(BIN)/keras-lm bench train --variant loop.jit_compile=true
 
 $(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)

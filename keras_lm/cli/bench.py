@@ -39,6 +39,36 @@ def register(commands) -> None:
     )
     tok.set_defaults(run=run_tokenizers)
 
+    train = sub.add_parser(
+        "train", help="training tokens/s of the shipped GPT configs vs the PyTorch reference"
+    )
+    train.add_argument(
+        "--configs", default="shakespeare-baby,shakespeare-small", help="comma-separated"
+    )
+    train.add_argument(
+        "--steps", type=int, default=120, help="steps per measurement (the first 10 are warm-up)"
+    )
+    train.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="an extra keras_lm variant to time, e.g. loop.jit_compile=true (repeatable)",
+    )
+    train.add_argument(
+        "--data-dir", help="data directory holding tinyshakespeare (else $KERAS_LM_DATA)"
+    )
+    train.add_argument(
+        "--torch-python",
+        default=".venv-torchref/bin/python",
+        help="python of a venv with torch==2.13.0 (make torchref); skipped if absent",
+    )
+    train.add_argument(
+        "--torch-ref", default="../shared/anchors/torch_ref", help="torch_ref folder"
+    )
+    train.add_argument("--out", default="reports/bench", help="folder for train.json and train.md")
+    train.set_defaults(run=run_train_speed)
+
 
 def command_line() -> str:
     return "keras-lm " + shlex.join(sys.argv[1:]) if sys.argv else "keras-lm"
@@ -74,4 +104,49 @@ def run_tokenizers(args) -> int:
     )
     out_console().print(header + table, markup=False)
     err_console().print(f"written to {out / 'tokenizers.md'} and tokenizers.json")
+    return 0
+
+
+def run_train_speed(args) -> int:
+    import os
+
+    from keras_lm.bench.train_speed import format_markdown
+    from keras_lm.bench.train_speed import ratio
+    from keras_lm.bench.train_speed import run_keras
+    from keras_lm.bench.train_speed import torch_worker
+    from keras_lm.data.datasets import find_local
+    from keras_lm.data.registry import get_spec
+
+    data_dir = args.data_dir or os.environ.get("KERAS_LM_DATA")
+    folder = find_local(get_spec("tinyshakespeare"), data_dir)
+    has_torch = Path(args.torch_python).is_file() and folder is not None
+    if not has_torch:
+        err_console().print(
+            f"no PyTorch reference run: {args.torch_python} or tinyshakespeare is absent "
+            "(make torchref creates the venv)"
+        )
+    rows = []
+    for name in args.configs.split(","):
+        torch_row = None
+        if has_torch:
+            with err_console().status(f"torch_ref {name}"):
+                torch_row = torch_worker(
+                    name, args.steps, args.torch_python, Path(args.torch_ref), folder, None
+                )
+            rows.append(torch_row)
+        for variant in ["", *args.variant]:
+            overrides = [v for v in variant.split(",") if v]
+            with err_console().status(f"keras_lm {name} {variant}"):
+                row = run_keras(name, args.steps, overrides, data_dir)
+            row["ratio"] = ratio(row, torch_row)
+            rows.append(row)
+    command = command_line()
+    text = f"Training speed, {args.steps} steps each, one process at a time.\n\nCommand: `{command}`\n\n"
+    text += format_markdown(rows)
+    out = Path(args.out)
+    write_text_atomic(out / "train.md", text + "\n")
+    write_text_atomic(
+        out / "train.json", json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
+    )
+    out_console().print(text, markup=False)
     return 0

@@ -72,7 +72,7 @@ def collect_docstrings(
         except (SyntaxError, ValueError):
             continue
         found.extend(_docstrings(tree, module))
-    return found
+    return tuple(found)
 
 
 def stdlib_docs_corpus(max_chars: int = 2_000_000) -> Corpus:

@@ -13,6 +13,7 @@ Example:
 
 from keras_lm.models.encoder_classifier import EncoderClassifierConfig
 from keras_lm.models.encoder_classifier import build_encoder_classifier
+from keras_lm.models.losses import SmoothedSparseCrossentropy
 from keras_lm.models.lstm_lm import LSTMLMConfig
 from keras_lm.models.lstm_lm import build_lstm_lm
 from keras_lm.models.lstm_seq2seq import LSTMSeq2SeqConfig
@@ -28,6 +29,7 @@ from keras_lm.models.transformer_seq2seq import TransformerSeq2SeqConfig
 from keras_lm.models.transformer_seq2seq import build_transformer_seq2seq
 
 __all__ = [
+    "SmoothedSparseCrossentropy",
     "FAMILIES",
     "EncoderClassifierConfig",
     "LSTMLMConfig",

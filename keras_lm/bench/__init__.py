@@ -1,0 +1,1 @@
+"""Benchmarks: measured throughput of keras_lm components, as data rows and Markdown tables."""

@@ -1,0 +1,205 @@
+"""Training speed of the shipped GPT configs, side by side with the PyTorch reference (torch_ref).
+
+Each measurement runs in its own process, one after another (the machine has 2
+cores; two at once would measure neither): keras_lm's `transformer_lm` through
+the same compile and tf.data path as `keras-lm train`, and
+../shared/anchors/torch_ref/train.py with the same architecture, batch and steps.
+Reported: tokens/s, median step time, peak RSS, and the Keras/PyTorch ratio.
+
+Example:
+>>> row = {"tokens_per_s": 20.0}
+>>> ratio(row, {"tokens_per_s": 10.0})
+2.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# The shipped configs that have a torch_ref twin, and torch_ref's flags for them.
+TORCH_FLAGS = {
+    "shakespeare-baby": "--n_layer 4 --n_head 4 --n_embd 128 --block_size 64 --batch_size 12",
+    "shakespeare-small": "--n_layer 6 --n_head 6 --n_embd 192 --block_size 128 --batch_size 32",
+}
+
+
+def ratio(keras_row: dict, torch_row: dict | None) -> float | None:
+    if not torch_row or not torch_row.get("tokens_per_s"):
+        return None
+    return round(keras_row["tokens_per_s"] / torch_row["tokens_per_s"], 3)
+
+
+def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | None) -> dict:
+    """Train `steps` steps of shipped config `name` in this process; time each step after 10 warm-up steps."""
+    import keras
+    import numpy as np
+
+    from keras_lm.data.datasets import load
+    from keras_lm.data.pipelines import lm_dataset
+    from keras_lm.tokenizers import train_tokenizer
+    from keras_lm.training.compile import compile_model
+    from keras_lm.training.presets import load_config
+
+    config = load_config(name, [*overrides, f"loop.max_steps={steps}"])
+    keras.utils.set_random_seed(config.loop.seed)
+    keras.config.set_dtype_policy("mixed_bfloat16" if config.loop.mixed_precision else "float32")
+    ds = load(config.data.dataset, data_dir=data_dir or config.data.data_dir)
+    tokenizer = train_tokenizer(ds["train"].texts(), config.tokenizer)
+    ids = np.asarray(tokenizer.encode("\n".join(ds["train"].texts())), np.int32)
+    loop = config.loop
+    train = lm_dataset(ids, loop.sequence_length, loop.batch_size, seed=loop.seed).repeat()
+    from keras_lm.models.registry import build_model
+
+    model = build_model(config.family, config.model_config(vocab_size=tokenizer.vocab_size))
+    compile_model(model, config)
+    timer = _step_timer()
+    start = time.perf_counter()
+    model.fit(train, steps_per_epoch=steps, epochs=1, callbacks=[timer], verbose=0)
+    wall = time.perf_counter() - start
+    steady = timer.times[10:] if len(timer.times) > 20 else timer.times
+    tokens_per_step = loop.batch_size * loop.sequence_length
+    return {
+        "impl": "keras_lm",
+        "config": name,
+        "overrides": overrides,
+        "steps": steps,
+        "params": int(model.count_params()),
+        "tokens_per_s": round(len(steady) * tokens_per_step / sum(steady), 1),
+        "step_ms_median": round(statistics.median(steady) * 1000, 2),
+        "first_step_ms": round(timer.times[0] * 1000, 1),
+        "wall_s": round(wall, 1),
+        "final_loss": round(float(timer.last_loss), 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "threads": os.cpu_count(),
+    }
+
+
+def _step_timer():
+    """A Keras callback timing each train step (made here so this module imports without Keras)."""
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times: list[float] = []
+            self.last_loss = float("nan")
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.last_loss = (logs or {}).get("loss", self.last_loss)
+            self.times.append(time.perf_counter() - self._start)
+
+    return StepTimer()
+
+
+def torch_worker(
+    name: str, steps: int, python: str, torch_ref: Path, data: Path, dropout: float | None
+) -> dict:
+    """Run torch_ref's train.py for `steps` steps (no evaluation) and return its JSON line plus peak RSS."""
+    flags = TORCH_FLAGS[name].split()
+    if dropout is not None:
+        flags += ["--dropout", str(dropout)]
+    out_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"keras_lm_torch_ref_{name}"
+    command = [
+        python,
+        str(torch_ref / "train.py"),
+        "--data",
+        str(data),
+        "--out_dir",
+        str(out_dir),
+        "--max_iters",
+        str(steps),
+        "--eval_interval",
+        "0",
+        "--eval_iters",
+        "1",
+        "--threads",
+        "2",
+        *flags,
+    ]
+    result = _run_measured(command)
+    row = json.loads(result["stdout"].strip().splitlines()[-1])
+    return {
+        "impl": "torch_ref",
+        "config": name,
+        "steps": steps,
+        "params": row["params"],
+        "tokens_per_s": row["steady_tokens_per_s"],
+        "step_ms_median": row["step_ms_median"],
+        "first_step_ms": row["first_step_ms"],
+        "wall_s": row["wall_s"],
+        "peak_rss_mb": result["peak_rss_mb"],
+        "threads": row["threads"],
+        "torch": row["torch"],
+    }
+
+
+def _run_measured(command: list[str]) -> dict:
+    """Run `command`; return its stdout and its own peak RSS (os.wait4 gives that child's rusage)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{err.read()[-3000:]}")
+        return {"stdout": out.read(), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def run_keras(name: str, steps: int, overrides: list[str], data_dir: str | None) -> dict:
+    """`keras_worker` in a fresh process, so its peak memory and threads are its own."""
+    command = [
+        sys.executable,
+        "-m",
+        "keras_lm.bench.train_speed",
+        "--worker",
+        name,
+        "--steps",
+        str(steps),
+        *(["--data-dir", data_dir] if data_dir else []),
+        *sum((["--set", o] for o in overrides), []),
+    ]
+    result = _run_measured(command)
+    return json.loads(result["stdout"].strip().splitlines()[-1])
+
+
+def format_markdown(rows: list[dict]) -> str:
+    lines = [
+        "| config | variant | impl | params | tokens/s | step ms (median) | peak RSS MB | keras/torch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        variant = " ".join(row.get("overrides", [])) or row.get("variant", "-")
+        r = row.get("ratio")
+        lines.append(
+            f"| {row['config']} | {variant} | {row['impl']} | {row['params']:,} | {row['tokens_per_s']:,.0f} "
+            f"| {row['step_ms_median']} | {row['peak_rss_mb']} | {'' if r is None else f'{r:.2f}x'} |"
+        )
+    return "\n".join(lines)
+
+
+def _main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="worker process of `keras-lm bench train`")
+    parser.add_argument("--worker", required=True)
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--set", action="append", default=[])
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    print(json.dumps(keras_worker(args.worker, args.steps, args.set, args.data_dir)))
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,39 @@
+"""Tokenizers: char, byte, WordPiece and SentencePiece, each as a TensorFlow-free twin and a
+TensorFlow graph twin that give the same ids.
+
+Importing this package, loading a tokenizer and using it import neither TensorFlow nor
+Keras; `tokenizer.to_tf()` builds the graph twin (`keras_lm.tokenizers.tf_graph`) for
+`tf.data` and SavedModel signatures. The special tokens have fixed ids in every kind:
+[PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3, [MASK]=4.
+
+Example:
+>>> import tempfile
+>>> tok = train_tokenizer(["¿Qué tal?", "Muy bien."], TokenizerConfig(kind="char"))
+>>> ids = tok.encode("¿Qué?", add_start=True, add_end=True)
+>>> ids[0], ids[-1], tok.decode(ids)
+(2, 3, '¿Qué?')
+>>> load_tokenizer(tok.save(tempfile.mkdtemp() + "/tok")).encode("¿Qué?") == ids[1:-1]
+True
+"""
+
+from keras_lm.tokenizers.base import Tokenizer
+from keras_lm.tokenizers.byte import ByteTokenizer
+from keras_lm.tokenizers.char import CharTokenizer
+from keras_lm.tokenizers.saving import load_tokenizer
+from keras_lm.tokenizers.sentence_piece import SentencePieceTokenizer
+from keras_lm.tokenizers.specials import SpecialTokens
+from keras_lm.tokenizers.training import TokenizerConfig
+from keras_lm.tokenizers.training import train_tokenizer
+from keras_lm.tokenizers.word_piece import WordPieceTokenizer
+
+__all__ = [
+    "ByteTokenizer",
+    "CharTokenizer",
+    "SentencePieceTokenizer",
+    "SpecialTokens",
+    "Tokenizer",
+    "TokenizerConfig",
+    "WordPieceTokenizer",
+    "load_tokenizer",
+    "train_tokenizer",
+]

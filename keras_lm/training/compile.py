@@ -1,0 +1,51 @@
+"""Compile defaults: AdamW (no decay on biases and norms), warmup + cosine, clipping, smoothing, XLA.
+
+Example:
+>>> from keras_lm.training.config import OptimizerConfig
+>>> schedule = learning_rate_schedule(OptimizerConfig(warmup_steps=10), total_steps=100)
+>>> round(float(schedule(10)), 6), round(float(schedule(100)), 6)
+(0.001, 0.0001)
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_lm.models.losses import SmoothedSparseCrossentropy
+from keras_lm.training.config import OptimizerConfig
+from keras_lm.training.config import TrainConfig
+
+# Variables that AdamW does not decay (as in GPT-2/nanoGPT: only matrices decay).
+NO_DECAY = ["bias", "gamma", "beta"]
+
+
+def learning_rate_schedule(
+    opt: OptimizerConfig, total_steps: int
+) -> keras.optimizers.schedules.CosineDecay:
+    """Linear warmup from 0 to `learning_rate`, then cosine decay to `min_learning_rate`."""
+    warmup = min(opt.warmup_steps, max(total_steps - 1, 0))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        warmup_target=opt.learning_rate,
+        warmup_steps=warmup,
+        decay_steps=max(total_steps - warmup, 1),
+        alpha=opt.min_learning_rate / opt.learning_rate,
+    )
+
+
+def compile_model(model: keras.Model, config: TrainConfig) -> None:
+    opt = config.optimizer
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=learning_rate_schedule(opt, config.loop.max_steps),
+        weight_decay=opt.weight_decay,
+        beta_1=opt.beta_1,
+        beta_2=opt.beta_2,
+        clipnorm=opt.clipnorm,
+    )
+    optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
+    model.compile(
+        optimizer=optimizer,
+        loss=SmoothedSparseCrossentropy(opt.label_smoothing),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=config.loop.jit_compile,
+    )

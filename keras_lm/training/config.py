@@ -1,0 +1,129 @@
+"""The training run's configuration: one YAML file, the same from the CLI and from Python.
+
+A `TrainConfig` names the data set, the tokenizer, the model family and its
+config, the optimizer and the loop. `keras-lm train --config FILE --set a.b=c`
+and `TrainConfig.load(FILE).with_overrides([...])` build the same object; an
+unknown key or a value of the wrong type is rejected by name, the model section
+included (it is checked against the family's own config class).
+
+Example:
+>>> cfg = TrainConfig(family="lstm_lm").with_overrides(["optimizer.learning_rate=0.003"])
+>>> cfg.optimizer.learning_rate
+0.003
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+from typing import Literal
+
+from keras_lm.config import Config
+from keras_lm.data.cleaning import CleaningConfig
+from keras_lm.errors import ConfigError
+from keras_lm.tokenizers import TokenizerConfig
+
+Family = Literal[
+    "transformer_lm", "lstm_lm", "transformer_seq2seq", "lstm_seq2seq", "encoder_classifier"
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(Config):
+    """Args:
+    dataset: str. A registered or embedded data set name, or a corpus file.
+    data_dir: str | None. Where data sets are looked for (else $KERAS_LM_DATA).
+    clean: bool. Apply the cleaning rules of the corpus kind before tokenizing.
+    cleaning: CleaningConfig | None. Rules to use instead of the kind's defaults.
+    seed: int. Seed of the splits made where a data set has none.
+    max_source_length / max_target_length / max_length: token limits (seq2seq / classifier).
+    overflow: what to do with longer rows: "error", "truncate" or "drop".
+    """
+
+    dataset: str = "stdlib-sigs"
+    data_dir: str | None = None
+    clean: bool = True
+    cleaning: CleaningConfig | None = None
+    seed: int = 1337
+    max_source_length: int = 64
+    max_target_length: int = 64
+    max_length: int = 64
+    overflow: Literal["error", "truncate", "drop"] = "drop"
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig(Config):
+    """AdamW with linear warmup then cosine decay to `min_learning_rate`, and gradient clipping."""
+
+    learning_rate: float = 1e-3
+    min_learning_rate: float = 1e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    beta_1: float = 0.9
+    beta_2: float = 0.99
+    clipnorm: float | None = 1.0
+    label_smoothing: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig(Config):
+    """Args:
+    batch_size: int. Sequences per step.
+    sequence_length: int. Window length for language models.
+    max_steps: int. Total optimizer steps of the run.
+    steps_per_epoch: int. Steps between evaluations, checkpoints and backups.
+    eval_steps: int | None. Validation batches per evaluation (None: the whole split).
+    early_stopping_patience: int | None. Epochs without improvement before stopping.
+    mixed_precision: bool. bfloat16 compute, float32 variables and logits.
+    jit_compile: bool. XLA-compile the train step.
+    sample_prompt: str | None. Text generated greedily at each epoch end (generative families).
+    seed: int. Seed of weights, shuffling and dropout.
+    """
+
+    batch_size: int = 32
+    sequence_length: int = 64
+    max_steps: int = 1000
+    steps_per_epoch: int = 250
+    eval_steps: int | None = 20
+    early_stopping_patience: int | None = None
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    sample_prompt: str | None = None
+    tensorboard: bool = False
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(Config):
+    """A whole training run."""
+
+    name: str = "run"
+    family: Family = "transformer_lm"
+    data: DataConfig = DataConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig(kind="char")
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    loop: LoopConfig = LoopConfig()
+
+    def __post_init__(self):
+        from keras_lm.models.registry import get_family
+
+        # Check the model section against the family's config now, and store it complete,
+        # so that `--set model.x=...` can name every field and a typo fails before any work.
+        full = (
+            get_family(self.family).config.from_dict(dict(self.model), _prefix="model.").to_dict()
+        )
+        object.__setattr__(self, "model", full)
+
+    def model_config(self, **fixed):
+        """The family's config object, with the `fixed` fields it has (vocab_size, ...) set from the data."""
+        from keras_lm.models.registry import config_from_dict
+
+        known = {k: v for k, v in fixed.items() if k in self.model}
+        config = config_from_dict(self.family, {**self.model, **known})
+        context = getattr(config, "context", None)
+        if context is not None and self.loop.sequence_length > context:
+            raise ConfigError(
+                f"loop.sequence_length ({self.loop.sequence_length}) is longer than model.context ({context})"
+            )
+        return config

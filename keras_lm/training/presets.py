@@ -1,0 +1,33 @@
+"""The configs shipped in the package (`keras_lm/configs/*.yaml`), by name.
+
+Example:
+>>> "shakespeare-baby" in shipped_names()
+True
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from keras_lm.errors import ConfigError
+from keras_lm.training.config import TrainConfig
+
+
+def shipped_names() -> list[str]:
+    folder = resources.files("keras_lm") / "configs"
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """A shipped config by name, or a YAML/JSON file, with `key=value` overrides applied."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        if name_or_path not in shipped_names():
+            raise ConfigError(
+                f"{name_or_path}: neither a config file nor a shipped config ({', '.join(shipped_names())})"
+            )
+        path = Path(str(resources.files("keras_lm") / "configs" / f"{name_or_path}.yaml"))
+    return TrainConfig.load(path).with_overrides(list(overrides))

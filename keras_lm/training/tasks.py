@@ -1,0 +1,179 @@
+"""What each model family trains on: corpus + tokenizer -> tf.data, the fixed config fields, a sampler.
+
+Example:
+>>> sorted(FAMILY_TASK.values())
+['classify', 'lm', 'lm', 'seq2seq', 'seq2seq']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_lm.data.corpus import Corpus
+from keras_lm.data.pipelines import classification_dataset
+from keras_lm.data.pipelines import lm_dataset
+from keras_lm.data.pipelines import seq2seq_dataset
+from keras_lm.errors import InputError
+from keras_lm.features import DECODER_PADDING_MASK
+from keras_lm.features import DECODER_TOKEN_IDS
+from keras_lm.features import ENCODER_PADDING_MASK
+from keras_lm.features import ENCODER_TOKEN_IDS
+from keras_lm.features import PADDING_MASK
+from keras_lm.features import TOKEN_IDS
+
+FAMILY_TASK = {
+    "transformer_lm": "lm",
+    "lstm_lm": "lm",
+    "transformer_seq2seq": "seq2seq",
+    "lstm_seq2seq": "seq2seq",
+    "encoder_classifier": "classify",
+}
+SAMPLE_TOKENS = 48
+
+
+@dataclasses.dataclass
+class TaskData:
+    """Datasets and facts a run needs. `train` repeats forever; `valid` is finite or None."""
+
+    train: tf.data.Dataset
+    valid: tf.data.Dataset | None
+    tokens_per_step: float
+    fixed: dict
+    sample: Callable[[keras.Model], str] | None = None
+    labels: list[str] | None = None
+
+
+def build_task(family: str, splits: dict[str, Corpus], tokenizer, config) -> TaskData:
+    """Datasets for `family` from the cleaned `splits` (train, and valid if present)."""
+    builder = {"lm": _lm, "seq2seq": _seq2seq, "classify": _classify}[FAMILY_TASK[family]]
+    return builder(splits, tokenizer, config)
+
+
+def _lm(splits, tokenizer, config) -> TaskData:
+    loop = config.loop
+    ids = {
+        k: np.asarray(tokenizer.encode("\n".join(c.texts())), np.int32) for k, c in splits.items()
+    }
+    train = lm_dataset(ids["train"], loop.sequence_length, loop.batch_size, seed=loop.seed).repeat()
+    valid = None
+    if "valid" in ids:
+        valid = lm_dataset(ids["valid"], loop.sequence_length, loop.batch_size, shuffle=False)
+    prompt = loop.sample_prompt or "\n".join(splits.get("valid", splits["train"]).texts())[:16]
+    prompt_ids = tokenizer.encode(prompt)
+
+    def sample(model):
+        out = _greedy_lm(model, prompt_ids, SAMPLE_TOKENS, loop.sequence_length)
+        return prompt + tokenizer.decode(out[len(prompt_ids) :])
+
+    return TaskData(
+        train,
+        valid,
+        loop.batch_size * loop.sequence_length,
+        {"vocab_size": tokenizer.vocab_size},
+        sample,
+    )
+
+
+def _seq2seq(splits, tokenizer, config) -> TaskData:
+    loop, data, sp = config.loop, config.data, tokenizer.specials
+
+    def dataset(corpus: Corpus, shuffle: bool):
+        return seq2seq_dataset(
+            tokenizer.encode_batch(corpus.sources()),
+            tokenizer.encode_batch(corpus.targets()),
+            loop.batch_size,
+            start_id=sp.start_id,
+            end_id=sp.end_id,
+            max_source_length=data.max_source_length,
+            max_target_length=data.max_target_length,
+            overflow=data.overflow,
+            shuffle=shuffle,
+            seed=loop.seed,
+            lines=[r.line for r in corpus],
+        )
+
+    train = dataset(splits["train"], True).repeat()
+    valid = dataset(splits["valid"], False) if "valid" in splits else None
+    lengths = [len(x) for x in tokenizer.encode_batch(splits["train"].texts()[:2000])]
+    source = (splits.get("valid") or splits["train"]).sources()[0]
+
+    def sample(model):
+        ids = _greedy_seq2seq(
+            model, tokenizer.encode(source), sp.start_id, sp.end_id, data.max_target_length
+        )
+        return f"{source} -> {tokenizer.decode(ids)}"
+
+    fixed = {
+        "vocab_size": tokenizer.vocab_size,
+        "max_source_length": data.max_source_length,
+        "max_target_length": data.max_target_length,
+    }
+    return TaskData(train, valid, loop.batch_size * 2 * float(np.mean(lengths)), fixed, sample)
+
+
+def _classify(splits, tokenizer, config) -> TaskData:
+    loop, data = config.loop, config.data
+    labels = splits["train"].label_names()
+    index = {name: i for i, name in enumerate(labels)}
+
+    def dataset(corpus: Corpus, shuffle: bool):
+        unknown = next((r for r in corpus if r.label not in index), None)
+        if unknown is not None:
+            raise InputError(
+                corpus.name,
+                f"label {unknown.label!r} not in the train labels {labels}",
+                line=unknown.line,
+                field="label",
+            )
+        return classification_dataset(
+            tokenizer.encode_batch(corpus.texts()),
+            [index[r.label] for r in corpus],
+            loop.batch_size,
+            max_length=data.max_length,
+            overflow=data.overflow,
+            shuffle=shuffle,
+            seed=loop.seed,
+            lines=[r.line for r in corpus],
+        )
+
+    train = dataset(splits["train"], True).repeat()
+    valid = dataset(splits["valid"], False) if "valid" in splits else None
+    fixed = {
+        "vocab_size": tokenizer.vocab_size,
+        "num_classes": len(labels),
+        "max_length": data.max_length,
+    }
+    return TaskData(train, valid, loop.batch_size * data.max_length / 2, fixed, labels=labels)
+
+
+def _greedy_lm(model, ids: list[int], steps: int, window: int) -> list[int]:
+    """Greedy continuation by full recompute over the last `window` tokens (a sample, not the fast path)."""
+    ids = list(ids) or [0]
+    for _ in range(steps):
+        x = np.asarray([ids[-window:]], np.int32)
+        logits = model({TOKEN_IDS: x, PADDING_MASK: np.ones_like(x)}, training=False)
+        ids.append(int(np.argmax(logits[0, -1])))
+    return ids
+
+
+def _greedy_seq2seq(model, source: list[int], start: int, end: int, max_length: int) -> list[int]:
+    enc = np.asarray([source or [0]], np.int32)
+    out = [start]
+    for _ in range(max_length - 1):
+        dec = np.asarray([out], np.int32)
+        features = {
+            ENCODER_TOKEN_IDS: enc,
+            ENCODER_PADDING_MASK: np.ones_like(enc),
+            DECODER_TOKEN_IDS: dec,
+            DECODER_PADDING_MASK: np.ones_like(dec),
+        }
+        token = int(np.argmax(model(features, training=False)[0, -1]))
+        if token == end:
+            break
+        out.append(token)
+    return out[1:]

@@ -1,0 +1,86 @@
+"""The package as a user meets it: light imports, runnable docstring examples, pinned metadata."""
+
+from __future__ import annotations
+
+import configparser
+import doctest
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import keras_lm
+
+ROOT = Path(__file__).resolve().parents[1]
+# Modules whose import needs the [train] extra (TensorFlow, Keras); the rest must not import it.
+TF_MODULES = (
+    "keras_lm.data.pipelines",
+    "keras_lm.training",
+    "keras_lm.models",
+    "keras_lm.layers",
+    "keras_lm.tokenizers.tf_graph",
+    "keras_lm.bench",
+)
+
+
+def all_modules() -> list[str]:
+    names = ["keras_lm"]
+    for info in pkgutil.walk_packages(keras_lm.__path__, "keras_lm."):
+        if not info.name.endswith("__main__"):
+            names.append(info.name)
+    return sorted(names)
+
+
+def test_importing_the_core_loads_no_tensorflow():
+    code = (
+        "import sys, keras_lm, keras_lm.data, keras_lm.data.cleaning, keras_lm.data.quality, keras_lm.tokenizers, "
+        "keras_lm.cli.main; bad = [m for m in ('tensorflow', 'keras', 'keras_hub') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", all_modules())
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in finder.find(module, name):
+        runner.run(test)
+    assert runner.failures == 0, (
+        f"{runner.failures} docstring example(s) failed in {name} (run with -s to see)"
+    )
+
+
+def test_public_api_has_docstrings():
+    missing = []
+    for name in all_modules():
+        module = importlib.import_module(name)
+        if not module.__doc__:
+            missing.append(name)
+        for attr in getattr(module, "__all__", []):
+            if not getattr(getattr(module, attr), "__doc__", None):
+                missing.append(f"{name}.{attr}")
+    assert not missing, missing
+
+
+def test_versions_are_pinned():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    requirements = cfg["options"]["install_requires"].split()
+    for extra in ("train", "runtime", "dev"):
+        requirements += [
+            r for r in cfg["options.extras_require"][extra].split() if not r.startswith("%")
+        ]
+    assert requirements and all("==" in r for r in requirements), requirements
+
+
+def test_runtime_extra_has_no_tensorflow():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    runtime = cfg["options.extras_require"]["runtime"] + cfg["options"]["install_requires"]
+    assert "tensorflow" not in runtime and "keras" not in runtime

@@ -1,0 +1,173 @@
+"""Training runs: every family end to end (tiny), resume after SIGKILL, NaN handling, early failures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from keras_lm.cli.main import main  # noqa: E402
+from keras_lm.errors import DatasetNotFoundError  # noqa: E402
+from keras_lm.training.fit import TrainingError  # noqa: E402
+from keras_lm.training.fit import train  # noqa: E402
+from keras_lm.training.presets import load_config  # noqa: E402
+
+TINY = [
+    "tiny-transformer-lm",
+    "tiny-lstm-lm",
+    "tiny-transformer-seq2seq",
+    "tiny-lstm-seq2seq",
+    "tiny-classifier",
+]
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_every_family_trains_into_a_complete_run_dir(tmp_path, name):
+    config = load_config(name, ["loop.max_steps=20", "loop.steps_per_epoch=10"])
+    result = train(config, tmp_path / "run", verbose=0)
+    run = tmp_path / "run"
+    for path in (
+        "config.yaml",
+        "split.json",
+        "tokenizer/tokenizer.json",
+        "checkpoints/best.keras",
+        "model.keras",
+        "metrics.json",
+        "logs/train.csv",
+    ):
+        assert (run / path).is_file(), path
+    assert result.steps == 20
+    losses = result.history["loss"]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    reloaded = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    assert reloaded.count_params() == result.metrics["params"]
+    if config.family.endswith("lm") or config.family.endswith("seq2seq"):
+        samples = (run / "logs" / "samples.jsonl").read_text().splitlines()
+        assert len(samples) == 2 and json.loads(samples[-1])["sample"]
+
+
+def test_absent_data_fails_before_any_model_is_built(tmp_path, monkeypatch):
+    monkeypatch.delenv("KERAS_LM_DATA", raising=False)
+    monkeypatch.setenv("KERAS_LM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("keras_lm.data.download._download", _refuse_network)
+    built = []
+    monkeypatch.setattr("keras_lm.models.registry.build_model", lambda *a, **k: built.append(a))
+    config = load_config("tiny-transformer-lm", ["data.dataset=wikitext2"])
+    with pytest.raises(DatasetNotFoundError, match="wikitext2"):
+        train(config, tmp_path / "run", verbose=0)
+    assert not built and not (tmp_path / "run").exists()
+
+
+def _refuse_network(remote, path, timeout):
+    raise DatasetNotFoundError(f"no network in tests: {remote.url}")
+
+
+class PoisonAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            weight = self.model.trainable_weights[0]
+            weight.assign(np.full(weight.shape, np.nan, dtype="float32"))
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = load_config("tiny-lstm-lm", ["loop.max_steps=30", "loop.steps_per_epoch=10"])
+    with pytest.raises(TrainingError, match=r"NaN at step 11.*best\.keras \(epoch 1\)"):
+        train(config, tmp_path / "run", verbose=0, callbacks=[PoisonAtEpoch(1)])
+    best = keras.saving.load_model(tmp_path / "run" / "checkpoints" / "best.keras", safe_mode=True)
+    assert all(np.isfinite(w).all() for w in best.get_weights())
+    assert json.loads((tmp_path / "run" / "backup" / "backup.json").read_text())["epoch"] == 1
+
+
+def test_a_run_dir_with_another_config_is_refused(tmp_path):
+    train(load_config("tiny-lstm-lm", ["loop.max_steps=10"]), tmp_path / "run", verbose=0)
+    with pytest.raises(Exception, match="different config"):
+        train(load_config("tiny-lstm-lm", ["loop.max_steps=20"]), tmp_path / "run", verbose=0)
+
+
+def test_cli_rejects_bad_overrides_by_name(capsys):
+    assert (
+        main(
+            ["train", "--config", "tiny-lstm-lm", "--set", "model.num_layers=two", "--print-config"]
+        )
+        == 2
+    )
+    assert "model.num_layers: expected int" in capsys.readouterr().err
+    assert (
+        main(["train", "--config", "tiny-lstm-lm", "--set", "model.depth=3", "--print-config"]) == 2
+    )
+    assert "Unknown config key: model.depth" in capsys.readouterr().err
+    assert main(["train", "--config", "no-such-config"]) == 2
+
+
+def _train_command(run_dir, steps):
+    return [
+        sys.executable,
+        "-m",
+        "keras_lm",
+        "train",
+        "--config",
+        "tiny-transformer-lm",
+        "--quiet",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        f"loop.max_steps={steps}",
+        "--set",
+        "loop.steps_per_epoch=10",
+    ]
+
+
+def test_resume_after_sigkill_completes_the_same_steps(tmp_path):
+    steps = 60
+    killed = tmp_path / "killed"
+    log = open(tmp_path / "killed.log", "w")  # noqa: SIM115 (closed after the kill)
+    proc = subprocess.Popen(_train_command(killed, steps), stdout=log, stderr=subprocess.STDOUT)
+    state = killed / "backup" / "backup.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    ended_early = proc.poll() is not None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log.close()
+    assert not ended_early, (tmp_path / "killed.log").read_text()[-2000:]
+    assert not (killed / "metrics.json").exists()
+    resumed = subprocess.run(
+        _train_command(killed, steps), capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = subprocess.run(
+        _train_command(tmp_path / "whole", steps), capture_output=True, text=True, timeout=300
+    )
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    a = json.loads((killed / "metrics.json").read_text())
+    b = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert a["steps"] == b["steps"] == steps
+    with open(killed / "logs" / "train.csv") as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs[-1] == steps // 10 - 1
+    import keras_lm.models  # noqa: F401  (registers the custom layers and loss, as a user must)
+
+    for path in (killed / "model.keras", killed / "checkpoints" / "best.keras"):
+        keras.saving.load_model(path, safe_mode=True)
+    leftovers = [
+        p.name
+        for p in killed.rglob("*")
+        if p.name.startswith(".") and p.suffix in (".tmp", ".h5", ".keras")
+    ]
+    assert not leftovers
