@@ -33,6 +33,7 @@ class DemoConfig(Config):
         data_dir: str | None. Data directory for the registered data sets.
         tokenizers: tuple of str. Tokenizer kinds to train.
         vocab_size: int. Vocabulary of the subword tokenizers.
+        train: tuple of str. Shipped training configs to run (empty: data stages only).
         seed: int. Seed for splits and training.
     """
 
@@ -40,6 +41,7 @@ class DemoConfig(Config):
     data_dir: str | None = None
     tokenizers: tuple[str, ...] = ("char", "wordpiece", "sentencepiece")
     vocab_size: int = 1000
+    train: tuple[str, ...] = ("demo-transformer-seq2seq", "demo-lstm-seq2seq")
     seed: int = 1337
 
 
@@ -55,6 +57,8 @@ def run(config: DemoConfig, out: str | Path, overwrite: bool = False) -> Path:
         ds.info.save(tmp / "data" / "split.json")
         sections += _data_stage(ds, tmp / "data")
         sections += _tokenizer_stage(ds, config, tmp / "tokenizers")
+        for name in config.train:
+            sections += _train_stage(name, config, tmp / "runs" / name)
         (tmp / "report.md").write_text("\n".join(sections), encoding="utf-8")
     return Path(out) / "report.md"
 
@@ -70,7 +74,9 @@ def _data_stage(ds, folder: Path) -> list[str]:
     lines = ["## Data\n", f"Splits: {ds.info.sizes} ({ds.info.method}; {ds.info.note})\n"]
     config = default_cleaning(ds)
     for split, corpus in ds.splits.items():
-        report = quality_report(corpus, reference=ds.splits["train"] if split != "train" else None)
+        report = quality_report(
+            corpus, reference=ds.splits["train"] if split != "train" else None, config=config
+        )
         write_report(report, folder / f"quality.{split}.json")
         result = clean(corpus, config)
         write_corpus(result.corpus, folder / f"clean.{split}.tsv")
@@ -113,3 +119,28 @@ def _twin_agreement(tokenizer, texts: list[str]) -> str:
     tf_ids = graph.tokenize(texts).to_list()
     same = sum(list(a) == b for a, b in zip(tf_ids, tokenizer.encode_batch(texts), strict=True))
     return f"{same}/{len(texts)}"
+
+
+def _train_stage(name: str, config: DemoConfig, folder: Path) -> list[str]:
+    from keras_lm.training.fit import train
+    from keras_lm.training.presets import load_config
+
+    overrides = [f"data.dataset={config.dataset}", f"data.seed={config.seed}"]
+    if config.data_dir:
+        overrides.append(f"data.data_dir={config.data_dir}")
+    run_config = load_config(name, overrides)
+    result = train(run_config, folder, verbose=0)
+    final = result.metrics["final"]
+    samples = (folder / "logs" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    last = json.loads(samples[-1])["sample"] if samples else ""
+    return [
+        f"## Training: {name} ({run_config.family})\n",
+        f"- {result.steps} steps, {result.metrics['params']:,} parameters, "
+        f"{result.metrics['seconds_this_session']:.0f} s, {result.metrics['tokens_per_s']:,.0f} tokens/s",
+        f"- final loss {final.get('loss', float('nan')):.3f}, validation loss {final.get('val_loss', float('nan')):.3f}, "
+        f"validation token accuracy {final.get('val_accuracy', float('nan')):.3f}",
+        f"- greedy sample at the last epoch: `{last}`",
+        f"- command: `keras-lm train --config {name} "
+        + " ".join(f"--set {o}" for o in overrides)
+        + "`\n",
+    ]

@@ -65,8 +65,11 @@ def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | No
     start = time.perf_counter()
     model.fit(train, steps_per_epoch=steps, epochs=1, callbacks=[timer], verbose=0)
     wall = time.perf_counter() - start
-    steady = timer.times[10:] if len(timer.times) > 20 else timer.times
-    tokens_per_step = loop.batch_size * loop.sequence_length
+    # With steps_per_execution > 1 each timed call runs that many steps; skip about 10 warm-up steps.
+    per_call = loop.steps_per_execution
+    skip = max(1, 10 // per_call)
+    steady = timer.times[skip:] if len(timer.times) > 2 * skip else timer.times
+    tokens_per_step = loop.batch_size * loop.sequence_length * per_call
     return {
         "impl": "keras_lm",
         "config": name,
@@ -74,7 +77,7 @@ def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | No
         "steps": steps,
         "params": int(model.count_params()),
         "tokens_per_s": round(len(steady) * tokens_per_step / sum(steady), 1),
-        "step_ms_median": round(statistics.median(steady) * 1000, 2),
+        "step_ms_median": round(statistics.median(steady) * 1000 / per_call, 2),
         "first_step_ms": round(timer.times[0] * 1000, 1),
         "wall_s": round(wall, 1),
         "final_loss": round(float(timer.last_loss), 4),
@@ -173,6 +176,87 @@ def run_keras(name: str, steps: int, overrides: list[str], data_dir: str | None)
     ]
     result = _run_measured(command)
     return json.loads(result["stdout"].strip().splitlines()[-1])
+
+
+def quality_run(
+    name: str, steps: int, overrides: list[str], data_dir: str | None, run_dir: Path
+) -> dict:
+    """Train shipped config `name` for `steps` steps with `keras-lm train`; its loss on the whole valid split."""
+    command = [
+        sys.executable,
+        "-m",
+        "keras_lm",
+        "train",
+        "--config",
+        name,
+        "--quiet",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        f"loop.max_steps={steps}",
+        *sum((["--set", o] for o in overrides), []),
+    ]
+    if data_dir:
+        command += ["--data-dir", data_dir]
+    _run_measured(command)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {
+        "impl": "keras_lm",
+        "config": name,
+        "overrides": overrides,
+        "steps": metrics["steps"],
+        "val_loss": round(metrics["valid"]["loss"], 4),
+        "train_s": metrics["seconds_this_session"],
+    }
+
+
+def torch_quality_run(
+    name: str, steps: int, python: str, torch_ref: Path, data: Path, dropout: float
+) -> dict:
+    """torch_ref's train.py for `steps` steps; its loss on the whole valid split."""
+    out_dir = Path(tempfile.mkdtemp(prefix=f"keras_lm_torch_ref_{name}_"))
+    command = [
+        python,
+        str(torch_ref / "train.py"),
+        "--data",
+        str(data),
+        "--out_dir",
+        str(out_dir),
+        "--max_iters",
+        str(steps),
+        "--eval_interval",
+        "0",
+        "--eval_iters",
+        "1",
+        "--threads",
+        "2",
+        "--dropout",
+        str(dropout),
+        *TORCH_FLAGS[name].split(),
+    ]
+    row = json.loads(_run_measured(command)["stdout"].strip().splitlines()[-1])
+    return {
+        "impl": "torch_ref",
+        "config": name,
+        "overrides": [],
+        "steps": row["iters"],
+        "val_loss": row["final_val_loss"],
+        "train_s": row["train_s"],
+    }
+
+
+def format_quality(rows: list[dict]) -> str:
+    lines = [
+        "| config | variant | impl | steps | validation loss (whole split) | train s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        variant = " ".join(row["overrides"]) or "-"
+        lines.append(
+            f"| {row['config']} | {variant} | {row['impl']} | {row['steps']} | {row['val_loss']:.4f} "
+            f"| {row['train_s']} |"
+        )
+    return "\n".join(lines)
 
 
 def format_markdown(rows: list[dict]) -> str:

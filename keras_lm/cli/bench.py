@@ -66,6 +66,12 @@ def register(commands) -> None:
     train.add_argument(
         "--torch-ref", default="../shared/anchors/torch_ref", help="torch_ref folder"
     )
+    train.add_argument(
+        "--quality-steps",
+        type=int,
+        default=0,
+        help="also train both sides this many steps and compare the validation loss (0: skip)",
+    )
     train.add_argument("--out", default="reports/bench", help="folder for train.json and train.md")
     train.set_defaults(run=run_train_speed)
 
@@ -100,7 +106,8 @@ def run_tokenizers(args) -> int:
     out = Path(args.out)
     write_text_atomic(out / "tokenizers.md", header + table + "\n")
     write_text_atomic(
-        out / "tokenizers.json", json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
+        out / "tokenizers.json",
+        json.dumps({"command": command, "rows": rows, "quality": quality}, indent=2) + "\n",
     )
     out_console().print(header + table, markup=False)
     err_console().print(f"written to {out / 'tokenizers.md'} and tokenizers.json")
@@ -116,6 +123,7 @@ def run_train_speed(args) -> int:
     from keras_lm.bench.train_speed import torch_worker
     from keras_lm.data.datasets import find_local
     from keras_lm.data.registry import get_spec
+    from keras_lm.training.presets import load_config
 
     data_dir = args.data_dir or os.environ.get("KERAS_LM_DATA")
     folder = find_local(get_spec("tinyshakespeare"), data_dir)
@@ -130,23 +138,62 @@ def run_train_speed(args) -> int:
         torch_row = None
         if has_torch:
             with err_console().status(f"torch_ref {name}"):
+                dropout = load_config(name, args.set).model["dropout"]
                 torch_row = torch_worker(
-                    name, args.steps, args.torch_python, Path(args.torch_ref), folder, None
+                    name, args.steps, args.torch_python, Path(args.torch_ref), folder, dropout
                 )
             rows.append(torch_row)
         for variant in ["", *args.variant]:
-            overrides = [v for v in variant.split(",") if v]
+            overrides = [*args.set, *(v for v in variant.split(",") if v)]
             with err_console().status(f"keras_lm {name} {variant}"):
                 row = run_keras(name, args.steps, overrides, data_dir)
             row["ratio"] = ratio(row, torch_row)
             rows.append(row)
+    quality = _quality_rows(args, data_dir, folder, has_torch) if args.quality_steps else []
     command = command_line()
     text = f"Training speed, {args.steps} steps each, one process at a time.\n\nCommand: `{command}`\n\n"
     text += format_markdown(rows)
+    if quality:
+        from keras_lm.bench.train_speed import format_quality
+
+        text += f"\n\nValidation loss after {args.quality_steps} steps:\n\n" + format_quality(
+            quality
+        )
     out = Path(args.out)
     write_text_atomic(out / "train.md", text + "\n")
     write_text_atomic(
-        out / "train.json", json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
+        out / "train.json",
+        json.dumps({"command": command, "rows": rows, "quality": quality}, indent=2) + "\n",
     )
     out_console().print(text, markup=False)
     return 0
+
+
+def _quality_rows(args, data_dir, folder, has_torch) -> list[dict]:
+    import tempfile
+
+    from keras_lm.bench.train_speed import quality_run
+    from keras_lm.bench.train_speed import torch_quality_run
+    from keras_lm.training.presets import load_config
+
+    rows = []
+    for name in args.configs.split(","):
+        if has_torch:
+            dropout = load_config(name, args.set).model["dropout"]
+            with err_console().status(f"torch_ref {name}: {args.quality_steps} steps"):
+                rows.append(
+                    torch_quality_run(
+                        name,
+                        args.quality_steps,
+                        args.torch_python,
+                        Path(args.torch_ref),
+                        folder,
+                        dropout,
+                    )
+                )
+        for variant in ["", *args.variant]:
+            overrides = [*args.set, *(v for v in variant.split(",") if v)]
+            run_dir = Path(tempfile.mkdtemp(prefix="keras_lm_quality_")) / name
+            with err_console().status(f"keras_lm {name} {variant}: {args.quality_steps} steps"):
+                rows.append(quality_run(name, args.quality_steps, overrides, data_dir, run_dir))
+    return rows

@@ -117,7 +117,7 @@ def run_report(args) -> int:
     out = out_console()
     for split in _splits(ds, args.split):
         reference = ds.splits.get("train") if split != "train" else None
-        report = quality_report(ds[split], reference=reference)
+        report = quality_report(ds[split], reference=reference, config=default_cleaning(ds))
         report["dataset"] = {"name": ds.name, "split": split, "split_info": ds.info.to_dict()}
         path = write_report(report, Path(args.out) / f"{ds.name}.{split}.quality.json")
         out.print(f"[bold]{ds.name} / {split}[/]")

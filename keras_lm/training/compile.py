@@ -48,4 +48,5 @@ def compile_model(model: keras.Model, config: TrainConfig) -> None:
         loss=SmoothedSparseCrossentropy(opt.label_smoothing),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=config.loop.jit_compile,
+        steps_per_execution=config.loop.steps_per_execution,
     )

@@ -76,6 +76,7 @@ class LoopConfig(Config):
     early_stopping_patience: int | None. Epochs without improvement before stopping.
     mixed_precision: bool. bfloat16 compute, float32 variables and logits.
     jit_compile: bool. XLA-compile the train step.
+    steps_per_execution: int. Train steps per call into the compiled graph (fewer Python round trips).
     sample_prompt: str | None. Text generated greedily at each epoch end (generative families).
     seed: int. Seed of weights, shuffling and dropout.
     """
@@ -88,6 +89,7 @@ class LoopConfig(Config):
     early_stopping_patience: int | None = None
     mixed_precision: bool = False
     jit_compile: bool = False
+    steps_per_execution: int = 1
     sample_prompt: str | None = None
     tensorboard: bool = False
     seed: int = 0

@@ -143,6 +143,10 @@ def _finish(model, run_dir, history, steps, seconds, task, initial_epoch, config
     }
     if task.labels is not None:
         metrics["labels"] = task.labels
+    if task.valid is not None:  # the whole validation split, not the per-epoch sample of it
+        metrics["valid"] = {
+            k: float(v) for k, v in model.evaluate(task.valid, verbose=0, return_dict=True).items()
+        }
     write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return TrainResult(run_dir, steps, metrics, history)
 

@@ -62,7 +62,9 @@ def _lm(splits, tokenizer, config) -> TaskData:
     train = lm_dataset(ids["train"], loop.sequence_length, loop.batch_size, seed=loop.seed).repeat()
     valid = None
     if "valid" in ids:
-        valid = lm_dataset(ids["valid"], loop.sequence_length, loop.batch_size, shuffle=False)
+        valid = lm_dataset(
+            ids["valid"], loop.sequence_length, loop.batch_size, shuffle=False, drop_remainder=False
+        )
     prompt = loop.sample_prompt or "\n".join(splits.get("valid", splits["train"]).texts())[:16]
     prompt_ids = tokenizer.encode(prompt)
 
