@@ -107,7 +107,7 @@ def run_tokenizers(args) -> int:
     write_text_atomic(out / "tokenizers.md", header + table + "\n")
     write_text_atomic(
         out / "tokenizers.json",
-        json.dumps({"command": command, "rows": rows, "quality": quality}, indent=2) + "\n",
+        json.dumps({"command": command, "rows": rows}, indent=2) + "\n",
     )
     out_console().print(header + table, markup=False)
     err_console().print(f"written to {out / 'tokenizers.md'} and tokenizers.json")
