@@ -106,33 +106,26 @@ def _step_timer():
     return StepTimer()
 
 
-def torch_worker(
-    name: str, steps: int, python: str, torch_ref: Path, data: Path, dropout: float | None
+def _torch_train(
+    name: str, steps: int, python: str, torch_ref: Path, data: Path, dropout: float
 ) -> dict:
-    """Run torch_ref's train.py for `steps` steps (no evaluation) and return its JSON line plus peak RSS."""
-    flags = TORCH_FLAGS[name].split()
-    if dropout is not None:
-        flags += ["--dropout", str(dropout)]
-    out_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"keras_lm_torch_ref_{name}"
-    command = [
-        python,
-        str(torch_ref / "train.py"),
-        "--data",
-        str(data),
-        "--out_dir",
-        str(out_dir),
-        "--max_iters",
-        str(steps),
-        "--eval_interval",
-        "0",
-        "--eval_iters",
-        "1",
-        "--threads",
-        "2",
-        *flags,
-    ]
+    """Run torch_ref's train.py (no periodic evaluation); its final JSON line plus its peak RSS."""
+    out_dir = Path(tempfile.mkdtemp(prefix=f"keras_lm_torch_ref_{name}_"))
+    command = [python, str(torch_ref / "train.py"), "--data", str(data), "--out_dir", str(out_dir),
+               "--max_iters", str(steps), "--eval_interval", "0", "--eval_iters", "1", "--threads", "2",
+               "--dropout", str(dropout), *TORCH_FLAGS[name].split()]  # fmt: skip
     result = _run_measured(command)
-    row = json.loads(result["stdout"].strip().splitlines()[-1])
+    return {
+        **json.loads(result["stdout"].strip().splitlines()[-1]),
+        "peak_rss_mb": result["peak_rss_mb"],
+    }
+
+
+def torch_worker(
+    name: str, steps: int, python: str, torch_ref: Path, data: Path, dropout: float
+) -> dict:
+    """Training speed of torch_ref at shipped config `name`'s architecture and batch."""
+    row = _torch_train(name, steps, python, torch_ref, data, dropout)
     return {
         "impl": "torch_ref",
         "config": name,
@@ -142,7 +135,7 @@ def torch_worker(
         "step_ms_median": row["step_ms_median"],
         "first_step_ms": row["first_step_ms"],
         "wall_s": row["wall_s"],
-        "peak_rss_mb": result["peak_rss_mb"],
+        "peak_rss_mb": row["peak_rss_mb"],
         "threads": row["threads"],
         "torch": row["torch"],
     }
@@ -214,35 +207,9 @@ def torch_quality_run(
     name: str, steps: int, python: str, torch_ref: Path, data: Path, dropout: float
 ) -> dict:
     """torch_ref's train.py for `steps` steps; its loss on the whole valid split."""
-    out_dir = Path(tempfile.mkdtemp(prefix=f"keras_lm_torch_ref_{name}_"))
-    command = [
-        python,
-        str(torch_ref / "train.py"),
-        "--data",
-        str(data),
-        "--out_dir",
-        str(out_dir),
-        "--max_iters",
-        str(steps),
-        "--eval_interval",
-        "0",
-        "--eval_iters",
-        "1",
-        "--threads",
-        "2",
-        "--dropout",
-        str(dropout),
-        *TORCH_FLAGS[name].split(),
-    ]
-    row = json.loads(_run_measured(command)["stdout"].strip().splitlines()[-1])
-    return {
-        "impl": "torch_ref",
-        "config": name,
-        "overrides": [],
-        "steps": row["iters"],
-        "val_loss": row["final_val_loss"],
-        "train_s": row["train_s"],
-    }
+    row = _torch_train(name, steps, python, torch_ref, data, dropout)
+    return {"impl": "torch_ref", "config": name, "overrides": [], "steps": row["iters"],
+            "val_loss": row["final_val_loss"], "train_s": row["train_s"]}  # fmt: skip
 
 
 def format_quality(rows: list[dict]) -> str:

@@ -56,6 +56,13 @@ def register(commands) -> None:
         help="an extra keras_lm variant to time, e.g. loop.jit_compile=true (repeatable)",
     )
     train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override for every run, both sides (model.dropout is passed to torch_ref too)",
+    )
+    train.add_argument(
         "--data-dir", help="data directory holding tinyshakespeare (else $KERAS_LM_DATA)"
     )
     train.add_argument(
