@@ -15,12 +15,9 @@ from keras_lm.data.datasets import available
 from keras_lm.data.datasets import default_cleaning
 from keras_lm.data.datasets import find_local
 from keras_lm.data.datasets import load
-from keras_lm.data.readers import read_corpus
 from keras_lm.data.registry import REGISTRY
-from keras_lm.data.splits import SplitInfo
 from keras_lm.errors import KerasLMError
 from keras_lm.io import atomic_dir
-from keras_lm.io import sha256_file
 
 
 def register(commands) -> None:
@@ -80,17 +77,14 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def open_source(args) -> DatasetSplits:
     """The data set named by `args.source`, or the file at that path as a single `train` split."""
-    path = Path(args.source)
-    if args.source not in available() and path.is_file():
-        options = {"labels": tuple(args.labels.split(","))} if args.labels else {}
-        corpus = read_corpus(path, args.format, errors=args.encoding_errors, **options)
-        info = SplitInfo(sizes={"train": len(corpus)}, sources={path.name: sha256_file(path)})
-        return DatasetSplits(path.stem, corpus.kind, {"train": corpus}, info)
+    options = {"labels": tuple(args.labels.split(","))} if args.labels else {}
     return load(
         args.source,
         data_dir=args.data_dir,
         download=not args.no_download,
         errors=args.encoding_errors,
+        kind=args.format,
+        **options,
     )
 
 

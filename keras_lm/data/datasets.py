@@ -80,13 +80,18 @@ def load(
     download: bool = True,
     seed: int = DEFAULT_SEED,
     errors: Errors = "strict",
+    kind: CorpusKind | None = None,
+    **reader_options,
 ) -> DatasetSplits:
-    """Load a data set by name (see `available()`), or a corpus file by path (as its only split, train)."""
+    """Load a data set by name (see `available()`), or a corpus file by path (as its only split, train).
+
+    For a path, `kind` (else guessed from the file) and `reader_options` (e.g. `labels`) go to the reader.
+    """
     if name in EMBEDDED:
         return _load_embedded(name, seed)
     if name not in REGISTRY:
         if Path(name).is_file():
-            corpus = read_corpus(name, errors=errors)
+            corpus = read_corpus(name, kind, errors=errors, **reader_options)
             info = SplitInfo(
                 sizes={"train": len(corpus)}, sources={Path(name).name: sha256_file(name)}
             )
