@@ -61,7 +61,7 @@ def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | No
 
     model = build_model(config.family, config.model_config(vocab_size=tokenizer.vocab_size))
     compile_model(model, config)
-    timer = _step_timer()
+    timer = step_timer()
     start = time.perf_counter()
     model.fit(train, steps_per_epoch=steps, epochs=1, callbacks=[timer], verbose=0)
     wall = time.perf_counter() - start
@@ -86,7 +86,7 @@ def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | No
     }
 
 
-def _step_timer():
+def step_timer():
     """A Keras callback timing each train step (made here so this module imports without Keras)."""
     import keras
 

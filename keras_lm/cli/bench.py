@@ -82,6 +82,19 @@ def register(commands) -> None:
     train.add_argument("--out", default="reports/bench", help="folder for train.json and train.md")
     train.set_defaults(run=run_train_speed)
 
+    step = sub.add_parser(
+        "step", help="one train step: Keras fit vs a bare tf.function step vs forward"
+    )
+    step.add_argument("--config", default="shakespeare-baby", help="a shipped config name or file")
+    step.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="also time this variant, e.g. loop.jit_compile=true (repeatable)",
+    )
+    step.set_defaults(run=run_step)
+
 
 def command_line() -> str:
     return "keras-lm " + shlex.join(sys.argv[1:]) if sys.argv else "keras-lm"
@@ -204,3 +217,24 @@ def _quality_rows(args, data_dir, folder, has_torch) -> list[dict]:
             with err_console().status(f"keras_lm {name} {variant}: {args.quality_steps} steps"):
                 rows.append(quality_run(name, args.quality_steps, overrides, data_dir, run_dir))
     return rows
+
+
+def run_step(args) -> int:
+    from keras_lm.bench.step_breakdown import step_breakdown
+
+    lines = [
+        f"Command: `{command_line()}`",
+        "",
+        "| config | variant | fit step ms | bare step ms | forward ms |",
+        "|---|---|---|---|---|",
+    ]
+    for variant in ["", *args.variant]:
+        overrides = [v for v in variant.split(",") if v]
+        with err_console().status(f"timing {args.config} {variant}"):
+            row = step_breakdown(args.config, overrides)
+        lines.append(
+            f"| {args.config} | {variant or '-'} | {row['fit_step_ms']} | {row['bare_step_ms']} "
+            f"| {row['forward_ms']} |"
+        )
+    out_console().print("\n".join(lines), markup=False)
+    return 0
