@@ -171,3 +171,12 @@ def test_resume_after_sigkill_completes_the_same_steps(tmp_path):
         if p.name.startswith(".") and p.suffix in (".tmp", ".h5", ".keras")
     ]
     assert not leftovers
+
+
+def test_same_seed_same_run(tmp_path):
+    config = load_config("tiny-transformer-lm", ["loop.max_steps=20", "loop.steps_per_epoch=10"])
+    a = train(config, tmp_path / "a", verbose=0)
+    b = train(config, tmp_path / "b", verbose=0)
+    np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=1e-5)
+    assert (tmp_path / "a" / "split.json").read_text() == (tmp_path / "b" / "split.json").read_text()
