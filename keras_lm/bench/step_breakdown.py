@@ -51,7 +51,9 @@ def step_breakdown(
 
     dataset = tf.data.Dataset.from_tensors((features, labels)).repeat()
     timer = step_timer()
-    model.fit(dataset, steps_per_epoch=repeats + 10, epochs=1, verbose=0, shuffle=False, callbacks=[timer])
+    model.fit(
+        dataset, steps_per_epoch=repeats + 10, epochs=1, verbose=0, shuffle=False, callbacks=[timer]
+    )
     fit_ms = _median_ms(timer.times[10:])
     return {"config": name, "overrides": overrides, "bare_step_ms": _time(train_step, repeats),
             "forward_ms": _time(forward, repeats), "fit_step_ms": fit_ms}  # fmt: skip

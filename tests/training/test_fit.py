@@ -179,4 +179,6 @@ def test_same_seed_same_run(tmp_path):
     b = train(config, tmp_path / "b", verbose=0)
     np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=1e-5)
     np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=1e-5)
-    assert (tmp_path / "a" / "split.json").read_text() == (tmp_path / "b" / "split.json").read_text()
+    assert (tmp_path / "a" / "split.json").read_text() == (
+        tmp_path / "b" / "split.json"
+    ).read_text()
