@@ -32,8 +32,12 @@ def step_breakdown(
     model = build_model(config.family, config.model_config(vocab_size=vocab_size))
     compile_model(model, config)
     model.optimizer.build(model.trainable_variables)
-    ids = tf.constant(np.random.default_rng(0).integers(5, vocab_size, (loop.batch_size, loop.sequence_length + 1)),
-                      tf.int32)  # fmt: skip
+    ids = tf.constant(
+        np.random.default_rng(0).integers(
+            5, vocab_size, (loop.batch_size, loop.sequence_length + 1)
+        ),
+        tf.int32,
+    )
     features = {"token_ids": ids[:, :-1], "padding_mask": tf.ones_like(ids[:, :-1])}
     labels = ids[:, 1:]
 
@@ -55,8 +59,13 @@ def step_breakdown(
         dataset, steps_per_epoch=repeats + 10, epochs=1, verbose=0, shuffle=False, callbacks=[timer]
     )
     fit_ms = _median_ms(timer.times[10:])
-    return {"config": name, "overrides": overrides, "bare_step_ms": _time(train_step, repeats),
-            "forward_ms": _time(forward, repeats), "fit_step_ms": fit_ms}  # fmt: skip
+    return {
+        "config": name,
+        "overrides": overrides,
+        "bare_step_ms": _time(train_step, repeats),
+        "forward_ms": _time(forward, repeats),
+        "fit_step_ms": fit_ms,
+    }
 
 
 def _time(fn, repeats: int, burn_in: int = 10) -> float:

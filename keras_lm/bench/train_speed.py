@@ -111,9 +111,25 @@ def _torch_train(
 ) -> dict:
     """Run torch_ref's train.py (no periodic evaluation); its final JSON line plus its peak RSS."""
     out_dir = Path(tempfile.mkdtemp(prefix=f"keras_lm_torch_ref_{name}_"))
-    command = [python, str(torch_ref / "train.py"), "--data", str(data), "--out_dir", str(out_dir),
-               "--max_iters", str(steps), "--eval_interval", "0", "--eval_iters", "1", "--threads", "2",
-               "--dropout", str(dropout), *TORCH_FLAGS[name].split()]  # fmt: skip
+    command = [
+        python,
+        str(torch_ref / "train.py"),
+        "--data",
+        str(data),
+        "--out_dir",
+        str(out_dir),
+        "--max_iters",
+        str(steps),
+        "--eval_interval",
+        "0",
+        "--eval_iters",
+        "1",
+        "--threads",
+        "2",
+        "--dropout",
+        str(dropout),
+        *TORCH_FLAGS[name].split(),
+    ]
     result = _run_measured(command)
     return {
         **json.loads(result["stdout"].strip().splitlines()[-1]),
@@ -208,8 +224,14 @@ def torch_quality_run(
 ) -> dict:
     """torch_ref's train.py for `steps` steps; its loss on the whole valid split."""
     row = _torch_train(name, steps, python, torch_ref, data, dropout)
-    return {"impl": "torch_ref", "config": name, "overrides": [], "steps": row["iters"],
-            "val_loss": row["final_val_loss"], "train_s": row["train_s"]}  # fmt: skip
+    return {
+        "impl": "torch_ref",
+        "config": name,
+        "overrides": [],
+        "steps": row["iters"],
+        "val_loss": row["final_val_loss"],
+        "train_s": row["train_s"],
+    }
 
 
 def format_quality(rows: list[dict]) -> str:
