@@ -94,6 +94,19 @@ class LoopConfig(Config):
     tensorboard: bool = False
     seed: int = 0
 
+    def __post_init__(self):
+        epoch = min(self.steps_per_epoch, self.max_steps)
+        if self.max_steps <= 0 or epoch <= 0 or self.max_steps % epoch:
+            raise ConfigError(
+                f"loop.max_steps ({self.max_steps}) must be a positive multiple of "
+                f"loop.steps_per_epoch ({self.steps_per_epoch})"
+            )
+
+    def schedule(self) -> tuple[int, int]:
+        """(epochs, steps per epoch): the run is exactly `max_steps` steps."""
+        epoch = min(self.steps_per_epoch, self.max_steps)
+        return self.max_steps // epoch, epoch
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(Config):

@@ -99,7 +99,7 @@ def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list) -> Tr
     if config.loop.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs" / "tensorboard")))
     callbacks += extra
-    epochs = -(-config.loop.max_steps // config.loop.steps_per_epoch)
+    epochs, steps_per_epoch = config.loop.schedule()
     valid = (
         task.valid.take(config.loop.eval_steps)
         if task.valid is not None and config.loop.eval_steps
@@ -107,11 +107,11 @@ def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list) -> Tr
     )
     start = time.perf_counter()
     history = model.fit(
-        task.train.skip(initial_epoch * config.loop.steps_per_epoch),
+        task.train.skip(initial_epoch * steps_per_epoch),
         validation_data=valid,
         epochs=epochs,
         initial_epoch=initial_epoch,
-        steps_per_epoch=config.loop.steps_per_epoch,
+        steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles, seeded
@@ -131,7 +131,7 @@ def _finish(model, run_dir, history, steps, seconds, task, initial_epoch, config
     from keras_lm.training.callbacks import save_model_atomic
 
     save_model_atomic(model, run_dir / "model.keras")
-    trained_steps = steps - initial_epoch * config.loop.steps_per_epoch
+    trained_steps = steps - initial_epoch * config.loop.schedule()[1]
     metrics = {
         "steps": steps,
         "seconds_this_session": round(seconds, 2),

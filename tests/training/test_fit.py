@@ -182,3 +182,10 @@ def test_same_seed_same_run(tmp_path):
     assert (tmp_path / "a" / "split.json").read_text() == (
         tmp_path / "b" / "split.json"
     ).read_text()
+
+
+def test_max_steps_shorter_than_an_epoch_runs_exactly_max_steps(tmp_path):
+    config = load_config("tiny-lstm-lm", ["loop.max_steps=6", "loop.steps_per_epoch=10"])
+    assert train(config, tmp_path / "run", verbose=0).steps == 6
+    with pytest.raises(Exception, match=r"max_steps \(25\) must be a positive multiple"):
+        load_config("tiny-lstm-lm", ["loop.max_steps=25", "loop.steps_per_epoch=10"])
