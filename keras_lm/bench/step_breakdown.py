@@ -16,9 +16,12 @@ import time
 
 
 def step_breakdown(
-    name: str, overrides: list[str], vocab_size: int = 70, repeats: int = 60
+    name: str, overrides: list[str], vocab_size: int = 70, repeats: int = 60, ops: bool = False
 ) -> dict:
-    """Median milliseconds of: a bare train step, a forward pass, and a step inside `model.fit`."""
+    """Median milliseconds of a step inside `model.fit`, a bare train step, forward+backward, forward.
+
+    With `ops`, also an op-level profile of the bare step (see `op_profile`).
+    """
     import numpy as np
     import tensorflow as tf
 
@@ -50,6 +53,13 @@ def step_breakdown(
         return loss
 
     @tf.function(jit_compile=loop.jit_compile)
+    def gradients():
+        with tf.GradientTape() as tape:
+            loss = model.loss(labels, model(features, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        return tf.add_n([tf.reduce_sum(g) for g in grads])
+
+    @tf.function(jit_compile=loop.jit_compile)
     def forward():
         return model(features, training=False)
 
@@ -59,13 +69,77 @@ def step_breakdown(
         dataset, steps_per_epoch=repeats + 10, epochs=1, verbose=0, shuffle=False, callbacks=[timer]
     )
     fit_ms = _median_ms(timer.times[10:])
-    return {
+    row = {
         "config": name,
         "overrides": overrides,
         "bare_step_ms": _time(train_step, repeats),
+        "gradients_ms": _time(gradients, repeats),
         "forward_ms": _time(forward, repeats),
         "fit_step_ms": fit_ms,
     }
+    if ops:
+        row["ops"] = op_profile(train_step, steps=20)
+    return row
+
+
+def op_profile(step, steps: int = 20) -> list[tuple[str, float, float]]:
+    """Profile `steps` calls of `step`; return (op kind, CPU ms per step, share) rows, largest first.
+
+    Op kinds are grouped: matmul (oneDNN MatMul/BatchMatMul/Einsum), elementwise
+    (everything unfused: Mul, Add, Select, Erfc, ...), reductions, optimizer
+    variable updates; with `jit_compile` the whole step is one compiled function
+    that TensorFlow's profiler does not break down.
+    """
+    import glob
+    import json
+    import tempfile
+
+    import tensorflow as tf
+
+    # TensorFlow ships no public reader for its profiler's xplane files; this is the one
+    # TensorBoard's profile plugin calls.
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin
+
+    with tempfile.TemporaryDirectory() as logdir:
+        for _ in range(3):
+            step().numpy()
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            step().numpy()
+        tf.profiler.experimental.stop()
+        path = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)[0]
+        data, _ = _pywrap_profiler_plugin.xspace_to_tools_data([path], "framework_op_stats", {})
+    table = json.loads(data)[0]
+    totals: dict[str, float] = {}
+    for row in table["rows"]:
+        op_type, self_us = row["c"][2]["v"], row["c"][7]["v"]
+        if op_type != "IDLE":
+            kind = op_kind(op_type)
+            totals[kind] = totals.get(kind, 0.0) + self_us
+    whole = sum(totals.values()) or 1.0
+    rows = [(k, round(v / steps / 1000, 2), round(v / whole, 3)) for k, v in totals.items()]
+    return sorted(rows, key=lambda r: -r[1])
+
+
+def op_kind(op_type: str) -> str:
+    """Group a TensorFlow op type into the kind `op_profile` reports.
+
+    >>> op_kind("_MklBatchMatMulV2"), op_kind("Mul"), op_kind("AssignSubVariableOp")
+    ('matmul', 'elementwise', 'variable update')
+    """
+    if any(k in op_type for k in ("MatMul", "Einsum", "Conv")):
+        return "matmul"
+    if op_type.startswith(("_Xla", "Xla", "__inference")) or "Cluster" in op_type:
+        return "xla-compiled (not broken down)"
+    if "Variable" in op_type or op_type.startswith(("Assign", "ReadVariable")):
+        return "variable update"
+    if op_type in ("Sum", "Mean", "Max", "Min", "Prod", "BiasAddGrad", "UnsortedSegmentSum"):
+        return "reduction"
+    if op_type in ("GatherV2", "ResourceGather", "Transpose", "Reshape", "ConcatV2", "Pack"):
+        return "gather/shape"
+    if "Softmax" in op_type:
+        return "softmax"
+    return "elementwise"
 
 
 def _time(fn, repeats: int, burn_in: int = 10) -> float:

@@ -93,6 +93,9 @@ def register(commands) -> None:
         metavar="KEY=VALUE[,KEY=VALUE]",
         help="also time this variant, e.g. loop.jit_compile=true (repeatable)",
     )
+    step.add_argument(
+        "--ops", action="store_true", help="also profile the step and print CPU time by op kind"
+    )
     step.set_defaults(run=run_step)
 
 
@@ -225,16 +228,27 @@ def run_step(args) -> int:
     lines = [
         f"Command: `{command_line()}`",
         "",
-        "| config | variant | fit step ms | bare step ms | forward ms |",
-        "|---|---|---|---|---|",
+        "| config | variant | fit step ms | bare step ms | forward+backward ms | forward ms |",
+        "|---|---|---|---|---|---|",
     ]
+    profiles = []
     for variant in ["", *args.variant]:
         overrides = [v for v in variant.split(",") if v]
         with err_console().status(f"timing {args.config} {variant}"):
-            row = step_breakdown(args.config, overrides)
+            row = step_breakdown(args.config, overrides, ops=args.ops)
         lines.append(
             f"| {args.config} | {variant or '-'} | {row['fit_step_ms']} | {row['bare_step_ms']} "
-            f"| {row['forward_ms']} |"
+            f"| {row['gradients_ms']} | {row['forward_ms']} |"
         )
+        if args.ops:
+            profiles.append((variant or "-", row["ops"]))
+    for variant, ops in profiles:
+        lines += [
+            "",
+            f"CPU time by op kind, bare step, variant {variant} (summed over threads):",
+            "",
+        ]
+        lines += ["| op kind | ms per step | share |", "|---|---|---|"]
+        lines += [f"| {kind} | {ms} | {share:.0%} |" for kind, ms, share in ops]
     out_console().print("\n".join(lines), markup=False)
     return 0
