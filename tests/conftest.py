@@ -73,3 +73,25 @@ def tiny_lines() -> list[str]:
 @pytest.fixture
 def tiny_pairs() -> list[tuple[str, str]]:
     return list(TINY_PAIRS)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """`tiny_run("tiny-transformer-lm")`: a tiny shipped config trained once per session (20 steps).
+
+    Runs are shared by every test that asks for the same name, so treat them as read-only.
+    """
+    runs: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in runs:
+            from keras_lm.training.fit import train
+            from keras_lm.training.presets import load_config
+
+            config = load_config(name, ["loop.max_steps=20", "loop.steps_per_epoch=10"])
+            run_dir = tmp_path_factory.mktemp(name) / "run"
+            train(config, run_dir, verbose=0)
+            runs[name] = run_dir
+        return runs[name]
+
+    return get

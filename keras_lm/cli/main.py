@@ -20,13 +20,14 @@ from keras_lm import __version__
 from keras_lm.cli import bench
 from keras_lm.cli import data
 from keras_lm.cli import demo
+from keras_lm.cli import generate
 from keras_lm.cli import tokenizer
 from keras_lm.cli import train
 from keras_lm.cli.console import err_console
 from keras_lm.errors import KerasLMError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = (data, tokenizer, train, bench, demo)
+COMMANDS = (data, tokenizer, train, generate, bench, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or EXIT_OK)
     except KerasLMError as err:
-        err_console().print(Text("error: ", style="bold red") + Text(str(err)))
+        err_console().print(Text("error: ", style="bold red") + Text(str(err)), soft_wrap=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
         err_console().print("interrupted")

@@ -54,7 +54,7 @@ def train(
     """
     run_dir = Path(run_dir)
     _check_same_config(config, run_dir)
-    splits, info = _load_and_clean(
+    splits, info = load_and_clean(
         config, run_dir
     )  # fails here, before any model, if data is absent
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +151,8 @@ def _finish(model, run_dir, history, steps, seconds, task, initial_epoch, config
     return TrainResult(run_dir, steps, metrics, history)
 
 
-def _load_and_clean(config: TrainConfig, run_dir: Path):
+def load_and_clean(config: TrainConfig, run_dir: Path | None):
+    """The config's data set, split and cleaned; the cleaning counts go to `run_dir` when given."""
     ds = load(config.data.dataset, data_dir=config.data.data_dir, seed=config.data.seed)
     splits = dict(ds.splits)
     if config.data.clean:
@@ -159,7 +160,8 @@ def _load_and_clean(config: TrainConfig, run_dir: Path):
         results = {name: clean(corpus, rules) for name, corpus in splits.items()}
         splits = {name: result.corpus for name, result in results.items()}
         summary = {name: result.to_dict() for name, result in results.items()}
-        write_text_atomic(run_dir / "cleaning.json", json.dumps(summary, indent=2) + "\n")
+        if run_dir is not None:
+            write_text_atomic(run_dir / "cleaning.json", json.dumps(summary, indent=2) + "\n")
     return splits, ds.info
 
 

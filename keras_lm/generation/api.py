@@ -1,0 +1,131 @@
+"""Generate and translate text from a trained run in one call.
+
+Example (a run directory from `keras-lm train`):
+>>> gen = Generator.from_run("runs/shakespeare-baby")  # doctest: +SKIP
+>>> gen.generate("ROMEO:", strategy="top_p", top_p=0.9, seed=1)  # doctest: +SKIP
+' What say you, sir? ...'
+>>> Generator.from_run("runs/spa-eng-transformer").translate(["I am hungry."])  # doctest: +SKIP
+['Tengo hambre.']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from keras_lm.errors import InputError
+from keras_lm.generation.decoding import generate_lm
+from keras_lm.generation.decoding import translate_ids
+from keras_lm.generation.sampling import SamplingConfig
+
+LM_FAMILIES = ("transformer_lm", "lstm_lm")
+SEQ2SEQ_FAMILIES = ("transformer_seq2seq", "lstm_seq2seq")
+
+
+class Generator:
+    """A model, its tokenizer and its cached stepper: `generate` for LMs, `translate` for seq2seq.
+
+    Args:
+    model: a trained keras_lm model (its family is its name).
+    tokenizer: the run's tokenizer.
+    max_source_length / max_target_length: seq2seq limits from the run's data config.
+    cached: False runs the naive full recompute (LMs only): for benchmarks and checks.
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        max_source_length: int | None = None,
+        max_target_length: int = 128,
+        cached: bool = True,
+    ):
+        from keras_lm.generation.steppers import RecomputeLMStepper
+        from keras_lm.generation.steppers import make_stepper
+
+        self.model, self.tokenizer, self.family = model, tokenizer, model.name
+        self.max_source_length = max_source_length
+        options = {"max_target_length": max_target_length} if self.family == "lstm_seq2seq" else {}
+        if not cached and self.family in LM_FAMILIES:
+            self.stepper = RecomputeLMStepper(model)
+        else:
+            self.stepper = make_stepper(model, self.family, **options)
+
+    @classmethod
+    def from_run(
+        cls, run_dir: str | Path, checkpoint: str = "best", cached: bool = True
+    ) -> Generator:
+        """Load `run_dir`'s checkpoint (`best` or `final`) and tokenizer."""
+        from keras_lm.training.runs import open_run
+
+        run = open_run(run_dir)
+        data = run.config.data
+        return cls(
+            run.model(checkpoint),
+            run.tokenizer,
+            data.max_source_length,
+            data.max_target_length,
+            cached,
+        )
+
+    def generate(
+        self, prompts: str | list[str], sampling: SamplingConfig | None = None, **overrides
+    ) -> str | list[str]:
+        """The continuation of each prompt (without the prompt); one string in, one string out.
+
+        `overrides` are `SamplingConfig` fields: `strategy`, `max_new_tokens`, `top_k`, ...
+        """
+        self._require(LM_FAMILIES, "generate")
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        ids = [self.tokenizer.encode(t) for t in texts]
+        for i, row in enumerate(ids):
+            if not row:
+                raise InputError("prompt", f"prompt {i} ({texts[i]!r}) encodes to no tokens")
+        config = _sampling(sampling, overrides)
+        out = generate_lm(self.stepper, ids, config, self.tokenizer.specials.end_id)
+        decoded = self.tokenizer.decode_batch(out)
+        return decoded[0] if isinstance(prompts, str) else decoded
+
+    def translate(
+        self,
+        sources: str | list[str],
+        sampling: SamplingConfig | None = None,
+        batch_size: int = 64,
+        **overrides,
+    ) -> str | list[str]:
+        """The target text for each source; one string in, one string out."""
+        self._require(SEQ2SEQ_FAMILIES, "translate")
+        texts = [sources] if isinstance(sources, str) else list(sources)
+        ids = [self.tokenizer.encode(t) for t in texts]
+        self._check_lengths(texts, ids)
+        config = _sampling(sampling, overrides)
+        specials = self.tokenizer.specials
+        out: list[list[int]] = []
+        for start in range(0, len(ids), batch_size):
+            batch = ids[start : start + batch_size]
+            out += translate_ids(self.stepper, batch, config, specials.start_id, specials.end_id)
+        decoded = self.tokenizer.decode_batch(out)
+        return decoded[0] if isinstance(sources, str) else decoded
+
+    def _require(self, families: tuple[str, ...], verb: str) -> None:
+        if self.family not in families:
+            raise InputError(
+                "model", f"a {self.family} model cannot {verb}; expected one of {list(families)}"
+            )
+
+    def _check_lengths(self, texts: list[str], ids: list[list[int]]) -> None:
+        limit = self.max_source_length
+        if limit is None or self.family != "transformer_seq2seq":
+            return
+        for i, row in enumerate(ids):
+            if len(row) > limit:
+                raise InputError(
+                    "source",
+                    f"source {i} ({texts[i][:40]!r}...) is {len(row)} tokens; the model takes at most "
+                    f"{limit} (data.max_source_length): split it into sentences",
+                )
+
+
+def _sampling(sampling: SamplingConfig | None, overrides: dict) -> SamplingConfig:
+    base = sampling or SamplingConfig()
+    return dataclasses.replace(base, **overrides) if overrides else base

@@ -1,0 +1,101 @@
+"""`Generator` and `keras-lm generate|translate` on tiny trained runs, and their errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from keras_lm.cli.main import main
+from keras_lm.errors import InputError
+from keras_lm.generation import Generator
+
+
+def test_generate_cached_equals_recompute_from_a_run(tiny_run):
+    run = tiny_run("tiny-transformer-lm")
+    cached = Generator.from_run(run).generate(["def ", "class Foo"], max_new_tokens=20)
+    naive = Generator.from_run(run, cached=False).generate(["def ", "class Foo"], max_new_tokens=20)
+    assert cached == naive
+    assert all(isinstance(t, str) and t for t in cached)
+
+
+def test_one_string_in_one_string_out(tiny_run):
+    out = Generator.from_run(tiny_run("tiny-lstm-lm")).generate(
+        "x", max_new_tokens=5, strategy="top_k", top_k=3, seed=1
+    )
+    assert isinstance(out, str)
+
+
+@pytest.mark.parametrize("name", ["tiny-transformer-seq2seq", "tiny-lstm-seq2seq"])
+def test_translate_from_a_run_greedy_and_beam(tiny_run, name):
+    gen = Generator.from_run(tiny_run(name))
+    sources = ["Return the sum.", "Open a file and read it."]
+    greedy = gen.translate(sources, max_new_tokens=10)
+    beam = gen.translate(sources, strategy="beam", num_beams=3, max_new_tokens=10)
+    assert len(greedy) == len(beam) == 2
+    assert gen.translate(sources[0], max_new_tokens=10) == greedy[0]
+
+
+def test_a_classifier_run_is_refused_by_name(tiny_run):
+    with pytest.raises(InputError, match="'encoder_classifier' does not generate text"):
+        Generator.from_run(tiny_run("tiny-classifier"))
+
+
+def test_an_lm_cannot_translate(tiny_run):
+    with pytest.raises(InputError, match="cannot translate"):
+        Generator.from_run(tiny_run("tiny-transformer-lm")).translate("hello")
+
+
+def test_cli_generate_prints_prompt_and_continuation(tiny_run, capsys):
+    run = tiny_run("tiny-transformer-lm")
+    code = main(["generate", str(run), "def ", "--max-new-tokens", "8", "--json"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["outputs"][0].startswith("def ") and printed["sampling"]["max_new_tokens"] == 8
+
+
+def test_cli_translate_reads_an_input_file(tiny_run, tmp_path, capsys):
+    sources = tmp_path / "in.txt"
+    sources.write_text("Return the sum.\nOpen a file.\n", encoding="utf-8")
+    code = main(
+        [
+            "translate",
+            str(tiny_run("tiny-transformer-seq2seq")),
+            "--input",
+            str(sources),
+            "--max-new-tokens",
+            "6",
+            "--json",
+        ]
+    )
+    assert code == 0
+    assert len(json.loads(capsys.readouterr().out)["outputs"]) == 2
+
+
+def test_cli_not_a_run_directory_exits_2(tmp_path, capsys):
+    assert main(["generate", str(tmp_path), "x"]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def _copy_without_checkpoints(run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "model.keras").unlink()
+    shutil.rmtree(copy / "checkpoints")
+    return copy
+
+
+def test_cli_run_without_a_checkpoint_exits_2(tiny_run, tmp_path, capsys):
+    copy = _copy_without_checkpoints(tiny_run("tiny-transformer-lm"), tmp_path)
+    assert main(["generate", str(copy), "x"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_cli_corrupted_checkpoint_exits_2_and_names_it(tiny_run, tmp_path, capsys):
+    copy = _copy_without_checkpoints(tiny_run("tiny-transformer-lm"), tmp_path)
+    (copy / "checkpoints").mkdir()
+    (copy / "checkpoints" / "best.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    assert main(["generate", str(copy), "x"]) == 2
+    err = capsys.readouterr().err
+    assert "best.keras" in err and "cannot be loaded" in err
