@@ -11,6 +11,7 @@ from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.cli.data import add_source_arguments
 from keras_lm.cli.data import open_source
+from keras_lm.errors import ConfigError
 from keras_lm.io import write_text_atomic
 
 KINDS = ("char", "byte", "wordpiece", "sentencepiece")
@@ -97,6 +98,29 @@ def register(commands) -> None:
         "--ops", action="store_true", help="also profile the step and print CPU time by op kind"
     )
     step.set_defaults(run=run_step)
+
+    generate = sub.add_parser(
+        "generate", help="in-process Keras decoding: KV cache against full recompute"
+    )
+    generate.add_argument("--config", default="shakespeare-small", help="architecture to time")
+    generate.add_argument("--lengths", default="64,256,512", help="new tokens per measurement")
+    generate.add_argument("--prompt-length", type=int, default=32)
+    generate.add_argument("--out", default="reports/bench", help="folder for generate.json and .md")
+    generate.set_defaults(run=run_generation_speed)
+
+    quality = sub.add_parser(
+        "quality", help="train each shipped config within its CPU budget and evaluate it on valid"
+    )
+    quality.add_argument(
+        "--configs",
+        default=None,
+        help="comma-separated subset of the table's configs (default: all)",
+    )
+    quality.add_argument("--work", default="runs/quality", help="folder for the runs and the log")
+    quality.add_argument(
+        "--out", default="reports/bench", help="folder for quality.json and quality.md"
+    )
+    quality.set_defaults(run=run_quality)
 
 
 def command_line() -> str:
@@ -251,4 +275,54 @@ def run_step(args) -> int:
         lines += ["| op kind | ms per step | share |", "|---|---|---|"]
         lines += [f"| {kind} | {ms} | {share:.0%} |" for kind, ms, share in ops]
     out_console().print("\n".join(lines), markup=False)
+    return 0
+
+
+def run_quality(args) -> int:
+    from keras_lm.bench.quality import ROWS
+    from keras_lm.bench.quality import format_markdown
+    from keras_lm.bench.quality import run_row
+
+    wanted = args.configs.split(",") if args.configs else [r.config for r in ROWS]
+    unknown = set(wanted) - {r.config for r in ROWS}
+    if unknown:
+        raise ConfigError(
+            f"--configs: {sorted(unknown)} not in the table {[r.config for r in ROWS]}"
+        )
+    work, out = Path(args.work), Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    command, rows = command_line(), []
+    for row in (r for r in ROWS if r.config in wanted):
+        with err_console().status(
+            f"{row.config}: calibrate, train {row.budget_minutes} min, evaluate"
+        ):
+            rows.append(run_row(row, work, work / "quality.log"))
+        text = f"Quality within CPU budgets on this machine.\n\nCommand: `{command}`\n\n"
+        text += format_markdown(rows)
+        write_text_atomic(out / "quality.md", text + "\n")
+        write_text_atomic(
+            out / "quality.json", json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
+        )
+    out_console().print(text, markup=False)
+    return 0
+
+
+def run_generation_speed(args) -> int:
+    from keras_lm.bench.generation_speed import format_markdown
+    from keras_lm.bench.generation_speed import generation_speed
+
+    lengths = tuple(int(n) for n in args.lengths.split(","))
+    with err_console().status(f"timing {args.config} at {lengths} new tokens"):
+        rows = generation_speed(args.config, lengths, args.prompt_length)
+    command = command_line()
+    text = (
+        f"Greedy decoding, batch 1, random weights.\n\nCommand: `{command}`\n\n"
+        + format_markdown(rows)
+    )
+    out = Path(args.out)
+    write_text_atomic(out / "generate.md", text + "\n")
+    write_text_atomic(
+        out / "generate.json", json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
+    )
+    out_console().print(text, markup=False)
     return 0

@@ -1,17 +1,21 @@
 """The incremental-decoding graphs of each generative family, built from a trained model's own layers.
 
-One token costs one step: Transformer decoders take their key/value cache as an
-input and return it grown by the new positions (a concatenation: it converts to
-builtin ops in TFLite and ONNX alike, and no cache lives in a variable); LSTMs take
-and return `h` and `c`. These functions are what `keras_lm.generation` runs
-in-process and what `keras-lm export` writes as `prefill`/`decode` graphs.
+One token costs one step: Transformer decoders take a fixed-size key/value cache
+(one slot per position of the context) as an input and return it with the new
+positions written in; LSTMs take and return `h` and `c`. The cache is written with a
+one-hot blend (`cache * (1 - w) + onehot^T @ new`) rather than a scatter or
+`slice_update`: it lowers to builtin ops in both TFLite and ONNX, keeps every shape
+static (no tensor reallocation per token on a phone; one XLA compile in-process),
+and no cache lives in a variable. These functions are what `keras_lm.generation`
+runs in-process and what `keras-lm export` writes as `prefill`/`decode` graphs.
 
-The Transformer blocks are keras_hub `TransformerDecoder`s; stepping one needs its
-sublayers (keras_hub's own cache updates in place with `slice_update`, which does not
-convert to ONNX), so this module mirrors `TransformerDecoder.call` at inference and
-the tests hold the two within 1e-5.
+The Transformer blocks are keras_hub `TransformerDecoder`s; stepping one with this
+cache needs its sublayers, so `block_step` mirrors `TransformerDecoder.call` at
+inference and the tests hold the two within 1e-5.
 
-Cache layout: `(B, num_layers, 2, P, num_heads, head_dim)`, keys then values.
+Cache layout: `(B, num_layers, 2, C, num_heads, head_dim)`, keys then values; slot
+`p` holds position `p` of the row (left-padded prompts start at position 0 on their
+first real token, so pads never enter the cache).
 
 Example:
 >>> from keras_lm.models import TransformerLMConfig, build_transformer_lm
@@ -19,9 +23,9 @@ Example:
 >>> graph = TransformerLMGraph(build_transformer_lm(TransformerLMConfig.tiny()))
 >>> ids = np.array([[3, 4, 5]], "int32")
 >>> logits, cache = graph(ids, np.array([[0, 1, 2]], "int32"), np.ones_like(ids),
-...                       np.zeros(graph.cache_shape(1, 0), "float32"))
+...                       np.zeros(graph.cache_shape(1), "float32"))
 >>> tuple(logits.shape), tuple(cache.shape)
-((1, 3, 40), (1, 2, 2, 3, 2, 8))
+((1, 3, 40), (1, 2, 2, 16, 2, 8))
 """
 
 from __future__ import annotations
@@ -47,29 +51,43 @@ def _has_layer(model: keras.Model, name: str) -> bool:
     return any(layer.name == name for layer in model.layers)
 
 
-def causal_mask(key_mask, new_length):
-    """`(B, T, P+T)` bool: new position t (slot P+t) sees real keys at slots <= P+t."""
-    total = ops.shape(key_mask)[1]
-    past = total - new_length
-    keys = ops.expand_dims(ops.arange(total), 0)  # (1, P+T)
-    queries = ops.expand_dims(past + ops.arange(new_length), 1)  # (T, 1)
-    causal = ops.expand_dims(keys <= queries, 0)  # (1, T, P+T)
-    return ops.logical_and(causal, ops.expand_dims(ops.cast(key_mask, "bool"), 1))
+def slot_writes(positions, padding_mask, slots: int):
+    """`(B, T, C)` one-hot of each real new token's cache slot (pads write nowhere)."""
+    onehot = ops.expand_dims(positions, -1) == ops.reshape(
+        ops.arange(slots, dtype=positions.dtype), (1, 1, -1)
+    )
+    real = ops.expand_dims(ops.cast(padding_mask, "bool"), -1)
+    return ops.cast(ops.logical_and(onehot, real), "float32")
 
 
-def block_step(block, x, past_key, past_value, self_mask, cross=None):
+def visible_slots(positions, slots: int):
+    """`(B, T, C)` bool: the token at position p sees cache slots 0..p (causal, no padding inside)."""
+    keys = ops.reshape(ops.arange(slots, dtype=positions.dtype), (1, 1, -1))
+    return keys <= ops.expand_dims(positions, -1)
+
+
+def write_slots(cache, new, writes):
+    """`cache` `(B, C, H, Dh)` with `new` `(B, T, H, Dh)` written at the one-hot `writes` `(B, T, C)`."""
+    writes = ops.cast(writes, cache.dtype)
+    keep = 1.0 - ops.max(writes, axis=1)  # (B, C)
+    placed = ops.einsum("btc,bthd->bchd", writes, new)
+    return cache * ops.reshape(keep, (ops.shape(keep)[0], -1, 1, 1)) + placed
+
+
+def block_step(block, x, cache_key, cache_value, writes, visible, cross=None):
     """One keras_hub `TransformerDecoder` at inference over new positions `x` `(B, T, D)`.
 
-    `past_key`/`past_value` `(B, P, H, Dh)`; `cross` is `(key, value, mask)` over the
-    encoder output for encoder-decoder blocks. Returns `x` and the grown key/value.
+    `cache_key`/`cache_value` `(B, C, H, Dh)`; `writes` and `visible` `(B, T, C)` from
+    `slot_writes` and `visible_slots`; `cross` is `(key, value, mask)` over the encoder
+    output for encoder-decoder blocks. Returns `x` and the updated key/value caches.
     """
     first = block.normalize_first
     attention = block._self_attention_layer
     h = block._self_attention_layer_norm(x) if first else x
-    key = ops.concatenate([past_key, attention._key_dense(h)], axis=1)  # (B, P+T, H, Dh)
-    value = ops.concatenate([past_value, attention._value_dense(h)], axis=1)
+    key = write_slots(cache_key, attention._key_dense(h), writes)  # (B, C, H, Dh)
+    value = write_slots(cache_value, attention._value_dense(h), writes)
     out, _ = attention._compute_attention(
-        attention._query_dense(h), key, value, attention_mask=self_mask, training=False
+        attention._query_dense(h), key, value, attention_mask=visible, training=False
     )
     x = attention._output_dense(out) + x
     if not first:
@@ -91,24 +109,26 @@ def block_step(block, x, past_key, past_value, self_mask, cross=None):
     return x, key, value
 
 
-def _run_blocks(blocks, x, key_mask, cache, cross=None):
-    """Every block over new positions; returns `x` and the grown cache `(B, L, 2, P+T, H, Dh)`."""
-    mask = causal_mask(key_mask, ops.shape(x)[1])
-    grown = []
+def _run_blocks(blocks, x, positions, padding_mask, cache, cross=None):
+    """Every block over new positions; returns `x` and the updated cache `(B, L, 2, C, H, Dh)`."""
+    slots = ops.shape(cache)[3]
+    writes, visible = slot_writes(positions, padding_mask, slots), visible_slots(positions, slots)
+    updated = []
     for i, block in enumerate(blocks):
         layer_cross = None if cross is None else (cross[0][:, i, 0], cross[0][:, i, 1], cross[1])
-        x, key, value = block_step(block, x, cache[:, i, 0], cache[:, i, 1], mask, layer_cross)
-        grown.append(ops.stack([key, value], axis=1))  # (B, 2, P+T, H, Dh)
-    return x, ops.stack(grown, axis=1)
+        x, key, value = block_step(
+            block, x, cache[:, i, 0], cache[:, i, 1], writes, visible, layer_cross
+        )
+        updated.append(ops.stack([key, value], axis=1))  # (B, 2, C, H, Dh)
+    return x, ops.stack(updated, axis=1)
 
 
 class TransformerLMGraph:
-    """`transformer_lm` with a cache: `(ids, positions, key_mask, cache) -> (logits, cache)`.
+    """`transformer_lm` with a cache: `(ids, positions, padding_mask, cache) -> (logits, cache)`.
 
-    `ids` and `positions` are `(B, T)`: the new tokens and their absolute positions
-    (left-padded prompts start at 0 on their first real token). `key_mask` `(B, P+T)`
-    marks real tokens among cached and new ones. Prefill is a call with `P = 0`,
-    a decode step one with `T = 1`.
+    `ids`, `positions` and `padding_mask` are `(B, T)`: the new tokens, their positions
+    (left-padded prompts start at 0 on their first real token) and which are real.
+    Prefill is a call on the prompt with an empty cache, a decode step one with `T = 1`.
     """
 
     def __init__(self, model: keras.Model):
@@ -122,13 +142,13 @@ class TransformerLMGraph:
         self.context = int(self.position.sequence_length)
         self.dtype = self.blocks[0].compute_dtype
 
-    def cache_shape(self, batch: int, length: int) -> tuple[int, ...]:
-        return (batch, self.num_layers, 2, length, self.num_heads, self.head_dim)
+    def cache_shape(self, batch: int) -> tuple[int, ...]:
+        return (batch, self.num_layers, 2, self.context, self.num_heads, self.head_dim)
 
-    def __call__(self, token_ids, positions, key_mask, cache):
+    def __call__(self, token_ids, positions, padding_mask, cache):
         tokens = self.embedding(token_ids)  # (B, T, D)
         x = tokens + self.position(tokens, positions=positions)
-        x, cache = _run_blocks(self.blocks, x, key_mask, ops.cast(cache, self.dtype))
+        x, cache = _run_blocks(self.blocks, x, positions, padding_mask, ops.cast(cache, self.dtype))
         logits = self.embedding(self.final_norm(x), reverse=True)  # (B, T, V)
         return ops.cast(logits, "float32"), cache
 
@@ -159,8 +179,8 @@ class TransformerSeq2SeqGraph:
         self.max_target_length = int(self.position.sequence_length)
         self.dtype = self.blocks[0].compute_dtype
 
-    def cache_shape(self, batch: int, length: int) -> tuple[int, ...]:
-        return (batch, self.num_layers, 2, length, self.num_heads, self.head_dim)
+    def cache_shape(self, batch: int) -> tuple[int, ...]:
+        return (batch, self.num_layers, 2, self.max_target_length, self.num_heads, self.head_dim)
 
     def encode(self, source_ids, source_mask):
         encoded = self.encoder({ENCODER_TOKEN_IDS: source_ids, ENCODER_PADDING_MASK: source_mask})
@@ -173,11 +193,11 @@ class TransformerSeq2SeqGraph:
     def decode(self, token_ids, positions, cache, cross_cache, source_mask):
         tokens = self.embedding(token_ids)  # (B, T, D)
         x = tokens + self.position(tokens, positions=positions)
-        batch, new = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
-        key_mask = ops.ones((batch, ops.shape(cache)[3] + new), "int32")
+        new = ops.shape(token_ids)[1]
         cross_mask = ops.repeat(ops.expand_dims(ops.cast(source_mask, "bool"), 1), new, axis=1)
+        real = ops.ones_like(token_ids)
         x, cache = _run_blocks(
-            self.blocks, x, key_mask, ops.cast(cache, self.dtype), (cross_cache, cross_mask)
+            self.blocks, x, positions, real, ops.cast(cache, self.dtype), (cross_cache, cross_mask)
         )
         if self.final_norm is not None:
             x = self.final_norm(x)

@@ -34,42 +34,38 @@ def _select(state: dict, rows: np.ndarray) -> dict:
 
 
 class TransformerLMStepper:
-    """Prefill and one-token steps of a `transformer_lm` with its key/value cache."""
+    """Prefill and one-token steps of a `transformer_lm` with its fixed-size key/value cache.
 
-    def __init__(self, model):
+    The one-token step is XLA-compiled (its shapes never change for a batch size);
+    prefill runs in graph mode, since prompts come in every length.
+    """
+
+    def __init__(self, model, jit_compile: bool = True):
         self.graph = graph = GRAPHS["transformer_lm"](model)
         self.context = graph.context
-        cache = _spec(
-            None, graph.num_layers, 2, None, graph.num_heads, graph.head_dim, dtype=graph.dtype
+        cache = _spec(None, *graph.cache_shape(1)[1:], dtype=graph.dtype)
+        signature = [_spec(None, None)] * 3 + [cache]
+        self._prefill = tf.function(graph.__call__, input_signature=signature)
+        self._decode = tf.function(
+            graph.__call__, input_signature=signature, jit_compile=jit_compile
         )
-        self._run = tf.function(graph.__call__, input_signature=[_spec(None, None)] * 3 + [cache])
 
     def prefill(self, ids: np.ndarray, mask: np.ndarray):
         positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0).astype(np.int32)
-        cache = tf.zeros(self.graph.cache_shape(len(ids), 0), self.graph.dtype)
-        logits, cache = self._run(ids, positions, mask, cache)
-        state = {
-            "cache": cache,
-            "key_mask": tf.constant(mask),
-            "next": tf.constant(positions[:, -1] + 1),
-        }
-        return logits[:, -1].numpy(), state
+        cache = tf.zeros(self.graph.cache_shape(len(ids)), self.graph.dtype)
+        logits, cache = self._prefill(ids, positions, mask, cache)
+        return logits[:, -1].numpy(), {"cache": cache, "next": tf.constant(positions[:, -1] + 1)}
 
     def step(self, tokens: np.ndarray, state: dict):
-        key_mask = tf.concat([state["key_mask"], tf.ones((len(tokens), 1), tf.int32)], axis=1)
-        positions = state["next"][:, None]
-        logits, cache = self._run(tokens[:, None], positions, key_mask, state["cache"])
-        return logits[:, -1].numpy(), {
-            "cache": cache,
-            "key_mask": key_mask,
-            "next": state["next"] + 1,
-        }
+        ones = np.ones((len(tokens), 1), np.int32)
+        logits, cache = self._decode(tokens[:, None], state["next"][:, None], ones, state["cache"])
+        return logits[:, -1].numpy(), {"cache": cache, "next": state["next"] + 1}
 
     def select(self, state: dict, rows: np.ndarray) -> dict:
         return _select(state, rows)
 
     def full(self, state: dict) -> bool:
-        return int(state["cache"].shape[3]) >= self.context
+        return int(tf.reduce_max(state["next"])) >= self.context
 
 
 class LSTMLMStepper:
@@ -138,26 +134,27 @@ class RecomputeLMStepper:
 class TransformerSeq2SeqStepper:
     """A `transformer_seq2seq`: encode once (cross-attention keys/values), then cached steps."""
 
-    def __init__(self, model):
+    def __init__(self, model, jit_compile: bool = True):
         self.graph = graph = GRAPHS["transformer_seq2seq"](model)
         self.max_target_length = graph.max_target_length
-        layers = (graph.num_layers, 2, None, graph.num_heads, graph.head_dim)
+        cross = (graph.num_layers, 2, None, graph.num_heads, graph.head_dim)
         self._encode = tf.function(graph.encode, input_signature=[_spec(None, None)] * 2)
         self._decode = tf.function(
             graph.decode,
             input_signature=[
                 _spec(None, None),
                 _spec(None, None),
-                _spec(None, *layers, dtype=graph.dtype),
-                _spec(None, *layers, dtype=graph.dtype),
+                _spec(None, *graph.cache_shape(1)[1:], dtype=graph.dtype),
+                _spec(None, *cross, dtype=graph.dtype),
                 _spec(None, None),
             ],
+            jit_compile=jit_compile,
         )
 
     def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
         batch = len(ids)
         state = {
-            "cache": tf.zeros(self.graph.cache_shape(batch, 0), self.graph.dtype),
+            "cache": tf.zeros(self.graph.cache_shape(batch), self.graph.dtype),
             "cross": self._encode(ids, mask),
             "source_mask": tf.constant(mask),
             "next": tf.zeros((batch,), tf.int32),

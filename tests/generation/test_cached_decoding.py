@@ -86,12 +86,16 @@ def test_past_the_context_the_window_slides_like_a_full_recompute():
     np.testing.assert_allclose(logits[0], _full_logits(model, seq[-16:])[-1], atol=1e-5)
 
 
-def test_cache_grows_by_one_position_per_step_and_refills_at_the_context():
-    model = _model("transformer_lm")
+def test_the_cache_is_fixed_size_fills_one_slot_per_token_and_reports_full_at_the_context():
+    model = _model("transformer_lm")  # context 16
     stepper = make_stepper(model)
-    _, state = stepper.prefill(*left_pad([[5] * 15]))
-    assert state["cache"].shape[3] == 15 and not stepper.full(state)
-    _, state = stepper.step(np.array([6], np.int32), state)
+    _, state = stepper.prefill(*left_pad([[5] * 15, [6, 7]]))
+    cache = state["cache"].numpy()  # (B, L, 2, C, H, Dh)
+    assert cache.shape[3] == 16 and state["next"].numpy().tolist() == [15, 2]
+    assert np.abs(cache[1, :, :, 2:]).max() == 0, "left padding wrote into the cache"
+    assert (np.abs(cache[1, :, :, :2]).max(axis=(-1, -2)) > 0).all(), "a real token was not written"
+    assert not stepper.full(state)
+    _, state = stepper.step(np.array([6, 8], np.int32), state)
     assert state["cache"].shape[3] == 16 and stepper.full(state)
 
 

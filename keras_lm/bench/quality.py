@@ -1,0 +1,164 @@
+"""The quality table: each shipped config trained within its CPU budget, then evaluated on valid.
+
+For each row: a short calibration run measures this machine's seconds per step;
+`loop.max_steps` is set so that training fits the budget (the learning-rate
+schedule then ends where training ends, instead of being cut off); the run is
+trained with `keras-lm train` and scored with `keras-lm evaluate`, each in its own
+process. Every row records the two commands that reproduce it.
+
+Example:
+>>> fitted_steps(seconds_per_step=0.05, budget_minutes=15, steps_per_epoch=1000)
+15000
+>>> fitted_steps(seconds_per_step=0.5, budget_minutes=1, steps_per_epoch=1000)
+100
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CALIBRATION_STEPS = 100
+TRAIN_SHARE = 0.85  # of the budget; the rest goes to per-epoch evaluation and checkpoints
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityRow:
+    """One row: a shipped config, its training budget and what it should reach on valid."""
+
+    config: str
+    budget_minutes: float
+    overrides: tuple[str, ...] = ()
+    metric: str = "loss"
+    target: float | None = None
+    higher_is_better: bool = False
+    evaluate_options: tuple[str, ...] = ()
+
+
+ROWS = (
+    QualityRow("shakespeare-baby", 15, ("loop.jit_compile=true",), "loss", 1.47),
+    QualityRow("shakespeare-lstm", 15, (), "loss", None),
+    QualityRow("spa-eng-transformer", 30, (), "bleu", 35.0, True),
+    QualityRow("spa-eng-lstm", 30, (), "bleu", None, True),
+    QualityRow("sst2-classifier", 15, (), "accuracy", 0.80, True),
+)
+
+
+def fitted_steps(seconds_per_step: float, budget_minutes: float, steps_per_epoch: int) -> int:
+    """Steps that fit `TRAIN_SHARE` of the budget, a multiple of the epoch (or one short epoch)."""
+    steps = int(budget_minutes * 60 * TRAIN_SHARE / seconds_per_step)
+    if steps >= steps_per_epoch:
+        return steps // steps_per_epoch * steps_per_epoch
+    return max(10, int(math.floor(steps / 10)) * 10)
+
+
+def _keras_lm(*args: str) -> list[str]:
+    return [sys.executable, "-m", "keras_lm", *args]
+
+
+def _train_command(row: QualityRow, run_dir: Path, extra: list[str]) -> list[str]:
+    sets = [a for o in (*row.overrides, *extra) for a in ("--set", o)]
+    return _keras_lm("train", "--config", row.config, *sets, "--run-dir", str(run_dir), "--quiet")
+
+
+def _run(command: list[str], log: Path) -> None:
+    with open(log, "a", encoding="utf-8") as out:
+        out.write("$ " + shlex.join(command) + "\n")
+        out.flush()
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{shlex.join(command)} failed ({done.returncode}); see {log}")
+
+
+def calibrate(row: QualityRow, work: Path, log: Path) -> float:
+    """Seconds per step of `row.config` on this machine (compile time included: an upper bound)."""
+    run_dir = work / f"{row.config}-calibration"
+    steps = [
+        f"loop.max_steps={CALIBRATION_STEPS}",
+        f"loop.steps_per_epoch={CALIBRATION_STEPS}",
+        "loop.eval_steps=1",
+    ]
+    _run(_train_command(row, run_dir, steps), log)
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    return metrics["seconds_this_session"] / CALIBRATION_STEPS
+
+
+def run_row(row: QualityRow, work: Path, log: Path) -> dict:
+    """Calibrate, train within budget, evaluate; the row's numbers and commands."""
+    from keras_lm.training.presets import load_config
+
+    seconds_per_step = calibrate(row, work, log)
+    epoch = load_config(row.config, list(row.overrides)).loop.steps_per_epoch
+    steps = fitted_steps(seconds_per_step, row.budget_minutes, epoch)
+    extra = [f"loop.max_steps={steps}", f"loop.steps_per_epoch={min(epoch, steps)}"]
+    run_dir = work / row.config
+    train = _train_command(row, run_dir, extra)
+    start = time.perf_counter()
+    _run(train, log)
+    train_minutes = (time.perf_counter() - start) / 60
+    evaluate = _keras_lm("evaluate", str(run_dir), "--split", "valid", *row.evaluate_options)
+    _run(evaluate, log)
+    scores = json.loads((run_dir / "eval" / "valid.json").read_text(encoding="utf-8"))
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    value = _metric(scores, row.metric)
+    return {
+        "config": row.config,
+        "family": load_config(row.config).family,
+        "budget_minutes": row.budget_minutes,
+        "steps": steps,
+        "train_minutes": round(train_minutes, 1),
+        "tokens_per_s": metrics.get("tokens_per_s"),
+        "metric": row.metric,
+        "value": value,
+        "target": row.target,
+        "met": _met(value, row),
+        "scores": scores,
+        "commands": [_public(train), _public(evaluate)],
+    }
+
+
+def _metric(scores: dict, name: str) -> float | None:
+    for source in (scores, scores.get("metrics", {})):
+        if name in source:
+            return source[name]
+    return None
+
+
+def _met(value: float | None, row: QualityRow) -> bool | None:
+    if row.target is None or value is None:
+        return None
+    return value >= row.target if row.higher_is_better else value <= row.target
+
+
+def _public(command: list[str]) -> str:
+    """The command as a user types it: `keras-lm ...`, without --quiet or this machine's paths."""
+    args = [a for a in command[3:] if a != "--quiet"]
+    return "keras-lm " + shlex.join(args)
+
+
+def format_markdown(rows: list[dict]) -> str:
+    """The README table."""
+    lines = [
+        "| config | family | budget min | steps | train min | valid metric | target | met | reproduce |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        value = "n/a" if r["value"] is None else f"{r['metric']} {r['value']:.4g}"
+        target = (
+            "-"
+            if r["target"] is None
+            else f"{'>=' if r['metric'] != 'loss' else '<='} {r['target']}"
+        )
+        met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
+        reproduce = "<br>".join(f"`{c}`" for c in r["commands"])
+        lines.append(
+            f"| {r['config']} | {r['family']} | {r['budget_minutes']} | {r['steps']} | {r['train_minutes']} "
+            f"| {value} | {target} | {met} | {reproduce} |"
+        )
+    return "\n".join(lines)
