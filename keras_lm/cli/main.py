@@ -20,6 +20,7 @@ from keras_lm import __version__
 from keras_lm.cli import bench
 from keras_lm.cli import data
 from keras_lm.cli import demo
+from keras_lm.cli import evaluate
 from keras_lm.cli import generate
 from keras_lm.cli import tokenizer
 from keras_lm.cli import train
@@ -27,7 +28,7 @@ from keras_lm.cli.console import err_console
 from keras_lm.errors import KerasLMError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = (data, tokenizer, train, generate, bench, demo)
+COMMANDS = (data, tokenizer, train, generate, evaluate, bench, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,264 @@
+"""`evaluate_run` and `keras-lm evaluate` on tiny trained runs, checked against Keras' own numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from keras_lm.cli.main import main  # noqa: E402
+from keras_lm.data.pipelines import lm_dataset  # noqa: E402
+from keras_lm.data.pipelines import seq2seq_dataset  # noqa: E402
+from keras_lm.errors import InputError  # noqa: E402
+from keras_lm.evaluation.evaluate import eval_path  # noqa: E402
+from keras_lm.evaluation.evaluate import evaluate_run  # noqa: E402
+from keras_lm.evaluation.metrics import translation_scores  # noqa: E402
+from keras_lm.models.losses import SmoothedSparseCrossentropy  # noqa: E402
+from keras_lm.training.runs import Run  # noqa: E402
+from keras_lm.training.runs import open_run  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    """A private copy of a session-trained tiny run, so each test sees an empty `eval/`."""
+
+    def copy(name: str) -> Path:
+        return Path(shutil.copytree(tiny_run(name), tmp_path / name))
+
+    return copy
+
+
+def keras_evaluate(run: Run, dataset) -> dict:
+    """Keras' `model.evaluate` of the final model, compiled with the training loss and accuracy."""
+    model = run.model("final")
+    model.compile(
+        loss=SmoothedSparseCrossentropy(0.0),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model.evaluate(dataset, verbose=0, return_dict=True)
+
+
+def read_report(run_dir: Path, split: str) -> dict:
+    return json.loads(eval_path(run_dir, split).read_text(encoding="utf-8"))
+
+
+# --- language model -----------------------------------------------------------------------
+
+
+def test_lm_loss_matches_keras_evaluate_on_the_same_windows(run_copy):
+    run_dir = run_copy("tiny-transformer-lm")
+    report = evaluate_run(run_dir, "test", checkpoint="final")
+    run = open_run(run_dir)
+    length, batch = run.config.loop.sequence_length, run.config.loop.batch_size
+    ids = run.tokenizer.encode("\n".join(run.splits()["test"].texts()))
+    dataset = lm_dataset(ids, length, batch, shuffle=False, drop_remainder=False)
+    expected = keras_evaluate(run, dataset)
+    assert report["loss"] == pytest.approx(expected["loss"], abs=1e-4)
+    assert report["token_accuracy"] == pytest.approx(expected["accuracy"], abs=1e-5)
+    assert report["perplexity"] == pytest.approx(math.exp(report["loss"]))
+    windows = (len(ids) - 1) // length
+    assert (report["examples"], report["tokens"]) == (windows, windows * length)
+    assert report["split"] == "test" and report["family"] == "transformer_lm"
+    assert report["checkpoint"] == str(run_dir / "model.keras")
+    assert read_report(run_dir, "test") == report
+
+
+def test_lm_valid_loss_is_the_one_training_reported(run_copy):
+    """Training ends with `model.evaluate` on its whole validation set: the same windows must score the same."""
+    run_dir = run_copy("tiny-transformer-lm")
+    trained = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["valid"]
+    report = evaluate_run(run_dir, "valid", checkpoint="final")
+    assert report["loss"] == pytest.approx(trained["loss"], abs=1e-4)
+    assert report["token_accuracy"] == pytest.approx(trained["accuracy"], abs=1e-5)
+
+
+def test_lm_limit_scores_the_first_windows_only(run_copy):
+    run_dir = run_copy("tiny-transformer-lm")
+    length = open_run(run_dir).config.loop.sequence_length
+    first = evaluate_run(run_dir, "valid", limit=3, batch_size=2)
+    assert (first["examples"], first["tokens"], first["limit"]) == (3, 3 * length, 3)
+    whole = evaluate_run(run_dir, "valid", batch_size=2)
+    assert whole["limit"] is None and whole["examples"] > 3
+    assert read_report(run_dir, "valid") == whole  # the later run replaced the report
+
+
+# --- classifier ---------------------------------------------------------------------------
+
+
+def test_classifier_report_plot_and_keras_agreement(run_copy):
+    run_dir = run_copy("tiny-classifier")
+    report = evaluate_run(run_dir, "valid", checkpoint="final")
+    run = open_run(run_dir)
+    valid = run.splits()["valid"]
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.shape == (len(report["labels"]),) * 2
+    assert matrix.sum() == report["examples"] == len(valid)  # overflow is "truncate": none dropped
+    assert report["labels"] == run.labels()
+    assert report["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
+    trained = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["valid"]
+    assert report["accuracy"] == pytest.approx(trained["accuracy"], abs=1e-6)
+    assert report["loss"] == pytest.approx(trained["loss"], abs=1e-4)
+    png = run_dir / "eval" / "valid_confusion.png"
+    assert report["confusion_plot"] == str(png)
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert read_report(run_dir, "valid") == report
+
+
+def test_classifier_limit(run_copy):
+    run_dir = run_copy("tiny-classifier")
+    report = evaluate_run(run_dir, "test", limit=10)
+    assert report["examples"] == 10 and sum(map(sum, report["confusion_matrix"])) == 10
+    assert (run_dir / "eval" / "test_confusion.png").is_file()
+
+
+# --- seq2seq ------------------------------------------------------------------------------
+
+
+def test_seq2seq_scores_the_translations_it_is_given(run_copy):
+    run_dir = run_copy("tiny-transformer-seq2seq")
+    valid = open_run(run_dir).splits()["valid"]
+    asked: list[list[str]] = []
+
+    def perfect(sources: list[str]) -> list[str]:
+        asked.append(list(sources))
+        return valid.targets()[: len(sources)]
+
+    report = evaluate_run(run_dir, "valid", translate=perfect)
+    assert asked == [valid.sources()]
+    assert report["bleu"] == pytest.approx(100.0) and report["chrf"] == pytest.approx(100.0)
+    assert report["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|")
+    assert report["examples"] == len(valid)
+    first = report["samples"][0]
+    assert first == {
+        "source": valid.sources()[0],
+        "reference": valid.targets()[0],
+        "hypothesis": valid.targets()[0],
+    }
+
+
+def test_seq2seq_imperfect_translations_and_limit(run_copy):
+    run_dir = run_copy("tiny-transformer-seq2seq")
+    valid = open_run(run_dir).splits()["valid"]
+    report = evaluate_run(
+        run_dir, "valid", limit=20, translate=lambda sources: [s.upper() for s in sources]
+    )
+    expected = translation_scores([s.upper() for s in valid.sources()[:20]], valid.targets()[:20])
+    assert report["bleu"] == pytest.approx(expected["bleu"]) and report["bleu"] < 100.0
+    assert report["chrf"] == pytest.approx(expected["chrf"])
+    assert report["examples"] == 20 and report["limit"] == 20
+
+
+def test_seq2seq_translate_of_the_wrong_length_is_an_error(run_copy):
+    run_dir = run_copy("tiny-transformer-seq2seq")
+    with pytest.raises(ValueError, match="hypotheses but"):
+        evaluate_run(run_dir, "valid", limit=4, translate=lambda sources: sources[:3])
+    assert not (run_dir / "eval").exists()
+
+
+def test_seq2seq_teacher_forced_loss_is_a_mean_over_real_tokens(run_copy):
+    """Not Keras' batch-weighted mean of batch means: it must not depend on the batch size,
+    and must equal Keras when the whole split is one batch (where both are the token mean)."""
+    run_dir = run_copy("tiny-transformer-seq2seq")
+    run = open_run(run_dir)
+    valid, data, sp = run.splits()["valid"], run.config.data, run.tokenizer.specials
+
+    def echo(sources: list[str]) -> list[str]:
+        return sources
+
+    small = evaluate_run(run_dir, "valid", "final", translate=echo, batch_size=3)
+    large = evaluate_run(run_dir, "valid", "final", translate=echo, batch_size=64)
+    assert small["loss"] == pytest.approx(large["loss"], abs=1e-5)
+    assert small["tokens"] == large["tokens"]
+    one_batch = seq2seq_dataset(
+        run.tokenizer.encode_batch(valid.sources()),
+        run.tokenizer.encode_batch(valid.targets()),
+        len(valid),
+        start_id=sp.start_id,
+        end_id=sp.end_id,
+        max_source_length=data.max_source_length,
+        max_target_length=data.max_target_length,
+        overflow=data.overflow,
+        shuffle=False,
+    )
+    expected = keras_evaluate(run, one_batch)
+    assert small["loss"] == pytest.approx(expected["loss"], abs=1e-4)
+    assert small["token_accuracy"] == pytest.approx(expected["accuracy"], abs=1e-5)
+
+
+# --- refusals -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    def refuse(self, which="best"):
+        raise AssertionError("a model was loaded before the split was checked")
+
+    monkeypatch.setattr(Run, "model", refuse)
+
+
+def test_train_split_is_refused_before_any_model_and_nothing_is_written(run_copy, no_model_loading):
+    run_dir = run_copy("tiny-transformer-lm")
+    with pytest.raises(InputError) as err:
+        evaluate_run(run_dir, "train")
+    message = str(err.value)
+    assert "'train'" in message and "fitted" in message
+    assert "test, valid" in message
+    assert not (run_dir / "eval").exists()
+
+
+def test_unknown_split_lists_the_available_ones(run_copy, no_model_loading):
+    run_dir = run_copy("tiny-classifier")
+    with pytest.raises(InputError, match=r"no 'dev' split; it has test, train, valid"):
+        evaluate_run(run_dir, "dev")
+    assert not (run_dir / "eval").exists()
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(InputError, match="not a run directory"):
+        evaluate_run(tmp_path, "valid")
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def test_cli_refuses_the_train_split_with_exit_code_2(run_copy, capsys):
+    run_dir = run_copy("tiny-transformer-lm")
+    code = main(["evaluate", str(run_dir), "--split", "train"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "error:" in captured.err and "'train'" in captured.err
+    assert not (run_dir / "eval").exists()
+
+
+def test_cli_prints_the_metrics_and_the_report_path(run_copy, capsys):
+    run_dir = run_copy("tiny-transformer-lm")
+    code = main(["evaluate", str(run_dir), "--split", "valid", "--limit", "4"])
+    out = capsys.readouterr().out
+    assert code == 0
+    report = read_report(run_dir, "valid")
+    assert report["limit"] == 4
+    assert "perplexity" in out and f"{report['perplexity']:.4f}" in out
+    assert str(eval_path(run_dir, "valid")) in out
+
+
+def test_cli_json_output_is_the_report(run_copy, capsys):
+    run_dir = run_copy("tiny-classifier")
+    code = main(["evaluate", str(run_dir), "--split", "test", "--checkpoint", "final", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert json.loads(captured.out) == read_report(run_dir, "test")
+    assert str(eval_path(run_dir, "test")) in captured.err
+
+
+def test_cli_rejects_a_non_positive_limit(run_copy, capsys):
+    run_dir = run_copy("tiny-classifier")
+    assert main(["evaluate", str(run_dir), "--limit", "0"]) == 2
+    assert "positive" in capsys.readouterr().err
