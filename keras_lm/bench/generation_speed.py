@@ -56,13 +56,13 @@ def generation_speed(
     prompt_length: int = 32,
 ) -> list[dict]:
     """One row per generated length: cached and naive tokens/s and their ratio."""
-    from keras_lm.generation.steppers import RecomputeLMStepper
-    from keras_lm.generation.steppers import make_stepper
+    from keras_lm.generation.keras_graphs import RecomputeLMStepper
+    from keras_lm.generation.keras_graphs import keras_stepper
 
     context = prompt_length + max(lengths)
     family, model = _model(config_name, context)
     prompt = np.random.default_rng(0).integers(5, 70, prompt_length).tolist()
-    cached, naive = make_stepper(model, family), RecomputeLMStepper(model, context)
+    cached, naive = keras_stepper(model), RecomputeLMStepper(model, context)
     for stepper in (cached, naive):
         _time_generation(stepper, prompt, 8)  # trace and warm up
     rows = []

@@ -22,51 +22,16 @@ LM_FAMILIES = ("transformer_lm", "lstm_lm")
 SEQ2SEQ_FAMILIES = ("transformer_seq2seq", "lstm_seq2seq")
 
 
-class Generator:
-    """A model, its tokenizer and its cached stepper: `generate` for LMs, `translate` for seq2seq.
+class TextModel:
+    """Text in, text out over a stepper: `generate` for LMs, `translate` for seq2seq.
 
-    Args:
-    model: a trained keras_lm model (its family is its name).
-    tokenizer: the run's tokenizer.
-    max_source_length / max_target_length: seq2seq limits from the run's data config.
-    cached: False runs the naive full recompute (LMs only): for benchmarks and checks.
+    The base of `Generator` (Keras in-process) and of the TensorFlow-free runtime's
+    bundle models; pure Python over the stepper and the tokenizer.
     """
 
-    def __init__(
-        self,
-        model,
-        tokenizer,
-        max_source_length: int | None = None,
-        max_target_length: int = 128,
-        cached: bool = True,
-    ):
-        from keras_lm.generation.steppers import RecomputeLMStepper
-        from keras_lm.generation.steppers import make_stepper
-
-        self.model, self.tokenizer, self.family = model, tokenizer, model.name
+    def __init__(self, stepper, tokenizer, family: str, max_source_length: int | None = None):
+        self.stepper, self.tokenizer, self.family = stepper, tokenizer, family
         self.max_source_length = max_source_length
-        options = {"max_target_length": max_target_length} if self.family == "lstm_seq2seq" else {}
-        if not cached and self.family in LM_FAMILIES:
-            self.stepper = RecomputeLMStepper(model)
-        else:
-            self.stepper = make_stepper(model, self.family, **options)
-
-    @classmethod
-    def from_run(
-        cls, run_dir: str | Path, checkpoint: str = "best", cached: bool = True
-    ) -> Generator:
-        """Load `run_dir`'s checkpoint (`best` or `final`) and tokenizer."""
-        from keras_lm.training.runs import open_run
-
-        run = open_run(run_dir)
-        data = run.config.data
-        return cls(
-            run.model(checkpoint),
-            run.tokenizer,
-            data.max_source_length,
-            data.max_target_length,
-            cached,
-        )
 
     def generate(
         self, prompts: str | list[str], sampling: SamplingConfig | None = None, **overrides
@@ -124,6 +89,54 @@ class Generator:
                     f"source {i} ({texts[i][:40]!r}...) is {len(row)} tokens; the model takes at most "
                     f"{limit} (data.max_source_length): split it into sentences",
                 )
+
+
+class Generator(TextModel):
+    """A trained Keras model with its tokenizer and cached stepper.
+
+    Args:
+    model: a trained keras_lm model (its family is its name).
+    tokenizer: the run's tokenizer.
+    max_source_length / max_target_length: seq2seq limits from the run's data config.
+    cached: False runs the naive full recompute (LMs only): for benchmarks and checks.
+    jit_compile: XLA-compile the one-token step.
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        max_source_length: int | None = None,
+        max_target_length: int = 128,
+        cached: bool = True,
+        jit_compile: bool = True,
+    ):
+        from keras_lm.generation.keras_graphs import RecomputeLMStepper
+        from keras_lm.generation.keras_graphs import keras_stepper
+
+        if not cached and model.name in LM_FAMILIES:
+            stepper = RecomputeLMStepper(model)
+        else:
+            stepper = keras_stepper(model, jit_compile, max_target_length)
+        super().__init__(stepper, tokenizer, model.name, max_source_length)
+        self.model = model
+
+    @classmethod
+    def from_run(
+        cls, run_dir: str | Path, checkpoint: str = "best", cached: bool = True
+    ) -> Generator:
+        """Load `run_dir`'s checkpoint (`best` or `final`) and tokenizer."""
+        from keras_lm.training.runs import open_run
+
+        run = open_run(run_dir)
+        data = run.config.data
+        return cls(
+            run.model(checkpoint),
+            run.tokenizer,
+            data.max_source_length,
+            data.max_target_length,
+            cached,
+        )
 
 
 def _sampling(sampling: SamplingConfig | None, overrides: dict) -> SamplingConfig:

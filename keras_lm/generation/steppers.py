@@ -1,230 +1,207 @@
-"""Keras-side steppers: each family's decoding graph in a `tf.function`, driven by `decoding`.
+"""Steppers: each family's named graphs driven one token at a time, for any backend.
 
-A stepper keeps its state (cache, LSTM state, encoder output) as TensorFlow tensors
-between steps; only the logits come back to numpy for the sampler. `RecomputeLMStepper`
-is the naive baseline that runs the whole model over the window for every token.
+A stepper wraps *graphs*: anything with `run(name, **inputs) -> {output: ndarray}`
+and `inputs(name) -> {input: (shape, dtype)}` over the graph names of
+`keras_lm.export.signatures` (`prefill`, `decode`, `encode`). The same classes run a
+Keras model in-process (`keras_lm.generation.keras_graphs.KerasGraphs`), an ONNX
+bundle and a TFLite bundle (`keras_lm.runtime`), so a float32 export decodes
+token-identically to Keras by construction of the loop. Pure numpy: no TensorFlow.
 
-Example:
->>> from keras_lm.models import TransformerLMConfig, build_transformer_lm
->>> from keras_lm.generation.decoding import generate_lm
->>> from keras_lm.generation.sampling import SamplingConfig
->>> model = build_transformer_lm(TransformerLMConfig.tiny())
->>> cached = generate_lm(make_stepper(model), [[5, 6]], SamplingConfig(max_new_tokens=4))
->>> cached == generate_lm(RecomputeLMStepper(model), [[5, 6]], SamplingConfig(max_new_tokens=4))
-True
+Example, with fake graphs whose decode always favours token 7:
+>>> import numpy as np
+>>> class Fake:
+...     def inputs(self, name): return {}
+...     def run(self, name, **x):
+...         return {"logits": np.eye(9)[[7] * len(x["token_ids"])], "h": x["past_h"], "c": x["past_c"]}
+>>> stepper = LSTMLMStepper(Fake(), state_shape=(1, 2))
+>>> logits, state = stepper.prefill(np.array([[0, 3]]), np.array([[0, 1]]))
+>>> int(logits.argmax())
+7
 """
 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
-from keras_lm.features import PADDING_MASK
-from keras_lm.features import TOKEN_IDS
-from keras_lm.generation.graphs import GRAPHS
+from keras_lm.errors import InputError
 
 
-def _spec(*shape, dtype="int32"):
-    return tf.TensorSpec(shape, dtype)
+def _take(state: dict, rows: np.ndarray) -> dict:
+    return {k: v[rows] for k, v in state.items()}
 
 
-def _select(state: dict, rows: np.ndarray) -> dict:
-    rows = tf.constant(rows, tf.int32)
-    return {k: tf.gather(v, rows) if k != "fixed" else v for k, v in state.items()}
+def fixed_length(graphs, graph: str, name: str) -> int | None:
+    """The static length (axis 1) of input `name` of `graph`, or None when it is dynamic."""
+    spec = graphs.inputs(graph).get(name)
+    if spec is None:
+        return None
+    shape = spec[0]
+    return shape[1] if len(shape) > 1 and isinstance(shape[1], int) and shape[1] > 0 else None
 
 
 class TransformerLMStepper:
-    """Prefill and one-token steps of a `transformer_lm` with its fixed-size key/value cache.
+    """`prefill` then one-token `decode` steps with the fixed-size cache (`context` slots)."""
 
-    The one-token step is XLA-compiled (its shapes never change for a batch size);
-    prefill runs in graph mode, since prompts come in every length.
-    """
-
-    def __init__(self, model, jit_compile: bool = True):
-        self.graph = graph = GRAPHS["transformer_lm"](model)
-        self.context = graph.context
-        cache = _spec(None, *graph.cache_shape(1)[1:], dtype=graph.dtype)
-        signature = [_spec(None, None)] * 3 + [cache]
-        self._prefill = tf.function(graph.__call__, input_signature=signature)
-        self._decode = tf.function(
-            graph.__call__, input_signature=signature, jit_compile=jit_compile
-        )
+    def __init__(self, graphs, context: int):
+        self.graphs, self.context = graphs, context
 
     def prefill(self, ids: np.ndarray, mask: np.ndarray):
-        positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0).astype(np.int32)
-        cache = tf.zeros(self.graph.cache_shape(len(ids)), self.graph.dtype)
-        logits, cache = self._prefill(ids, positions, mask, cache)
-        return logits[:, -1].numpy(), {"cache": cache, "next": tf.constant(positions[:, -1] + 1)}
+        out = self.graphs.run(
+            "prefill", token_ids=ids.astype(np.int32), padding_mask=mask.astype(np.int32)
+        )
+        positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)
+        state = {"cache": out["cache"], "next": (positions[:, -1] + 1).astype(np.int32)}
+        return out["logits"][:, -1], state
 
     def step(self, tokens: np.ndarray, state: dict):
-        ones = np.ones((len(tokens), 1), np.int32)
-        logits, cache = self._decode(tokens[:, None], state["next"][:, None], ones, state["cache"])
-        return logits[:, -1].numpy(), {"cache": cache, "next": state["next"] + 1}
+        out = self.graphs.run(
+            "decode",
+            token_ids=tokens.astype(np.int32)[:, None],
+            positions=state["next"][:, None],
+            past_cache=state["cache"],
+        )
+        return out["logits"][:, -1], {"cache": out["cache"], "next": state["next"] + 1}
 
     def select(self, state: dict, rows: np.ndarray) -> dict:
-        return _select(state, rows)
+        return _take(state, rows)
 
     def full(self, state: dict) -> bool:
-        return int(tf.reduce_max(state["next"])) >= self.context
+        return int(state["next"].max()) >= self.context
 
 
 class LSTMLMStepper:
-    """An `lstm_lm` one token at a time, carrying `h` and `c`."""
+    """`decode` one token at a time, carrying `h` and `c` `(B, layers, units)`."""
 
     context = None
 
-    def __init__(self, model):
-        self.graph = graph = GRAPHS["lstm_lm"](model)
-        state = _spec(None, graph.num_layers, graph.units, dtype=graph.dtype)
-        self._step = tf.function(graph.step, input_signature=[_spec(None), state, state])
+    def __init__(self, graphs, state_shape: tuple[int, int]):
+        self.graphs, self.state_shape = graphs, tuple(state_shape)
 
     def prefill(self, ids: np.ndarray, mask: np.ndarray):
-        h = c = tf.zeros(self.graph.state_shape(len(ids)), self.graph.dtype)
+        zeros = np.zeros((len(ids), *self.state_shape), np.float32)
+        state = {"h": zeros, "c": zeros.copy()}
         for t in range(ids.shape[1]):  # left padding: a row's state starts at its first real token
-            logits, h_new, c_new = self._step(ids[:, t], h, c)
-            keep = tf.constant(mask[:, t, None, None].astype(bool))
-            h, c = tf.where(keep, h_new, h), tf.where(keep, c_new, c)
-        return logits.numpy(), {"h": h, "c": c}
+            logits, new = self.step(ids[:, t], state)
+            keep = mask[:, t, None, None].astype(bool)
+            state = {k: np.where(keep, new[k], state[k]) for k in new}
+        return logits, state
 
     def step(self, tokens: np.ndarray, state: dict):
-        logits, h, c = self._step(tokens, state["h"], state["c"])
-        return logits.numpy(), {"h": h, "c": c}
+        out = self.graphs.run(
+            "decode", token_ids=tokens.astype(np.int32), past_h=state["h"], past_c=state["c"]
+        )
+        return out["logits"], {"h": out["h"], "c": out["c"]}
 
     def select(self, state: dict, rows: np.ndarray) -> dict:
-        return _select(state, rows)
+        return _take(state, rows)
 
     def full(self, state: dict) -> bool:
         return False
 
 
-class RecomputeLMStepper:
-    """The naive baseline: every token runs the whole model over the last `context` tokens."""
-
-    def __init__(self, model, context: int | None = None):
-        self.model = model
-        self.context = context or _model_context(model)
-        self._forward = tf.function(
-            lambda ids, mask: model({TOKEN_IDS: ids, PADDING_MASK: mask}, training=False),
-            input_signature=[_spec(None, None)] * 2,
-        )
-
-    def prefill(self, ids: np.ndarray, mask: np.ndarray):
-        seqs = [row[m.astype(bool)].tolist() for row, m in zip(ids, mask, strict=True)]
-        return self._logits(seqs), seqs
-
-    def step(self, tokens: np.ndarray, state: list):
-        seqs = [s + [int(t)] for s, t in zip(state, tokens, strict=True)]
-        return self._logits(seqs), seqs
-
-    def select(self, state: list, rows: np.ndarray) -> list:
-        return [list(state[r]) for r in rows]
-
-    def full(self, state) -> bool:
-        return False  # windows are cut in `_logits`
-
-    def _logits(self, seqs: list[list[int]]) -> np.ndarray:
-        from keras_lm.generation.decoding import right_pad
-
-        windows = [s[-self.context :] if self.context else s for s in seqs]
-        ids, mask = right_pad(windows)
-        logits = self._forward(ids, mask).numpy()
-        return logits[np.arange(len(windows)), mask.sum(axis=1) - 1]
-
-
 class TransformerSeq2SeqStepper:
-    """A `transformer_seq2seq`: encode once (cross-attention keys/values), then cached steps."""
+    """`encode` once (cross-attention keys/values), then cached `decode` steps."""
 
-    def __init__(self, model, jit_compile: bool = True):
-        self.graph = graph = GRAPHS["transformer_seq2seq"](model)
-        self.max_target_length = graph.max_target_length
-        cross = (graph.num_layers, 2, None, graph.num_heads, graph.head_dim)
-        self._encode = tf.function(graph.encode, input_signature=[_spec(None, None)] * 2)
-        self._decode = tf.function(
-            graph.decode,
-            input_signature=[
-                _spec(None, None),
-                _spec(None, None),
-                _spec(None, *graph.cache_shape(1)[1:], dtype=graph.dtype),
-                _spec(None, *cross, dtype=graph.dtype),
-                _spec(None, None),
-            ],
-            jit_compile=jit_compile,
-        )
+    def __init__(self, graphs, max_target_length: int, cache_shape: tuple[int, ...]):
+        self.graphs, self.max_target_length = graphs, max_target_length
+        self.cache_shape = tuple(cache_shape[1:])
 
     def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
+        cross = self.graphs.run(
+            "encode",
+            encoder_token_ids=ids.astype(np.int32),
+            encoder_padding_mask=mask.astype(np.int32),
+        )
         batch = len(ids)
         state = {
-            "cache": tf.zeros(self.graph.cache_shape(batch), self.graph.dtype),
-            "cross": self._encode(ids, mask),
-            "source_mask": tf.constant(mask),
-            "next": tf.zeros((batch,), tf.int32),
+            "cache": np.zeros((batch, *self.cache_shape), np.float32),
+            "cross": cross["cross_cache"],
+            "source_mask": mask.astype(np.int32),
+            "next": np.zeros((batch,), np.int32),
         }
         return self.step(np.full((batch,), start_id, np.int32), state)
 
     def step(self, tokens: np.ndarray, state: dict):
-        logits, cache = self._decode(
-            tokens[:, None],
-            state["next"][:, None],
-            state["cache"],
-            state["cross"],
-            state["source_mask"],
+        out = self.graphs.run(
+            "decode",
+            token_ids=tokens.astype(np.int32)[:, None],
+            positions=state["next"][:, None],
+            past_cache=state["cache"],
+            cross_cache=state["cross"],
+            encoder_padding_mask=state["source_mask"],
         )
-        return logits[:, -1].numpy(), {**state, "cache": cache, "next": state["next"] + 1}
+        return out["logits"][:, -1], {**state, "cache": out["cache"], "next": state["next"] + 1}
 
     def select(self, state: dict, rows: np.ndarray) -> dict:
-        return _select(state, rows)
+        return _take(state, rows)
 
 
 class LSTMSeq2SeqStepper:
-    """An `lstm_seq2seq`: encode once, then one decoder step per token with attention."""
+    """`encode` once (outputs and initial state), then one `decode` step per token."""
 
-    def __init__(self, model, max_target_length: int = 128):
-        self.graph = graph = GRAPHS["lstm_seq2seq"](model)
-        self.max_target_length = max_target_length
-        state = _spec(None, graph.num_layers, graph.units, dtype=graph.dtype)
-        encoded = _spec(None, None, None, dtype=graph.dtype)
-        self._encode = tf.function(graph.encode, input_signature=[_spec(None, None)] * 2)
-        self._decode = tf.function(
-            graph.decode, input_signature=[_spec(None), state, state, encoded, _spec(None, None)]
-        )
+    def __init__(self, graphs, max_target_length: int):
+        self.graphs, self.max_target_length = graphs, max_target_length
+        self.source_length = fixed_length(graphs, "encode", "encoder_token_ids")
 
     def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
-        encoded, h, c = self._encode(ids, mask)
-        state = {"h": h, "c": c, "encoded": encoded, "source_mask": tf.constant(mask)}
+        ids, mask = self._fit(ids), self._fit(mask)
+        out = self.graphs.run(
+            "encode",
+            encoder_token_ids=ids.astype(np.int32),
+            encoder_padding_mask=mask.astype(np.int32),
+        )
+        state = {
+            "h": out["h"],
+            "c": out["c"],
+            "encoded": out["encoded"],
+            "source_mask": mask.astype(np.int32),
+        }
         return self.step(np.full((len(ids),), start_id, np.int32), state)
 
+    def _fit(self, array: np.ndarray) -> np.ndarray:
+        """Pad to the graph's fixed source length (TFLite unrolls the encoder over it)."""
+        if self.source_length is None:
+            return array
+        if array.shape[1] > self.source_length:
+            raise InputError(
+                "source",
+                f"{array.shape[1]} tokens; this export takes at most {self.source_length} "
+                "(its encoder is unrolled to a fixed length)",
+            )
+        return np.pad(array, ((0, 0), (0, self.source_length - array.shape[1])))
+
     def step(self, tokens: np.ndarray, state: dict):
-        logits, h, c = self._decode(
-            tokens, state["h"], state["c"], state["encoded"], state["source_mask"]
+        out = self.graphs.run(
+            "decode",
+            token_ids=tokens.astype(np.int32),
+            past_h=state["h"],
+            past_c=state["c"],
+            encoded=state["encoded"],
+            encoder_padding_mask=state["source_mask"],
         )
-        return logits.numpy(), {**state, "h": h, "c": c}
+        return out["logits"], {**state, "h": out["h"], "c": out["c"]}
 
     def select(self, state: dict, rows: np.ndarray) -> dict:
-        return _select(state, rows)
+        return _take(state, rows)
 
 
-def _model_context(model) -> int | None:
-    for layer in model.layers:
-        if layer.name == "position_embedding":
-            return int(layer.sequence_length)
-    return None
+GENERATIVE = ("transformer_lm", "lstm_lm", "transformer_seq2seq", "lstm_seq2seq")
 
 
-STEPPERS = {
-    "transformer_lm": TransformerLMStepper,
-    "lstm_lm": LSTMLMStepper,
-    "transformer_seq2seq": TransformerSeq2SeqStepper,
-    "lstm_seq2seq": LSTMSeq2SeqStepper,
-}
+def make_stepper(graphs, family: str, facts: dict):
+    """The stepper of `family` over `graphs`.
 
-
-def make_stepper(model, family: str | None = None, **options):
-    """The cached stepper for `model` (its family read from `model.name` unless given)."""
-    family = family or model.name
-    if family not in STEPPERS:
-        from keras_lm.errors import InputError
-
-        raise InputError(
-            "model", f"family {family!r} does not generate text; expected one of {list(STEPPERS)}"
-        )
-    return STEPPERS[family](model, **options)
+    `facts` (from `keras_graphs.model_facts` or a bundle's manifest) holds what the
+    graphs cannot say: `context`, `max_target_length`, `cache_shape`, `state_shape`.
+    """
+    if family == "transformer_lm":
+        return TransformerLMStepper(graphs, facts["context"])
+    if family == "lstm_lm":
+        return LSTMLMStepper(graphs, facts["state_shape"])
+    if family == "transformer_seq2seq":
+        return TransformerSeq2SeqStepper(graphs, facts["max_target_length"], facts["cache_shape"])
+    if family == "lstm_seq2seq":
+        return LSTMSeq2SeqStepper(graphs, facts["max_target_length"])
+    raise InputError(
+        "model", f"family {family!r} does not generate text; expected one of {list(GENERATIVE)}"
+    )

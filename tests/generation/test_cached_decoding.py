@@ -12,9 +12,9 @@ from keras_lm.features import ENCODER_TOKEN_IDS
 from keras_lm.generation.decoding import generate_lm
 from keras_lm.generation.decoding import left_pad
 from keras_lm.generation.decoding import translate_ids
+from keras_lm.generation.keras_graphs import RecomputeLMStepper
+from keras_lm.generation.keras_graphs import keras_stepper
 from keras_lm.generation.sampling import SamplingConfig
-from keras_lm.generation.steppers import RecomputeLMStepper
-from keras_lm.generation.steppers import make_stepper
 from keras_lm.models import registry
 
 LM_FAMILIES = ["transformer_lm", "lstm_lm"]
@@ -51,7 +51,7 @@ def _full_logits(model, seq: list[int]) -> np.ndarray:
 @pytest.mark.parametrize("family", LM_FAMILIES)
 def test_lm_cached_logits_match_full_recompute_at_every_step(family):
     model = _model(family)
-    stepper = make_stepper(model)
+    stepper = keras_stepper(model)
     prompt = [5, 9, 11, 7]
     logits, state = stepper.prefill(*left_pad([prompt]))
     seq = list(prompt)
@@ -66,8 +66,8 @@ def test_lm_cached_logits_match_full_recompute_at_every_step(family):
 def test_lm_batched_prompts_of_different_lengths_decode_as_each_alone(family):
     model = _model(family)
     prompts = [[5, 9, 11, 7, 12, 30], [8], [20, 21, 22]]
-    batched = generate_lm(make_stepper(model), prompts, GREEDY)
-    alone = [generate_lm(make_stepper(model), [p], GREEDY)[0] for p in prompts]
+    batched = generate_lm(keras_stepper(model), prompts, GREEDY)
+    alone = [generate_lm(keras_stepper(model), [p], GREEDY)[0] for p in prompts]
     naive = generate_lm(RecomputeLMStepper(model), prompts, GREEDY)
     assert batched == alone == naive
     assert all(len(out) == GREEDY.max_new_tokens for out in batched)
@@ -75,7 +75,7 @@ def test_lm_batched_prompts_of_different_lengths_decode_as_each_alone(family):
 
 def test_past_the_context_the_window_slides_like_a_full_recompute():
     model = _model("transformer_lm")  # context 16
-    stepper = make_stepper(model)
+    stepper = keras_stepper(model)
     config = SamplingConfig(max_new_tokens=30)  # prompt 10 + 30 passes the context of 16
     cached = generate_lm(stepper, [[5, 9, 11, 7, 12, 30, 3, 4, 8, 9], [6]], config)
     naive = generate_lm(RecomputeLMStepper(model), [[5, 9, 11, 7, 12, 30, 3, 4, 8, 9], [6]], config)
@@ -88,10 +88,10 @@ def test_past_the_context_the_window_slides_like_a_full_recompute():
 
 def test_the_cache_is_fixed_size_fills_one_slot_per_token_and_reports_full_at_the_context():
     model = _model("transformer_lm")  # context 16
-    stepper = make_stepper(model)
+    stepper = keras_stepper(model)
     _, state = stepper.prefill(*left_pad([[5] * 15, [6, 7]]))
-    cache = state["cache"].numpy()  # (B, L, 2, C, H, Dh)
-    assert cache.shape[3] == 16 and state["next"].numpy().tolist() == [15, 2]
+    cache = state["cache"]  # (B, L, 2, C, H, Dh)
+    assert cache.shape[3] == 16 and state["next"].tolist() == [15, 2]
     assert np.abs(cache[1, :, :, 2:]).max() == 0, "left padding wrote into the cache"
     assert (np.abs(cache[1, :, :, :2]).max(axis=(-1, -2)) > 0).all(), "a real token was not written"
     assert not stepper.full(state)
@@ -113,7 +113,7 @@ def _seq2seq_full_logits(model, source, target):
 @pytest.mark.parametrize("family", SEQ2SEQ_FAMILIES)
 def test_seq2seq_cached_logits_match_full_recompute(family):
     model = _model(family)
-    stepper = make_stepper(model)
+    stepper = keras_stepper(model)
     source, start = [7, 8, 9, 10, 11], 2
     ids, mask = left_pad([source])
     logits, state = stepper.start(ids, mask, start)
@@ -131,14 +131,14 @@ def test_seq2seq_cached_logits_match_full_recompute(family):
 def test_seq2seq_batched_sources_decode_as_each_alone(family):
     model = _model(family)
     sources = [[7, 8, 9, 10, 11], [12], [20, 21, 22]]
-    batched = translate_ids(make_stepper(model), sources, GREEDY, start_id=2, end_id=3)
-    alone = [translate_ids(make_stepper(model), [s], GREEDY, 2, 3)[0] for s in sources]
+    batched = translate_ids(keras_stepper(model), sources, GREEDY, start_id=2, end_id=3)
+    alone = [translate_ids(keras_stepper(model), [s], GREEDY, 2, 3)[0] for s in sources]
     assert batched == alone
 
 
 def test_bidirectional_lstm_encoder_with_a_bridge_steps_like_the_full_model():
     model = _model("lstm_seq2seq", bidirectional=True)
-    stepper = make_stepper(model)
+    stepper = keras_stepper(model)
     source = [7, 8, 9]
     logits, _ = stepper.start(*left_pad([source]), 2)
     np.testing.assert_allclose(logits[0], _seq2seq_full_logits(model, source, [2]), atol=1e-5)
