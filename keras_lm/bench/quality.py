@@ -1,6 +1,6 @@
 """The quality table: each shipped config trained within its CPU budget, then evaluated on valid.
 
-For each row: a short calibration run measures this machine's seconds per step;
+For each row: a short calibration run measures this machine's median seconds per step;
 `loop.max_steps` is set so that training fits the budget (the learning-rate
 schedule then ends where training ends, instead of being cut off); the run is
 trained with `keras-lm train` and scored with `keras-lm evaluate`, each in its own
@@ -76,24 +76,23 @@ def _run(command: list[str], log: Path) -> None:
         raise RuntimeError(f"{shlex.join(command)} failed ({done.returncode}); see {log}")
 
 
-def calibrate(row: QualityRow, work: Path, log: Path) -> float:
-    """Seconds per step of `row.config` on this machine (compile time included: an upper bound)."""
-    run_dir = work / f"{row.config}-calibration"
-    steps = [
-        f"loop.max_steps={CALIBRATION_STEPS}",
-        f"loop.steps_per_epoch={CALIBRATION_STEPS}",
-        "loop.eval_steps=1",
-    ]
-    _run(_train_command(row, run_dir, steps), log)
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    return metrics["seconds_this_session"] / CALIBRATION_STEPS
+def calibrate(row: QualityRow) -> float:
+    """Steady-state seconds per training step of `row.config` on this machine (median, warm)."""
+    import os
+
+    from keras_lm.bench.train_speed import run_keras
+
+    measured = run_keras(
+        row.config, CALIBRATION_STEPS, list(row.overrides), os.environ.get("KERAS_LM_DATA")
+    )
+    return measured["step_ms_median"] / 1000
 
 
 def run_row(row: QualityRow, work: Path, log: Path) -> dict:
     """Calibrate, train within budget, evaluate; the row's numbers and commands."""
     from keras_lm.training.presets import load_config
 
-    seconds_per_step = calibrate(row, work, log)
+    seconds_per_step = calibrate(row)
     epoch = load_config(row.config, list(row.overrides)).loop.steps_per_epoch
     steps = fitted_steps(seconds_per_step, row.budget_minutes, epoch)
     extra = [f"loop.max_steps={steps}", f"loop.steps_per_epoch={min(epoch, steps)}"]

@@ -21,6 +21,7 @@ from keras_lm.cli import bench
 from keras_lm.cli import data
 from keras_lm.cli import demo
 from keras_lm.cli import evaluate
+from keras_lm.cli import export
 from keras_lm.cli import generate
 from keras_lm.cli import tokenizer
 from keras_lm.cli import train
@@ -28,7 +29,7 @@ from keras_lm.cli.console import err_console
 from keras_lm.errors import KerasLMError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = (data, tokenizer, train, generate, evaluate, bench, demo)
+COMMANDS = (data, tokenizer, train, generate, evaluate, export, bench, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

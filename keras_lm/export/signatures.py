@@ -14,8 +14,9 @@ Every input is int32 ids/masks/positions or float32 state; outputs never reuse a
 input's name (tf2onnx cannot convert a graph where they do). Decoder caches are
 fixed-size (`C` = the model's context) and written with a one-hot blend, so no
 `Xla*`, scatter or TensorList op reaches a converter. Axes are dynamic where every
-format allows it; `static_shapes` fixes the batch and lengths for TFLite's LSTM encoders,
-which unroll over a fixed source length.
+format allows it. TFLite's builtin LSTM loop needs a static batch (with a dynamic
+one, Keras's LSTM becomes TensorList ops, Flex only): `encoder_batch` fixes the batch
+of `lstm_seq2seq`'s `encode`, and the runtime encodes row by row.
 
 Example:
 >>> from keras_lm.models import TransformerLMConfig, build_transformer_lm
@@ -40,12 +41,12 @@ def _spec(shape, name: str, dtype=tf.int32) -> tf.TensorSpec:
 
 
 def export_graphs(
-    model, family: str | None = None, batch: int | None = None, source_length: int | None = None
+    model, family: str | None = None, batch: int | None = None, encoder_batch: int | None = None
 ) -> dict[str, tf.types.experimental.GenericFunction]:
     """Named `tf.function`s (with input signatures) returning dicts of named outputs.
 
-    `batch` fixes the batch axis (None: dynamic). `source_length` fixes the encoder
-    length of `lstm_seq2seq` (needed for TFLite, where its LSTMs are unrolled).
+    `batch` fixes the batch axis of every graph (None: dynamic); `encoder_batch` only
+    that of `lstm_seq2seq`'s `encode` (TFLite needs it static).
     """
     family = family or model.name
     builders = {
@@ -56,7 +57,7 @@ def export_graphs(
         "encoder_classifier": _classifier,
     }
     if family == "lstm_seq2seq":
-        return _lstm_seq2seq(model, batch, source_length)
+        return _lstm_seq2seq(model, batch, encoder_batch or batch)
     return builders[family](model, batch)
 
 
@@ -108,7 +109,7 @@ def _lstm_lm(model, batch):
 def _transformer_seq2seq(model, batch):
     graph = GRAPHS["transformer_seq2seq"](model)
     cache_shape = (batch, *graph.cache_shape(1)[1:])
-    cross_shape = (batch, graph.num_layers, 2, None, graph.num_heads, graph.head_dim)
+    cross_shape = (batch, 2 * graph.num_layers, None, graph.num_heads, graph.head_dim)
     source = [_spec((batch, None), ENCODER_TOKEN_IDS), _spec((batch, None), ENCODER_PADDING_MASK)]
 
     @tf.function(input_signature=source)
@@ -134,18 +135,12 @@ def _transformer_seq2seq(model, batch):
     return {"encode": encode, "decode": decode}
 
 
-def _lstm_seq2seq(model, batch, source_length):
+def _lstm_seq2seq(model, batch, encoder_batch):
     graph = GRAPHS["lstm_seq2seq"](model)
-    if source_length is not None:
-        for layer in graph.encoder.layers:  # a fixed length unrolls: no TensorList ops for TFLite
-            inner = getattr(layer, "forward_layer", None)
-            for lstm in (layer, inner, getattr(layer, "backward_layer", None)):
-                if lstm is not None and hasattr(lstm, "unroll"):
-                    lstm.unroll = True
     state = (batch, graph.num_layers, graph.units)
     source = [
-        _spec((batch, source_length), ENCODER_TOKEN_IDS),
-        _spec((batch, source_length), ENCODER_PADDING_MASK),
+        _spec((encoder_batch, None), ENCODER_TOKEN_IDS),
+        _spec((encoder_batch, None), ENCODER_PADDING_MASK),
     ]
 
     @tf.function(input_signature=source)
@@ -164,8 +159,8 @@ def _lstm_seq2seq(model, batch, source_length):
             _spec((batch,), TOKEN_IDS),
             _spec(state, "past_h", tf.float32),
             _spec(state, "past_c", tf.float32),
-            _spec((batch, source_length, encoded_dim), "encoded", tf.float32),
-            _spec((batch, source_length), ENCODER_PADDING_MASK),
+            _spec((batch, None, encoded_dim), "encoded", tf.float32),
+            _spec((batch, None), ENCODER_PADDING_MASK),
         ]
     )
     def decode(token_ids, past_h, past_c, encoded, encoder_padding_mask):

@@ -13,9 +13,10 @@ The Transformer blocks are keras_hub `TransformerDecoder`s; stepping one with th
 cache needs its sublayers, so `block_step` mirrors `TransformerDecoder.call` at
 inference and the tests hold the two within 1e-5.
 
-Cache layout: `(B, num_layers, 2, C, num_heads, head_dim)`, keys then values; slot
-`p` holds position `p` of the row (left-padded prompts start at position 0 on their
-first real token, so pads never enter the cache).
+Cache layout: `(B, 2 * num_layers, C, num_heads, head_dim)`: layer i's keys at
+`2i`, its values at `2i + 1` (5-D: TFLite's calibration kernels slice at most 5-D);
+slot `p` holds position `p` of the row (left-padded prompts start at position 0 on
+their first real token, so pads never enter the cache).
 
 Example:
 >>> from keras_lm.models import TransformerLMConfig, build_transformer_lm
@@ -25,7 +26,7 @@ Example:
 >>> logits, cache = graph(ids, np.array([[0, 1, 2]], "int32"), np.ones_like(ids),
 ...                       np.zeros(graph.cache_shape(1), "float32"))
 >>> tuple(logits.shape), tuple(cache.shape)
-((1, 3, 40), (1, 2, 2, 16, 2, 8))
+((1, 3, 40), (1, 4, 16, 2, 8))
 """
 
 from __future__ import annotations
@@ -110,17 +111,19 @@ def block_step(block, x, cache_key, cache_value, writes, visible, cross=None):
 
 
 def _run_blocks(blocks, x, positions, padding_mask, cache, cross=None):
-    """Every block over new positions; returns `x` and the updated cache `(B, L, 2, C, H, Dh)`."""
-    slots = ops.shape(cache)[3]
+    """Every block over new positions; returns `x` and the updated cache `(B, 2L, C, H, Dh)`."""
+    slots = ops.shape(cache)[2]
     writes, visible = slot_writes(positions, padding_mask, slots), visible_slots(positions, slots)
     updated = []
     for i, block in enumerate(blocks):
-        layer_cross = None if cross is None else (cross[0][:, i, 0], cross[0][:, i, 1], cross[1])
+        layer_cross = None
+        if cross is not None:
+            layer_cross = (cross[0][:, 2 * i], cross[0][:, 2 * i + 1], cross[1])
         x, key, value = block_step(
-            block, x, cache[:, i, 0], cache[:, i, 1], writes, visible, layer_cross
+            block, x, cache[:, 2 * i], cache[:, 2 * i + 1], writes, visible, layer_cross
         )
-        updated.append(ops.stack([key, value], axis=1))  # (B, 2, C, H, Dh)
-    return x, ops.stack(updated, axis=1)
+        updated += [key, value]  # (B, C, H, Dh) each
+    return x, ops.stack(updated, axis=1)  # (B, 2L, C, H, Dh)
 
 
 class TransformerLMGraph:
@@ -143,7 +146,7 @@ class TransformerLMGraph:
         self.dtype = self.blocks[0].compute_dtype
 
     def cache_shape(self, batch: int) -> tuple[int, ...]:
-        return (batch, self.num_layers, 2, self.context, self.num_heads, self.head_dim)
+        return (batch, 2 * self.num_layers, self.context, self.num_heads, self.head_dim)
 
     def __call__(self, token_ids, positions, padding_mask, cache):
         tokens = self.embedding(token_ids)  # (B, T, D)
@@ -156,7 +159,7 @@ class TransformerLMGraph:
 class TransformerSeq2SeqGraph:
     """`transformer_seq2seq`: `encode(ids, mask) -> cross cache`, `decode(...) -> (logits, cache)`.
 
-    The cross cache `(B, L, 2, S, H, Dh)` holds each decoder block's keys and values
+    The cross cache `(B, 2L, S, H, Dh)` holds each decoder block's keys and values
     over the encoder output, computed once per source.
     """
 
@@ -180,15 +183,15 @@ class TransformerSeq2SeqGraph:
         self.dtype = self.blocks[0].compute_dtype
 
     def cache_shape(self, batch: int) -> tuple[int, ...]:
-        return (batch, self.num_layers, 2, self.max_target_length, self.num_heads, self.head_dim)
+        return (batch, 2 * self.num_layers, self.max_target_length, self.num_heads, self.head_dim)
 
     def encode(self, source_ids, source_mask):
         encoded = self.encoder({ENCODER_TOKEN_IDS: source_ids, ENCODER_PADDING_MASK: source_mask})
         per_layer = []
         for block in self.blocks:
             layer = block._cross_attention_layer
-            per_layer.append(ops.stack([layer._key_dense(encoded), layer._value_dense(encoded)], 1))
-        return ops.stack(per_layer, axis=1)  # (B, L, 2, S, H, Dh)
+            per_layer += [layer._key_dense(encoded), layer._value_dense(encoded)]
+        return ops.stack(per_layer, axis=1)  # (B, 2L, S, H, Dh)
 
     def decode(self, token_ids, positions, cache, cross_cache, source_mask):
         tokens = self.embedding(token_ids)  # (B, T, D)

@@ -30,15 +30,6 @@ def _take(state: dict, rows: np.ndarray) -> dict:
     return {k: v[rows] for k, v in state.items()}
 
 
-def fixed_length(graphs, graph: str, name: str) -> int | None:
-    """The static length (axis 1) of input `name` of `graph`, or None when it is dynamic."""
-    spec = graphs.inputs(graph).get(name)
-    if spec is None:
-        return None
-    shape = spec[0]
-    return shape[1] if len(shape) > 1 and isinstance(shape[1], int) and shape[1] > 0 else None
-
-
 class TransformerLMStepper:
     """`prefill` then one-token `decode` steps with the fixed-size cache (`context` slots)."""
 
@@ -137,19 +128,20 @@ class TransformerSeq2SeqStepper:
 
 
 class LSTMSeq2SeqStepper:
-    """`encode` once (outputs and initial state), then one `decode` step per token."""
+    """`encode` once (outputs and initial state), then one `decode` step per token.
+
+    A graph whose `encode` has a fixed batch (TFLite's builtin LSTM loop needs one)
+    is run row by row and the rows stacked.
+    """
 
     def __init__(self, graphs, max_target_length: int):
         self.graphs, self.max_target_length = graphs, max_target_length
-        self.source_length = fixed_length(graphs, "encode", "encoder_token_ids")
+        spec = graphs.inputs("encode").get("encoder_token_ids")
+        batch = spec[0][0] if spec else None
+        self.encoder_batch = batch if isinstance(batch, int) and batch > 0 else None
 
     def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
-        ids, mask = self._fit(ids), self._fit(mask)
-        out = self.graphs.run(
-            "encode",
-            encoder_token_ids=ids.astype(np.int32),
-            encoder_padding_mask=mask.astype(np.int32),
-        )
+        out = self._encode(ids.astype(np.int32), mask.astype(np.int32))
         state = {
             "h": out["h"],
             "c": out["c"],
@@ -158,17 +150,21 @@ class LSTMSeq2SeqStepper:
         }
         return self.step(np.full((len(ids),), start_id, np.int32), state)
 
-    def _fit(self, array: np.ndarray) -> np.ndarray:
-        """Pad to the graph's fixed source length (TFLite unrolls the encoder over it)."""
-        if self.source_length is None:
-            return array
-        if array.shape[1] > self.source_length:
-            raise InputError(
-                "source",
-                f"{array.shape[1]} tokens; this export takes at most {self.source_length} "
-                "(its encoder is unrolled to a fixed length)",
+    def _encode(self, ids: np.ndarray, mask: np.ndarray) -> dict:
+        step = self.encoder_batch or len(ids)
+        parts = []
+        for i in range(0, len(ids), step):
+            chunk_ids, chunk_mask = ids[i : i + step], mask[i : i + step]
+            short = step - len(chunk_ids)  # pad the last chunk to the fixed batch
+            if short:
+                chunk_ids, chunk_mask = (
+                    np.pad(a, ((0, short), (0, 0))) for a in (chunk_ids, chunk_mask)
+                )
+            out = self.graphs.run(
+                "encode", encoder_token_ids=chunk_ids, encoder_padding_mask=chunk_mask
             )
-        return np.pad(array, ((0, 0), (0, self.source_length - array.shape[1])))
+            parts.append({k: v[: step - short] for k, v in out.items()})
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def step(self, tokens: np.ndarray, state: dict):
         out = self.graphs.run(

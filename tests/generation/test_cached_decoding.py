@@ -90,13 +90,13 @@ def test_the_cache_is_fixed_size_fills_one_slot_per_token_and_reports_full_at_th
     model = _model("transformer_lm")  # context 16
     stepper = keras_stepper(model)
     _, state = stepper.prefill(*left_pad([[5] * 15, [6, 7]]))
-    cache = state["cache"]  # (B, L, 2, C, H, Dh)
-    assert cache.shape[3] == 16 and state["next"].tolist() == [15, 2]
-    assert np.abs(cache[1, :, :, 2:]).max() == 0, "left padding wrote into the cache"
-    assert (np.abs(cache[1, :, :, :2]).max(axis=(-1, -2)) > 0).all(), "a real token was not written"
+    cache = state["cache"]  # (B, 2L, C, H, Dh)
+    assert cache.shape[2] == 16 and state["next"].tolist() == [15, 2]
+    assert np.abs(cache[1, :, 2:]).max() == 0, "left padding wrote into the cache"
+    assert (np.abs(cache[1, :, :2]).max(axis=(-1, -2)) > 0).all(), "a real token was not written"
     assert not stepper.full(state)
     _, state = stepper.step(np.array([6, 8], np.int32), state)
-    assert state["cache"].shape[3] == 16 and stepper.full(state)
+    assert state["cache"].shape[2] == 16 and stepper.full(state)
 
 
 def _seq2seq_full_logits(model, source, target):

@@ -1,0 +1,64 @@
+"""`keras-lm export RUN --format savedmodel,tflite,onnx [--quantize fp16,int8,int8-full]`: a verified bundle."""
+
+from __future__ import annotations
+
+import json
+
+from keras_lm.cli.console import err_console
+from keras_lm.cli.console import out_console
+
+
+def register(commands) -> None:
+    export = commands.add_parser(
+        "export", help="export a run to SavedModel/TFLite/ONNX, verified against Keras"
+    )
+    export.add_argument("run_dir", metavar="RUN", help="a run directory from `keras-lm train`")
+    export.add_argument(
+        "--format", default="savedmodel,tflite,onnx", help="comma-separated formats"
+    )
+    export.add_argument(
+        "--quantize", default="", help="comma-separated: fp16, int8 (dynamic range), int8-full"
+    )
+    export.add_argument("--out", default="export", help="folder bundles go into")
+    export.add_argument("--name", default=None, help="bundle name (default: the run's name)")
+    export.add_argument("--checkpoint", choices=["best", "final"], default="best")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
+    export.set_defaults(run=run_export)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def run_export(args) -> int:
+    from keras_lm.export.bundle import ExportConfig
+    from keras_lm.export.bundle import export_run
+
+    config = ExportConfig(
+        formats=_names(args.format),
+        quantize=_names(args.quantize),
+        out=args.out,
+        name=args.name,
+        checkpoint=args.checkpoint,
+        overwrite=args.overwrite,
+        opset=args.opset,
+    )
+    with err_console().status(f"exporting {args.run_dir}: {', '.join(config.formats)}"):
+        path = export_run(args.run_dir, config)
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    lines = ["| format | quantization | size KB | verification |", "|---|---|---|---|"]
+    for v in manifest["variants"]:
+        decoding = v["verification"]["decoding"]
+        summary = f"{decoding['identical']}/{decoding['examples']} greedy identical"
+        quality = v["verification"].get("quality")
+        if quality:
+            summary += (
+                f", {quality['metric']} {quality['export']:.4g} (Keras {quality['keras']:.4g})"
+            )
+        lines.append(
+            f"| {v['format']} | {v['quantization']} | {v['bytes'] / 1024:.0f} | {summary} |"
+        )
+    out_console().print("\n".join(lines), markup=False)
+    out_console().print(f"bundle written to {path}")
+    return 0

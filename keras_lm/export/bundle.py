@@ -1,0 +1,317 @@
+"""`export_run(run_dir, ExportConfig)`: a verified bundle under `export/<name>/`, or nothing.
+
+Data flow: run checkpoint -> export graphs -> SavedModel -> TFLite / ONNX variants ->
+each variant verified against Keras -> manifest.json. Everything is built in a
+temporary directory beside the target and renamed into place only when every
+variant passed verification, so a failed export leaves no bundle behind.
+
+Example:
+>>> ExportConfig(formats=("tflite",), quantize=("int8",)).variants()
+[('tflite', 'float32'), ('tflite', 'int8')]
+>>> ExportConfig(formats=("pdf",))
+Traceback (most recent call last):
+...
+keras_lm.errors.ConfigError: formats: unknown 'pdf'; expected some of ['savedmodel', 'tflite', 'onnx']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+from keras_lm.config import Config
+from keras_lm.errors import ConfigError
+from keras_lm.errors import InputError
+from keras_lm.io import atomic_dir
+from keras_lm.io import sha256_file
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("savedmodel", "tflite", "onnx")
+QUANTIZATIONS = {"tflite": ("fp16", "int8", "int8-full"), "onnx": ("int8",)}
+ALL_QUANTIZATIONS = ("fp16", "int8", "int8-full")
+MANIFEST_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig(Config):
+    """What to export. The same fields as `keras-lm export`'s options.
+
+    formats: any of "savedmodel", "tflite", "onnx".
+    quantize: any of "fp16", "int8", "int8-full" (TFLite: all three; ONNX: "int8",
+        ONNX Runtime's dynamic quantization); each format also gets float32.
+    out: folder bundles go into (a bundle is `out/<name>`).
+    name: bundle name (default: the run's config name).
+    checkpoint: "best" or "final".
+    overwrite: replace an existing bundle.
+    opset: ONNX opset.
+    """
+
+    formats: tuple[str, ...] = FORMATS
+    quantize: tuple[str, ...] = ()
+    out: str = "export"
+    name: str | None = None
+    checkpoint: str = "best"
+    overwrite: bool = False
+    opset: int = 17
+
+    def __post_init__(self):
+        _check_names("formats", self.formats, FORMATS)
+        _check_names("quantize", self.quantize, ALL_QUANTIZATIONS)
+        if self.opset < 17:
+            raise ConfigError(f"opset: expected 17 or newer, got {self.opset}")
+
+    def variants(self) -> list[tuple[str, str]]:
+        """(format, quantization) pairs to build; savedmodel is float32 only."""
+        out = []
+        for fmt in self.formats:
+            out.append((fmt, "float32"))
+            out += [(fmt, q) for q in self.quantize if q in QUANTIZATIONS.get(fmt, ())]
+        return out
+
+
+def _check_names(field: str, given, allowed) -> None:
+    for name in given:
+        if name not in allowed:
+            raise ConfigError(f"{field}: unknown {name!r}; expected some of {list(allowed)}")
+
+
+def export_run(run_dir: str | Path, config: ExportConfig = ExportConfig()) -> Path:
+    """Export, verify and write the bundle; return its path. Raises before writing on any failure."""
+    from keras_lm.training.runs import open_run
+
+    run = open_run(run_dir)
+    target = Path(config.out) / (config.name or run.config.name)
+    if target.exists() and any(target.iterdir()) and not config.overwrite:
+        raise InputError(target, "a bundle is already there; pass --overwrite to replace it")
+    model = run.model(
+        config.checkpoint
+    )  # errors on a missing or corrupted checkpoint, before any work
+    start = time.perf_counter()
+    with atomic_dir(target, overwrite=True) as tmp:
+        manifest = _build(run, model, config, tmp)
+        manifest["export_seconds"] = round(time.perf_counter() - start, 1)
+        _write_manifest(tmp, manifest)
+    return target
+
+
+def _build(run, model, config: ExportConfig, folder: Path) -> dict:
+    from keras_lm.export.probes import build_probe
+    from keras_lm.export.signatures import export_graphs
+    from keras_lm.generation.keras_graphs import KerasGraphs
+
+    family = run.family
+    data = run.config.data
+    reference = KerasGraphs(model, jit_compile=False, max_target_length=data.max_target_length)
+    held_out = run.splits().get("valid") or run.splits()["train"]
+    probe = build_probe(
+        reference,
+        family,
+        reference.facts,
+        held_out,
+        run.tokenizer,
+        run.labels(),
+        data.max_source_length,
+        max_length=data.max_length,
+    )
+    run.tokenizer.save(folder / "tokenizer")
+    graphs = export_graphs(model, family)
+    manifest = _manifest_head(run, model, config, graphs, reference.facts)
+    from keras_lm.export.savedmodel import write_savedmodel
+
+    savedmodel = write_savedmodel(model, graphs, folder / "savedmodel")
+    tflite_source = savedmodel
+    if family == "lstm_seq2seq" and "tflite" in config.formats:  # TFLite's LSTM loop: static batch
+        fixed = export_graphs(model, family, encoder_batch=1)
+        tflite_source = write_savedmodel(model, fixed, folder / ".tflite-source")
+    for fmt, quantization in config.variants():
+        entry = _variant(
+            fmt,
+            quantization,
+            folder,
+            savedmodel,
+            tflite_source,
+            graphs,
+            probe,
+            reference,
+            family,
+            run,
+            config,
+        )
+        manifest["variants"].append(entry)
+        log.info("%s %s verified", fmt, quantization)
+    _remove_tree(folder / ".tflite-source")
+    if "savedmodel" not in config.formats:
+        _remove_tree(savedmodel)
+    manifest["files"] = _file_hashes(folder)
+    return manifest
+
+
+def _variant(
+    fmt,
+    quantization,
+    folder,
+    savedmodel,
+    tflite_source,
+    graphs,
+    probe,
+    reference,
+    family,
+    run,
+    config,
+) -> dict:
+    from keras_lm.export.verify import TOLERANCES
+    from keras_lm.export.verify import VerificationError
+    from keras_lm.export.verify import verify_variant
+
+    path, candidate = _convert(
+        fmt, quantization, folder, savedmodel, tflite_source, graphs, probe, config
+    )
+    try:
+        results = verify_variant(
+            reference,
+            candidate,
+            family,
+            reference.facts,
+            probe,
+            TOLERANCES[quantization],
+            run.tokenizer.specials,
+        )
+    except VerificationError as err:
+        raise VerificationError(f"{fmt} {quantization}: {err}") from err
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {
+        "format": fmt,
+        "quantization": quantization,
+        "path": str(path.relative_to(folder)),
+        "bytes": sum(f.stat().st_size for f in files),
+        "verification": results,
+    }
+
+
+def _convert(fmt, quantization, folder, savedmodel, tflite_source, graphs, probe, config):
+    """Write one variant; return its path and graphs runnable for verification."""
+    if fmt == "savedmodel":
+        return savedmodel, _SavedModelGraphs(savedmodel)
+    if fmt == "tflite":
+        from keras_lm.export.tflite import check_builtins_only
+        from keras_lm.export.tflite import convert_tflite
+        from keras_lm.runtime.litert_runner import LiteRTGraphs
+
+        path = folder / "tflite" / f"model.{quantization}.tflite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        representative = [{name: inputs} for name, inputs in probe.inputs.items()]
+        convert_tflite(
+            tflite_source, path, None if quantization == "float32" else quantization, representative
+        )
+        check_builtins_only(path)
+        return path, LiteRTGraphs(path)
+    from keras_lm.export.onnx import convert_onnx
+    from keras_lm.export.onnx import quantize_onnx_dynamic
+    from keras_lm.runtime.onnx_runner import OnnxGraphs
+
+    float_dir = folder / "onnx" / "float32"
+    if quantization == "float32":
+        paths = convert_onnx(graphs, float_dir, opset=config.opset)
+        return float_dir, OnnxGraphs(paths)
+    out_dir = folder / "onnx" / quantization
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        p.stem: quantize_onnx_dynamic(p, out_dir / p.name) for p in sorted(float_dir.glob("*.onnx"))
+    }
+    return out_dir, OnnxGraphs(paths)
+
+
+class _SavedModelGraphs:
+    """The written SavedModel, reloaded, as `graphs` for verification."""
+
+    def __init__(self, path: Path):
+        import tensorflow as tf
+
+        self.loaded = tf.saved_model.load(str(path))
+
+    def inputs(self, name: str) -> dict[str, tuple]:
+        _, specs = self.loaded.signatures[name].structured_input_signature
+        return {k: (tuple(s.shape.as_list()), s.dtype.name) for k, s in specs.items()}
+
+    def run(self, name: str, **inputs) -> dict:
+        return {k: v.numpy() for k, v in self.loaded.signatures[name](**inputs).items()}
+
+
+def _manifest_head(run, model, config, graphs, facts) -> dict:
+    return {
+        "format_version": MANIFEST_VERSION,
+        "name": config.name or run.config.name,
+        "family": run.family,
+        "task": run.task,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source_run": str(run.path),
+        "checkpoint": str(run.checkpoint(config.checkpoint)),
+        "train_config": run.config.to_dict(),
+        "params": int(model.count_params()),
+        "facts": facts,
+        "specials": dataclasses.asdict(run.tokenizer.specials),
+        "labels": run.labels(),
+        "tokenizer": "tokenizer/tokenizer.json",
+        "graphs": {name: _describe(fn) for name, fn in graphs.items()},
+        "versions": _versions(),
+        "variants": [],
+    }
+
+
+def _describe(fn) -> dict:
+    concrete = fn.get_concrete_function()
+    inputs = [
+        {"name": s.name, "dtype": s.dtype.name, "shape": s.shape.as_list()}
+        for s in fn.input_signature
+    ]
+    outputs = [
+        {"name": k, "dtype": v.dtype.name, "shape": v.shape.as_list()}
+        for k, v in sorted(concrete.structured_outputs.items())
+    ]
+    return {"inputs": inputs, "outputs": outputs}
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    names = [
+        "keras_lm",
+        "tensorflow",
+        "keras",
+        "keras-hub",
+        "tf2onnx",
+        "onnx",
+        "onnxruntime",
+        "ai-edge-litert",
+    ]
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _file_hashes(folder: Path) -> dict:
+    return {
+        str(p.relative_to(folder)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    (folder / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8"
+    )
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,227 @@
+"""Verify an exported variant against the Keras model before its bundle is written.
+
+Three levels, every failure collected into one `VerificationError` that names each
+graph, output and difference:
+1. graphs: the same output names, then shapes, then values (max |diff|) on probe
+   inputs made from held-out text, graph by graph;
+2. decoding: greedy tokens through the exported prefill/decode (or encode/decode)
+   graphs against Keras's, on up to 20 held-out prompts or sources (argmax labels for
+   classifiers);
+3. task quality on held-out data: perplexity, BLEU or accuracy of the export against
+   the Keras model's, recorded in the manifest.
+Float32 variants must match to `atol` and decode identically; quantized variants must
+keep argmax agreement and quality within `Tolerance`.
+
+Example:
+>>> compare_outputs({"logits": np.zeros((1, 2))}, {"logits": np.ones((1, 2))}, "decode", 1e-4)
+['decode/logits: max |diff| 1 > 1e-04']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from keras_lm.errors import KerasLMError
+from keras_lm.generation.decoding import generate_lm
+from keras_lm.generation.decoding import left_pad
+from keras_lm.generation.decoding import right_pad
+from keras_lm.generation.decoding import translate_ids
+from keras_lm.generation.sampling import SamplingConfig
+from keras_lm.generation.sampling import log_softmax
+from keras_lm.generation.steppers import make_stepper
+
+
+class VerificationError(KerasLMError):
+    """An export differs from the Keras model beyond its tolerance; no bundle was written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """How far a variant may drift from Keras.
+
+    atol: max |diff| of every output (float32 variants only).
+    min_argmax_agreement: share of probe positions whose argmax equals Keras's.
+    min_token_agreement: share of greedy tokens equal to Keras's (1.0: identical).
+    max_quality_delta: relative change of the task metric (perplexity up, BLEU or
+        accuracy down) allowed, e.g. 0.02 is 2%.
+    """
+
+    atol: float | None = 1e-4
+    min_argmax_agreement: float = 1.0
+    min_token_agreement: float = 1.0
+    max_quality_delta: float = 0.0
+
+
+TOLERANCES = {
+    "float32": Tolerance(atol=1e-4, max_quality_delta=0.001),
+    "fp16": Tolerance(
+        atol=None, min_argmax_agreement=0.97, min_token_agreement=0.8, max_quality_delta=0.01
+    ),
+    "int8": Tolerance(
+        atol=None, min_argmax_agreement=0.85, min_token_agreement=0.5, max_quality_delta=0.05
+    ),
+    "int8-full": Tolerance(
+        atol=None, min_argmax_agreement=0.7, min_token_agreement=0.3, max_quality_delta=0.15
+    ),
+}
+
+
+def compare_outputs(expected: dict, got: dict, graph: str, atol: float | None) -> list[str]:
+    """Names, then shapes, then values: one message per mismatch."""
+    problems = []
+    if set(expected) != set(got):
+        return [f"{graph}: outputs {sorted(got)}, expected {sorted(expected)}"]
+    for name in sorted(expected):
+        a, b = np.asarray(expected[name]), np.asarray(got[name])
+        if a.shape != b.shape:
+            problems.append(f"{graph}/{name}: shape {b.shape}, expected {a.shape}")
+            continue
+        diff = float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0
+        if atol is not None and not diff <= atol:
+            problems.append(f"{graph}/{name}: max |diff| {diff:.3g} > {atol:.0e}")
+    return problems
+
+
+def max_differences(expected: dict, got: dict) -> dict[str, float]:
+    return {
+        k: float(np.max(np.abs(np.asarray(expected[k], np.float64) - got[k])))
+        if np.size(expected[k])
+        else 0.0
+        for k in expected
+        if k in got and np.shape(expected[k]) == np.shape(got[k])
+    }
+
+
+def argmax_agreement(expected: np.ndarray, got: np.ndarray) -> float:
+    return float(np.mean(np.argmax(expected, -1) == np.argmax(got, -1)))
+
+
+@dataclasses.dataclass
+class Probe:
+    """Held-out inputs per graph, and the texts (ids) decoding is checked on."""
+
+    inputs: dict[str, dict[str, np.ndarray]]
+    prompts: list[list[int]]
+    references: list[list[int]] | None = None
+    labels: list[int] | None = None
+    windows: list[list[int]] | None = None  # LM perplexity windows
+
+
+def verify_variant(
+    reference, candidate, family: str, facts: dict, probe: Probe, tolerance: Tolerance, specials
+) -> dict:
+    """Check `candidate` graphs against `reference` (Keras) graphs; return the results or raise."""
+    problems: list[str] = []
+    results: dict = {"graphs": {}, "tolerance": dataclasses.asdict(tolerance)}
+    agreements = []
+    for graph, inputs in probe.inputs.items():
+        inputs = fit_batch(candidate, graph, inputs)
+        expected, got = reference.run(graph, **inputs), candidate.run(graph, **inputs)
+        problems += compare_outputs(expected, got, graph, tolerance.atol)
+        entry = {"max_abs_diff": max_differences(expected, got)}
+        if "logits" in expected and np.shape(expected["logits"]) == np.shape(got.get("logits")):
+            entry["argmax_agreement"] = argmax_agreement(expected["logits"], got["logits"])
+            agreements.append(entry["argmax_agreement"])
+        results["graphs"][graph] = entry
+    if agreements and min(agreements) < tolerance.min_argmax_agreement:
+        problems.append(
+            f"argmax agreement {min(agreements):.3f} < {tolerance.min_argmax_agreement}"
+        )
+    decoding = decoding_agreement(reference, candidate, family, facts, probe, specials)
+    results["decoding"] = decoding
+    if decoding["token_agreement"] < tolerance.min_token_agreement:
+        problems.append(
+            f"greedy decoding: {decoding['identical']}/{decoding['examples']} identical, token agreement "
+            f"{decoding['token_agreement']:.3f} < {tolerance.min_token_agreement}"
+        )
+    quality = task_quality(reference, candidate, family, facts, probe, specials)
+    results["quality"] = quality
+    if quality and quality["relative_delta"] > tolerance.max_quality_delta:
+        problems.append(
+            f"{quality['metric']}: {quality['export']:.4g} against Keras {quality['keras']:.4g} "
+            f"({quality['relative_delta']:+.2%} worse, allowed {tolerance.max_quality_delta:.1%})"
+        )
+    results["passed"] = not problems
+    if problems:
+        raise VerificationError("; ".join(problems))
+    return results
+
+
+def fit_batch(graphs, graph: str, inputs: dict) -> dict:
+    """The first rows of `inputs` when `graph` has a fixed batch smaller than theirs."""
+    specs = graphs.inputs(graph) if hasattr(graphs, "inputs") else {}
+    fixed = [s[0][0] for s in specs.values() if s[0] and isinstance(s[0][0], int) and s[0][0] > 0]
+    if not fixed:
+        return inputs
+    return {k: v[: min(fixed)] for k, v in inputs.items()}
+
+
+def _decode_all(graphs, family, facts, probe, specials) -> list:
+    config = SamplingConfig(max_new_tokens=24)
+    if family == "encoder_classifier":
+        ids, mask = right_pad(probe.prompts)
+        return np.argmax(
+            graphs.run("classify", token_ids=ids, padding_mask=mask)["logits"], -1
+        ).tolist()
+    stepper = make_stepper(graphs, family, facts)
+    if family in ("transformer_lm", "lstm_lm"):
+        return generate_lm(stepper, probe.prompts, config, specials.end_id)
+    return translate_ids(stepper, probe.prompts, config, specials.start_id, specials.end_id)
+
+
+def decoding_agreement(reference, candidate, family, facts, probe, specials) -> dict:
+    """Greedy outputs of both on the probe's prompts: identical examples and token agreement."""
+    expected = _decode_all(reference, family, facts, probe, specials)
+    got = _decode_all(candidate, family, facts, probe, specials)
+    if family == "encoder_classifier":
+        same = sum(a == b for a, b in zip(expected, got, strict=True))
+        return {
+            "examples": len(expected),
+            "identical": same,
+            "token_agreement": same / max(len(expected), 1),
+        }
+    pairs = [(a, b) for a, b in zip(expected, got, strict=True)]
+    total = sum(max(len(a), len(b)) for a, b in pairs)
+    equal = sum(sum(x == y for x, y in zip(a, b, strict=False)) for a, b in pairs)
+    return {
+        "examples": len(pairs),
+        "identical": sum(a == b for a, b in pairs),
+        "token_agreement": equal / total if total else 1.0,  # all empty: identical
+    }
+
+
+def task_quality(reference, candidate, family, facts, probe, specials) -> dict | None:
+    """The task metric of both on the probe data: perplexity (LM), BLEU (seq2seq), accuracy."""
+    if family == "transformer_lm" and probe.windows:
+        keras, export = (_perplexity(g, probe.windows) for g in (reference, candidate))
+        return _delta("perplexity", keras, export, lower_is_better=True)
+    if family == "encoder_classifier" and probe.labels is not None:
+        keras, export = (
+            float(np.mean(np.array(_decode_all(g, family, facts, probe, specials)) == probe.labels))
+            for g in (reference, candidate)
+        )
+        return _delta("accuracy", keras, export, lower_is_better=False)
+    return None
+
+
+def _perplexity(graphs, windows: list[list[int]]) -> float:
+    ids, mask = left_pad(windows)
+    logits = graphs.run("prefill", token_ids=ids, padding_mask=mask)["logits"]
+    logp = log_softmax(logits[:, :-1].reshape(-1, logits.shape[-1]))
+    targets = ids[:, 1:].reshape(-1)
+    real = (mask[:, :-1] * mask[:, 1:]).reshape(-1).astype(bool)
+    nll = -logp[np.arange(len(targets)), targets][real]
+    return float(math.exp(nll.mean()))
+
+
+def _delta(metric: str, keras: float, export: float, lower_is_better: bool) -> dict:
+    worse = (export - keras) if lower_is_better else (keras - export)
+    return {
+        "metric": metric,
+        "keras": keras,
+        "export": export,
+        "relative_delta": worse / abs(keras) if keras else 0.0,
+    }

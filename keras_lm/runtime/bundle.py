@@ -1,0 +1,125 @@
+"""Load an export bundle and run it with ONNX Runtime or LiteRT: no TensorFlow, no Keras.
+
+Example:
+>>> model = load_bundle("export/shakespeare-baby", backend="onnx")  # doctest: +SKIP
+>>> model.generate("ROMEO:", max_new_tokens=40)  # doctest: +SKIP
+>>> load_bundle("export/sst2-classifier", backend="tflite", quantization="int8").classify(["a gem"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from keras_lm.errors import InputError
+from keras_lm.generation.api import TextModel
+from keras_lm.generation.decoding import right_pad
+from keras_lm.generation.steppers import GENERATIVE
+from keras_lm.generation.steppers import make_stepper
+from keras_lm.io import sha256_file
+
+BACKENDS = ("onnx", "tflite")
+
+
+def read_manifest(bundle: str | Path) -> dict:
+    """The bundle's manifest; an `InputError` if `bundle` is not one."""
+    path = Path(bundle) / "manifest.json"
+    if not path.is_file():
+        raise InputError(
+            bundle, "not an export bundle (no manifest.json); make one with `keras-lm export RUN`"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _variant(manifest: dict, bundle: Path, backend: str, quantization: str) -> dict:
+    for variant in manifest["variants"]:
+        if variant["format"] == backend and variant["quantization"] == quantization:
+            return variant
+    have = [f"{v['format']}/{v['quantization']}" for v in manifest["variants"]]
+    raise InputError(bundle, f"no {backend}/{quantization} variant; the bundle has {have}")
+
+
+def _check_hashes(manifest: dict, bundle: Path, prefix: str) -> None:
+    """Every file of the variant must be the one that was verified at export."""
+    for rel, entry in manifest["files"].items():
+        if rel.startswith(prefix) or rel.startswith("tokenizer/"):
+            path = bundle / rel
+            if not path.is_file():
+                raise InputError(path, "missing from the bundle")
+            if sha256_file(path) != entry["sha256"]:
+                raise InputError(
+                    path, "sha256 differs from the manifest: the file changed after export"
+                )
+
+
+def open_graphs(bundle: Path, variant: dict, num_threads: int | None):
+    """The variant's graphs as a runner (`run(name, **inputs)`)."""
+    path = bundle / variant["path"]
+    if variant["format"] == "tflite":
+        from keras_lm.runtime.litert_runner import LiteRTGraphs
+
+        return LiteRTGraphs(path, num_threads=num_threads)
+    from keras_lm.runtime.onnx_runner import OnnxGraphs
+
+    return OnnxGraphs({p.stem: p for p in sorted(path.glob("*.onnx"))}, num_threads=num_threads)
+
+
+class BundleModel(TextModel):
+    """A loaded bundle: `generate`, `translate` (as `keras_lm.generation.Generator`) and `classify`."""
+
+    def __init__(
+        self,
+        bundle: str | Path,
+        backend: str = "onnx",
+        quantization: str = "float32",
+        num_threads: int | None = None,
+    ):
+        from keras_lm.tokenizers import load_tokenizer
+
+        bundle = Path(bundle)
+        if backend not in BACKENDS:
+            raise InputError("backend", f"unknown {backend!r}; expected one of {list(BACKENDS)}")
+        self.manifest = manifest = read_manifest(bundle)
+        self.variant = _variant(manifest, bundle, backend, quantization)
+        _check_hashes(manifest, bundle, self.variant["path"])
+        self.graphs = open_graphs(bundle, self.variant, num_threads)
+        tokenizer = load_tokenizer(bundle / "tokenizer")
+        family = manifest["family"]
+        stepper = (
+            make_stepper(self.graphs, family, manifest["facts"]) if family in GENERATIVE else None
+        )
+        data = manifest["train_config"]["data"]
+        super().__init__(stepper, tokenizer, family, data.get("max_source_length"))
+        self.labels = manifest.get("labels")
+
+    def classify(self, texts: str | list[str]) -> list[dict] | dict:
+        """`{"label", "probabilities"}` per text; one text in, one dict out."""
+        if self.family != "encoder_classifier":
+            raise InputError("model", f"a {self.family} bundle cannot classify")
+        batch = [texts] if isinstance(texts, str) else list(texts)
+        limit = self.manifest["train_config"]["data"].get("max_length") or 64
+        ids, mask = right_pad(
+            [self.tokenizer.encode(t)[:limit] or [self.tokenizer.specials.unk_id] for t in batch]
+        )
+        probs = self.graphs.run("classify", token_ids=ids, padding_mask=mask)["probabilities"]
+        labels = self.labels or [str(i) for i in range(probs.shape[-1])]
+        out = [
+            {
+                "label": labels[int(np.argmax(p))],
+                "probabilities": dict(zip(labels, p.round(6).tolist(), strict=True)),
+            }
+            for p in probs
+        ]
+        return out[0] if isinstance(texts, str) else out
+
+
+def load_bundle(
+    bundle: str | Path,
+    backend: str = "onnx",
+    quantization: str = "float32",
+    num_threads: int | None = None,
+) -> BundleModel:
+    """Open `bundle` with `backend` ("onnx" or "tflite") at `quantization`."""
+    return BundleModel(bundle, backend, quantization, num_threads)

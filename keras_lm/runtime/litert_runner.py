@@ -1,0 +1,212 @@
+"""Run the signatures of a `.tflite` file with LiteRT on CPU: numpy in, a dict of named numpy out.
+
+This module imports only numpy and `ai_edge_litert` (never tensorflow or keras, nor any
+keras_lm module that does), so it runs where only the [runtime] extra is installed. One
+`.tflite` file holds every graph of a bundle (`prefill`, `decode`, `encode`, `classify`
+...) as a signature; each is run through its own signature runner.
+
+Dynamic axes (recorded as -1, shown here as None) take the shape of each call: the
+signature runner resizes its inputs and reallocates before every invoke. Fixed axes are
+checked here first, because LiteRT would silently resize them too, so a mistake names the
+input, the shape it wants and the shape it got:
+
+>>> _check_input("encode", "encoder_token_ids", np.zeros((1, 5), "int32"), (1, 8), "int32")
+Traceback (most recent call last):
+...
+keras_lm.errors.InputError: encode [encoder_token_ids]: expected shape (1, 8), got (1, 5) (axis 1 is fixed at 8)
+
+Example (needs an exported file, so not run here):
+>>> graphs = LiteRTGraphs("export/tiny/model.tflite", num_threads=2)  # doctest: +SKIP
+>>> graphs.names  # doctest: +SKIP
+['decode', 'prefill']
+>>> graphs.inputs("decode")  # doctest: +SKIP
+{'past_cache': ((None, 2, 2, 16, 2, 8), 'float32'), 'positions': ((None, 1), 'int32'), ...}
+>>> graphs.run("prefill", token_ids=ids, padding_mask=mask)["logits"].shape  # doctest: +SKIP
+(1, 7, 40)
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_lm.errors import InputError
+
+Shape = tuple  # each axis an int, or None for a dynamic one
+
+
+def _pretty(shape: Shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _check_input(graph: str, name: str, value, shape: Shape, dtype: str) -> np.ndarray:
+    """`value` as a C-contiguous array of `dtype`; `InputError` for a wrong rank, axis or kind.
+
+    Python ints/floats/lists are accepted where they convert exactly (a list of ids for
+    int32); a numpy array of another dtype is not cast silently.
+    """
+    array = np.asarray(value)
+    if np.dtype(dtype).kind in "SO":  # a string tensor: bytes or str in, as LiteRT takes them
+        if array.dtype.kind not in "SUO":
+            raise InputError(graph, f"expected strings, got {array.dtype}", field=name)
+    elif isinstance(value, np.ndarray | np.generic):
+        if array.dtype != np.dtype(dtype):
+            raise InputError(graph, f"expected dtype {dtype}, got {array.dtype}", field=name)
+    else:
+        converted = array.astype(dtype) if array.dtype.kind in "biuf" else None
+        exact = converted is not None and (
+            np.dtype(dtype).kind == "f" or np.array_equal(converted, array)
+        )
+        if not exact:
+            raise InputError(
+                graph, f"expected {dtype} values, got {array.dtype} that do not convert", field=name
+            )
+        array = converted
+    if array.ndim != len(shape):
+        raise InputError(
+            graph,
+            f"expected rank {len(shape)} (shape {_pretty(shape)}), got shape {array.shape}",
+            field=name,
+        )
+    for axis, (want, got) in enumerate(zip(shape, array.shape, strict=True)):
+        if want is not None and want != got:
+            raise InputError(
+                graph,
+                f"expected shape {_pretty(shape)}, got {array.shape} (axis {axis} is fixed at {want})",
+                field=name,
+            )
+    return np.ascontiguousarray(array)
+
+
+def _custom_ops(path: Path) -> list[str]:
+    """The custom (and Flex) op codes a `.tflite` file declares; LiteRT's resolver has none."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    if path.stat().st_size < 8:
+        raise InputError(str(path), "not a TFLite flatbuffer (too short)")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as content:
+        if content[4:8] != b"TFL3":
+            raise InputError(str(path), "not a TFLite flatbuffer (no TFL3 identifier)")
+        model = schema.Model.GetRootAsModel(content, 0)
+        found = []
+        for i in range(model.OperatorCodesLength()):
+            code = model.OperatorCodes(i)
+            if (
+                max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+                == schema.BuiltinOperator.CUSTOM
+            ):
+                found.append((code.CustomCode() or b"<unnamed>").decode())
+    return found
+
+
+def _details(details: dict) -> dict[str, tuple[Shape, str]]:
+    """Signature tensor details -> name -> (shape with None for dynamic axes, dtype name)."""
+    found = {}
+    for key, detail in details.items():
+        signature = detail.get("shape_signature")
+        if signature is None or len(signature) == 0:
+            signature = detail["shape"]
+        shape = tuple(int(d) if d >= 0 else None for d in signature)
+        found[key] = (shape, np.dtype(detail["dtype"]).name)
+    return found
+
+
+class LiteRTGraphs:
+    """Every signature of one `.tflite` file, each run by its own LiteRT signature runner.
+
+    Args:
+        path: the `.tflite` file (as `keras_lm.export.tflite.convert_tflite` writes it).
+        num_threads: int | None. CPU threads of the interpreter (None: LiteRT's default,
+            which is 1 in the Python package).
+        xnnpack: bool. Let LiteRT apply its default XNNPACK delegate (the fast CPU kernels);
+            False runs its builtin kernels only.
+
+    Not thread-safe: one call at a time per instance (the runners share one interpreter).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, num_threads: int | None = None, xnnpack: bool = True
+    ):
+        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import OpResolverType
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(str(self.path), "TFLite file not found")
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise InputError(
+                str(self.path), f"num_threads must be an int >= 1, got {num_threads!r}"
+            )
+        custom = _custom_ops(self.path)
+        if custom:
+            raise InputError(
+                str(self.path),
+                f"uses ops LiteRT's builtin resolver cannot run: {', '.join(custom)} "
+                "(Flex ops need the Select TF ops delegate); export it builtin-only",
+            )
+        resolver = (
+            OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
+        try:
+            self._interpreter = Interpreter(
+                model_path=str(self.path),
+                num_threads=num_threads,
+                experimental_op_resolver_type=resolver,
+            )
+        except (RuntimeError, ValueError) as err:  # unresolved (Flex/custom) ops, bad file ...
+            raise InputError(str(self.path), f"LiteRT cannot load this model: {err}") from err
+        self._runners = {
+            name: self._interpreter.get_signature_runner(name)
+            for name in self._interpreter.get_signature_list()
+        }
+        self._inputs = {
+            name: _details(runner.get_input_details()) for name, runner in self._runners.items()
+        }
+        self._outputs = {
+            name: _details(runner.get_output_details()) for name, runner in self._runners.items()
+        }
+
+    @property
+    def names(self) -> list[str]:
+        """The signature (graph) names, as recorded in the file."""
+        return list(self._runners)
+
+    def _graph(self, name: str) -> str:
+        if name not in self._runners:
+            raise InputError(name, f"no such graph in {self.path}; the graphs are {self.names}")
+        return name
+
+    def inputs(self, name: str) -> dict[str, tuple[Shape, str]]:
+        """Graph `name`'s inputs: input name -> (shape, dtype); dynamic axes are None."""
+        return dict(self._inputs[self._graph(name)])
+
+    def outputs(self, name: str) -> dict[str, tuple[Shape, str]]:
+        """Graph `name`'s outputs: output name -> (shape, dtype); dynamic axes are None."""
+        return dict(self._outputs[self._graph(name)])
+
+    def run(self, name: str, **inputs) -> dict[str, np.ndarray]:
+        """Run graph `name` on its named inputs; returns every output (fresh arrays), by name."""
+        expected = self._inputs[self._graph(name)]
+        unknown = sorted(set(inputs) - set(expected))
+        if unknown:
+            raise InputError(
+                name, f"unknown input(s) {unknown}; expected {list(expected)}", field=unknown[0]
+            )
+        missing = [key for key in expected if key not in inputs]
+        if missing:
+            raise InputError(
+                name, f"missing input(s) {missing}; expected {list(expected)}", field=missing[0]
+            )
+        feed = {
+            key: _check_input(name, key, inputs[key], shape, dtype)
+            for key, (shape, dtype) in expected.items()
+        }
+        try:
+            results = self._runners[name](**feed)
+        except (RuntimeError, ValueError) as err:  # e.g. dynamic axes that disagree
+            shapes = {key: value.shape for key, value in feed.items()}
+            raise InputError(name, f"LiteRT failed on inputs of shapes {shapes}: {err}") from err
+        return {key: np.array(value, copy=True) for key, value in results.items()}

@@ -1,0 +1,167 @@
+"""Run a bundle's ONNX graphs with ONNX Runtime on CPU: numpy in, a dict of named numpy out.
+
+This module imports only numpy and onnxruntime (never tensorflow or keras, nor any
+keras_lm module that does), so it runs where only the [runtime] extra is installed.
+One `InferenceSession` per graph (`prefill`, `decode`, `encode`, `classify` ...), with
+every graph optimization on, `num_threads` intra-op threads and one inter-op thread
+(the graphs are chains of small ops; parallel branches only add scheduling).
+
+Inputs are checked before ORT sees them, so a mistake names the input:
+
+>>> from keras_lm.errors import InputError
+>>> _check_input("decode", "token_ids", [[1, 2]], ("token_ids_0",), "int32")
+Traceback (most recent call last):
+...
+keras_lm.errors.InputError: decode [token_ids]: expected rank 1 (shape (token_ids_0,)), got shape (1, 2)
+
+Example (needs exported files, so not run here):
+>>> graphs = OnnxGraphs({"decode": "export/tiny/onnx/decode.onnx"})  # doctest: +SKIP
+>>> graphs.inputs("decode")  # doctest: +SKIP
+{'token_ids': (('token_ids_0',), 'int32'), 'past_h': (('past_h_0', 2, 16), 'float32'), ...}
+>>> graphs.run("decode", token_ids=ids, past_h=h, past_c=c)["logits"].shape  # doctest: +SKIP
+(1, 40)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_lm.errors import InputError
+
+# ONNX Runtime's tensor type strings -> numpy dtype names.
+_ORT_DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int16)": "int16",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(bool)": "bool",
+}
+
+Shape = tuple  # each axis an int, or a str/None for a dynamic one
+
+
+def _dims(shape) -> Shape:
+    return tuple(d if isinstance(d, int) else (d or None) for d in shape)
+
+
+def _check_input(graph: str, name: str, value, shape: Shape, dtype: str) -> np.ndarray:
+    """`value` as an array of `dtype`; `InputError` if its rank, fixed axes or kind are wrong.
+
+    Python ints/floats are accepted where they convert exactly (a list of ids for int32);
+    an array of another dtype is not cast silently.
+    """
+    array = np.asarray(value)
+    if isinstance(value, np.ndarray | np.generic):
+        if array.dtype != np.dtype(dtype):
+            raise InputError(graph, f"expected dtype {dtype}, got {array.dtype}", field=name)
+    else:
+        converted = array.astype(dtype) if array.dtype.kind in "biuf" else None
+        exact = converted is not None and (
+            np.dtype(dtype).kind == "f" or np.array_equal(converted, array)
+        )
+        if not exact:
+            raise InputError(
+                graph, f"expected {dtype} values, got {array.dtype} that do not convert", field=name
+            )
+        array = converted
+    if array.ndim != len(shape):
+        pretty = "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise InputError(
+            graph,
+            f"expected rank {len(shape)} (shape {pretty}), got shape {array.shape}",
+            field=name,
+        )
+    for axis, (want, got) in enumerate(zip(shape, array.shape, strict=True)):
+        if isinstance(want, int) and want != got:
+            raise InputError(
+                graph, f"axis {axis} must be {want}, got shape {array.shape}", field=name
+            )
+    return array
+
+
+class OnnxGraphs:
+    """One ONNX Runtime CPU session per named graph.
+
+    Args:
+        paths: dict[str, Path]. Graph name -> `.onnx` file (as `convert_onnx` returns).
+        num_threads: int | None. Intra-op threads per session (None: ORT's default, one
+            per physical core).
+    """
+
+    def __init__(self, paths: dict[str, str | os.PathLike], num_threads: int | None = None):
+        import onnxruntime as ort
+
+        self._sessions = {}
+        for name, path in paths.items():
+            path = Path(path)
+            if not path.is_file():
+                raise InputError(str(path), f"ONNX file of graph {name!r} not found")
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            options.inter_op_num_threads = 1
+            if num_threads is not None:
+                options.intra_op_num_threads = int(num_threads)
+            self._sessions[name] = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        self._inputs = {
+            name: {
+                i.name: (_dims(i.shape), _ORT_DTYPES.get(i.type, i.type))
+                for i in session.get_inputs()
+            }
+            for name, session in self._sessions.items()
+        }
+        self._outputs = {
+            name: {
+                o.name: (_dims(o.shape), _ORT_DTYPES.get(o.type, o.type))
+                for o in session.get_outputs()
+            }
+            for name, session in self._sessions.items()
+        }
+
+    @property
+    def names(self) -> list[str]:
+        """The graph names, in the order given."""
+        return list(self._sessions)
+
+    def _graph(self, name: str) -> str:
+        if name not in self._sessions:
+            raise InputError(name, f"no such graph; the graphs are {self.names}")
+        return name
+
+    def inputs(self, name: str) -> dict[str, tuple[Shape, str]]:
+        """Graph `name`'s inputs in order: input name -> (shape, dtype); dynamic axes are str/None."""
+        return dict(self._inputs[self._graph(name)])
+
+    def outputs(self, name: str) -> dict[str, tuple[Shape, str]]:
+        """Graph `name`'s outputs: output name -> (shape, dtype); dynamic axes are str/None."""
+        return dict(self._outputs[self._graph(name)])
+
+    def run(self, name: str, **inputs) -> dict[str, np.ndarray]:
+        """Run graph `name` on its named inputs; returns every output, keyed by name."""
+        expected = self._inputs[self._graph(name)]
+        unknown = sorted(set(inputs) - set(expected))
+        if unknown:
+            raise InputError(
+                name, f"unknown input(s) {unknown}; expected {list(expected)}", field=unknown[0]
+            )
+        missing = [k for k in expected if k not in inputs]
+        if missing:
+            raise InputError(
+                name, f"missing input(s) {missing}; expected {list(expected)}", field=missing[0]
+            )
+        feed = {
+            key: _check_input(name, key, inputs[key], shape, dtype)
+            for key, (shape, dtype) in expected.items()
+        }
+        names = list(self._outputs[name])
+        values = self._sessions[name].run(names, feed)
+        return dict(zip(names, values, strict=True))

@@ -1,0 +1,100 @@
+"""`keras-lm export`: verified bundles with a manifest, and nothing written on any failure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from keras_lm.cli.main import main
+from keras_lm.export import verify
+from keras_lm.export.bundle import ExportConfig
+from keras_lm.export.bundle import export_run
+from keras_lm.io import sha256_file
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def lm_bundle(tiny_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    config = ExportConfig(
+        formats=("savedmodel", "tflite", "onnx"), quantize=("int8",), out=str(out)
+    )
+    return export_run(tiny_run("tiny-transformer-lm"), config)
+
+
+def test_bundle_holds_every_variant_verified_with_hashes(lm_bundle):
+    manifest = json.loads((lm_bundle / "manifest.json").read_text())
+    variants = {(v["format"], v["quantization"]) for v in manifest["variants"]}
+    assert variants == {
+        ("savedmodel", "float32"),
+        ("tflite", "float32"),
+        ("tflite", "int8"),
+        ("onnx", "float32"),
+        ("onnx", "int8"),
+    }
+    for variant in manifest["variants"]:
+        assert variant["verification"]["passed"]
+        if variant["quantization"] == "float32":
+            decoding = variant["verification"]["decoding"]
+            assert decoding["identical"] == decoding["examples"] > 0
+    for path, entry in manifest["files"].items():
+        assert sha256_file(lm_bundle / path) == entry["sha256"]
+    assert manifest["graphs"]["decode"]["inputs"][2]["name"] == "past_cache"
+    assert manifest["specials"]["end_id"] == 3 and manifest["versions"]["tensorflow"]
+    assert not any(p.name.startswith(".") for p in lm_bundle.parent.iterdir()), (
+        "temporary left behind"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["tiny-lstm-lm", "tiny-transformer-seq2seq", "tiny-lstm-seq2seq", "tiny-classifier"]
+)
+def test_every_family_exports_to_every_format(tiny_run, tmp_path, name):
+    path = export_run(tiny_run(name), ExportConfig(out=str(tmp_path)))
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert [v["format"] for v in manifest["variants"]] == ["savedmodel", "tflite", "onnx"]
+    assert all(v["verification"]["passed"] for v in manifest["variants"])
+
+
+def test_failed_verification_leaves_no_bundle(tiny_run, tmp_path, monkeypatch):
+    strict = verify.Tolerance(atol=-1.0)  # nothing can pass
+    monkeypatch.setitem(verify.TOLERANCES, "float32", strict)
+    with pytest.raises(verify.VerificationError, match="max .diff."):
+        export_run(
+            tiny_run("tiny-transformer-lm"), ExportConfig(formats=("onnx",), out=str(tmp_path))
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_unknown_format_or_quantization_exits_2(tiny_run, tmp_path, capsys):
+    run = str(tiny_run("tiny-transformer-lm"))
+    assert main(["export", run, "--format", "coreml", "--out", str(tmp_path)]) == 2
+    assert "coreml" in capsys.readouterr().err
+    assert main(["export", run, "--quantize", "int4", "--out", str(tmp_path)]) == 2
+    assert "int4" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_refuses_a_non_empty_bundle_without_overwrite(tiny_run, tmp_path, capsys):
+    (tmp_path / "tiny-transformer-lm").mkdir()
+    (tmp_path / "tiny-transformer-lm" / "keep.txt").write_text("mine")
+    assert main(["export", str(tiny_run("tiny-transformer-lm")), "--out", str(tmp_path)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "tiny-transformer-lm" / "keep.txt").read_text() == "mine"
+
+
+def test_cli_run_without_checkpoint_or_with_a_corrupted_one_exits_2(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run("tiny-transformer-lm"), run)
+    (run / "model.keras").unlink()
+    (run / "checkpoints" / "best.keras").write_bytes(b"not a zip")
+    out = tmp_path / "export"
+    assert main(["export", str(run), "--out", str(out)]) == 2
+    assert "cannot be loaded" in capsys.readouterr().err
+    (run / "checkpoints" / "best.keras").unlink()
+    assert main(["export", str(run), "--out", str(out)]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []
