@@ -18,6 +18,7 @@ from keras_lm.generation.decoding import left_pad
 from keras_lm.generation.decoding import right_pad
 
 PROMPTS = 20
+BLEU_SOURCES = 100  # BLEU on 20 sentences is too noisy to hold a quantized export to a bound
 
 
 def windows_from_ids(ids: list[int], count: int, length: int) -> list[list[int]]:
@@ -85,11 +86,12 @@ def _lm_probe(reference, family, facts, corpus, tokenizer) -> Probe:
 def _seq2seq_probe(
     reference, family, facts, corpus, tokenizer, max_source_length, pad_source
 ) -> Probe:
-    records = list(corpus)[:: max(len(corpus) // PROMPTS, 1)][:PROMPTS]
-    sources = [tokenizer.encode(r.source) for r in records]
-    limit = max_source_length or max(len(s) for s in sources)
-    sources = [s[:limit] or [tokenizer.specials.unk_id] for s in sources]
+    records = list(corpus)[:: max(len(corpus) // BLEU_SOURCES, 1)][:BLEU_SOURCES]
+    all_sources = [tokenizer.encode(r.source) for r in records]
+    limit = max_source_length or max(len(s) for s in all_sources)
+    all_sources = [s[:limit] or [tokenizer.specials.unk_id] for s in all_sources]
     references = [tokenizer.encode(r.target) for r in records]
+    sources = all_sources[:: max(len(all_sources) // PROMPTS, 1)][:PROMPTS]
     ids, mask = right_pad(sources[:4])
     if pad_source:
         ids, mask = (np.pad(a, ((0, 0), (0, limit - a.shape[1]))) for a in (ids, mask))
@@ -112,7 +114,9 @@ def _seq2seq_probe(
             "encoder_padding_mask": mask,
         }
     inputs = {"encode": {"encoder_token_ids": ids, "encoder_padding_mask": mask}, "decode": decode}
-    return Probe(inputs, sources, references=references)
+    return Probe(
+        inputs, sources, references=references, detokenize=tokenizer.decode, sources=all_sources
+    )
 
 
 def _classifier_probe(corpus, tokenizer, labels, max_length) -> Probe:

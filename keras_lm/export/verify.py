@@ -108,6 +108,8 @@ class Probe:
     references: list[list[int]] | None = None
     labels: list[int] | None = None
     windows: list[list[int]] | None = None  # LM perplexity windows
+    detokenize: object = None  # ids -> text, for BLEU
+    sources: list[list[int]] | None = None  # BLEU sources (more than `prompts`), with `references`
 
 
 def verify_variant(
@@ -198,6 +200,18 @@ def task_quality(reference, candidate, family, facts, probe, specials) -> dict |
     if family == "transformer_lm" and probe.windows:
         keras, export = (_perplexity(g, probe.windows) for g in (reference, candidate))
         return _delta("perplexity", keras, export, lower_is_better=True)
+    if family in ("transformer_seq2seq", "lstm_seq2seq") and probe.references and probe.detokenize:
+        from keras_lm.evaluation.metrics import translation_scores
+
+        refs = [probe.detokenize(r) for r in probe.references]
+        quality = dataclasses.replace(probe, prompts=probe.sources or probe.prompts)
+        keras, export = (
+            translation_scores(
+                [probe.detokenize(h) for h in _decode_all(g, family, facts, quality, specials)], refs
+            )["bleu"]
+            for g in (reference, candidate)
+        )
+        return _delta("bleu", keras, export, lower_is_better=False)
     if family == "encoder_classifier" and probe.labels is not None:
         keras, export = (
             float(np.mean(np.array(_decode_all(g, family, facts, probe, specials)) == probe.labels))

@@ -1,0 +1,92 @@
+"""`keras_lm.runtime`: bundles run with ONNX Runtime and LiteRT, decode like Keras, import no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from keras_lm.errors import InputError
+from keras_lm.export.bundle import ExportConfig
+from keras_lm.export.bundle import export_run
+from keras_lm.generation import Generator
+from keras_lm.runtime.bundle import load_bundle
+
+pytestmark = pytest.mark.slow
+PROMPTS = ["def ", "class Foo", "return the"]
+
+
+@pytest.fixture(scope="module")
+def bundles(tiny_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundles")
+    made = {}
+
+    def get(name: str):
+        if name not in made:
+            made[name] = export_run(
+                tiny_run(name), ExportConfig(formats=("tflite", "onnx"), out=str(out))
+            )
+        return made[name]
+
+    return get
+
+
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_generate_from_a_bundle_equals_keras_token_for_token(tiny_run, bundles, backend):
+    keras_text = Generator.from_run(tiny_run("tiny-transformer-lm")).generate(
+        PROMPTS, max_new_tokens=30
+    )
+    bundle_text = load_bundle(bundles("tiny-transformer-lm"), backend).generate(
+        PROMPTS, max_new_tokens=30
+    )
+    assert bundle_text == keras_text
+
+
+@pytest.mark.parametrize("name", ["tiny-transformer-seq2seq", "tiny-lstm-seq2seq"])
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_translate_from_a_bundle_equals_keras(tiny_run, bundles, name, backend):
+    sources = ["Return the sum of two numbers.", "Open a file.", "Close it."]
+    keras_text = Generator.from_run(tiny_run(name)).translate(sources, max_new_tokens=12)
+    assert load_bundle(bundles(name), backend).translate(sources, max_new_tokens=12) == keras_text
+
+
+def test_classify_from_a_bundle(bundles):
+    model = load_bundle(bundles("tiny-classifier"), "tflite")
+    out = model.classify(["Return the sum.", "A class for files."])
+    assert all(o["label"] in model.labels for o in out)
+    assert all(abs(sum(o["probabilities"].values()) - 1) < 1e-4 for o in out)
+
+
+def test_a_changed_file_is_refused(bundles, tmp_path):
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundles("tiny-transformer-lm"), copy)
+    with open(copy / "onnx" / "float32" / "decode.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(InputError, match="sha256 differs"):
+        load_bundle(copy, "onnx")
+
+
+def test_missing_variant_and_not_a_bundle_are_named(bundles, tmp_path):
+    with pytest.raises(InputError, match=r"no onnx/fp16 variant.*tflite/float32"):
+        load_bundle(bundles("tiny-transformer-lm"), "onnx", "fp16")
+    with pytest.raises(InputError, match="not an export bundle"):
+        load_bundle(tmp_path)
+
+
+def test_the_runtime_never_imports_tensorflow_or_keras(bundles):
+    bundle = bundles("tiny-transformer-lm")
+    code = (
+        "import sys, json; from keras_lm.runtime.bundle import load_bundle\n"
+        f"out = [load_bundle({str(bundle)!r}, b).generate('def ', max_new_tokens=5) for b in ('onnx', 'tflite')]\n"
+        "print(json.dumps({'out': out, 'tf': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["tf"] is False and result["keras"] is False
+    assert result["out"][0] == result["out"][1]
