@@ -101,6 +101,8 @@ def export_run(run_dir: str | Path, config: ExportConfig = ExportConfig()) -> Pa
 def _build(run, model, config: ExportConfig, folder: Path) -> dict:
     from keras_lm.export.probes import build_probe
     from keras_lm.export.signatures import export_graphs
+    from keras_lm.export.text_signatures import text_signatures
+    from keras_lm.export.verify import verify_text_signatures
     from keras_lm.generation.keras_graphs import KerasGraphs
 
     family = run.family
@@ -122,10 +124,19 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
     manifest = _manifest_head(run, model, config, graphs, reference.facts)
     from keras_lm.export.savedmodel import write_savedmodel
 
-    savedmodel = write_savedmodel(model, graphs, folder / "savedmodel")
-    tflite_source = savedmodel
-    if family == "lstm_seq2seq" and "tflite" in config.formats:  # TFLite's LSTM loop: static batch
-        fixed = export_graphs(model, family, encoder_batch=1)
+    text_facts = {**reference.facts, "labels": run.labels(), "max_length": data.max_length}
+    strings, graph_tokenizer = {}, None
+    if "savedmodel" in config.formats:
+        strings, graph_tokenizer = text_signatures(model, family, run.tokenizer, text_facts)
+    savedmodel = write_savedmodel(model, graphs, folder / "savedmodel", strings, graph_tokenizer)
+    if strings:
+        manifest["text_signatures"] = verify_text_signatures(
+            savedmodel, family, reference, run, probe
+        )
+    tflite_source = None
+    if "tflite" in config.formats:  # tensor graphs only: no tokenizer tables, no loops
+        # TFLite's builtin LSTM loop needs a static batch: lstm_seq2seq encodes one row at a time.
+        fixed = export_graphs(model, family, encoder_batch=1 if family == "lstm_seq2seq" else None)
         tflite_source = write_savedmodel(model, fixed, folder / ".tflite-source")
     for fmt, quantization in config.variants():
         entry = _variant(
@@ -204,9 +215,9 @@ def _convert(fmt, quantization, folder, savedmodel, tflite_source, graphs, probe
         path = folder / "tflite" / f"model.{quantization}.tflite"
         path.parent.mkdir(parents=True, exist_ok=True)
         representative = [{name: inputs} for name, inputs in probe.inputs.items()]
-        convert_tflite(
-            tflite_source, path, None if quantization == "float32" else quantization, representative
-        )
+        quantize = None if quantization == "float32" else quantization
+        # Only the tensor graphs: the string signatures (tokenizer ops, loops) are SavedModel-only.
+        convert_tflite(tflite_source, path, quantize, representative, signature_keys=sorted(graphs))
         check_builtins_only(path)
         return path, LiteRTGraphs(path)
     from keras_lm.export.onnx import convert_onnx

@@ -23,15 +23,20 @@ from pathlib import Path
 import tensorflow as tf
 
 
-def write_savedmodel(model, graphs: dict, path: str | Path, extra: dict | None = None) -> Path:
+def write_savedmodel(
+    model, graphs: dict, path: str | Path, extra: dict | None = None, tokenizer=None
+) -> Path:
     """Save `model`'s `graphs` (name -> `tf.function` with an input signature) as signatures.
 
-    `extra` are more `tf.function`s saved as signatures too (e.g. string-in/string-out ones).
+    `extra` are more `tf.function`s saved as signatures too (e.g. string-in/string-out ones),
+    and `tokenizer` the graph tokenizer (`tf.Module`) they use.
     The caller writes into a temporary directory and renames (see `keras_lm.export.bundle`).
     """
     module = tf.Module()
     # The graphs capture the Keras variables; the module must track them to save them.
     module.weights = [getattr(v, "value", v) for v in model.weights]
+    if tokenizer is not None:
+        module.tokenizer = tokenizer
     functions = {**graphs, **(extra or {})}
     for name, fn in functions.items():
         setattr(module, name, fn)

@@ -207,7 +207,8 @@ def task_quality(reference, candidate, family, facts, probe, specials) -> dict |
         quality = dataclasses.replace(probe, prompts=probe.sources or probe.prompts)
         keras, export = (
             translation_scores(
-                [probe.detokenize(h) for h in _decode_all(g, family, facts, quality, specials)], refs
+                [probe.detokenize(h) for h in _decode_all(g, family, facts, quality, specials)],
+                refs,
             )["bleu"]
             for g in (reference, candidate)
         )
@@ -239,3 +240,48 @@ def _delta(metric: str, keras: float, export: float, lower_is_better: bool) -> d
         "export": export,
         "relative_delta": worse / abs(keras) if keras else 0.0,
     }
+
+
+TEXT_CHECKS = 5
+
+
+def verify_text_signatures(savedmodel_dir, family: str, reference, run, probe: Probe) -> dict:
+    """The SavedModel's string signature against Keras greedy text on a few held-out inputs."""
+    import tensorflow as tf
+
+    from keras_lm.generation.api import TextModel
+    from keras_lm.generation.steppers import GENERATIVE
+
+    loaded = tf.saved_model.load(str(savedmodel_dir))
+    texts = [run.tokenizer.decode(p) for p in probe.prompts[:TEXT_CHECKS]]
+    if family == "encoder_classifier":
+        got = loaded.signatures["classify_text"](text=tf.constant(texts))["label"].numpy()
+        ids, mask = right_pad([run.tokenizer.encode(t) or [0] for t in texts])
+        labels = run.labels() or []
+        want = [
+            labels[i]
+            for i in np.argmax(
+                reference.run("classify", token_ids=ids, padding_mask=mask)["logits"], -1
+            )
+        ]
+        got = [g.decode() for g in got]
+        name = "classify_text"
+    else:
+        steps = 16
+        stepper = make_stepper(reference, family, reference.facts) if family in GENERATIVE else None
+        model = TextModel(stepper, run.tokenizer, family)
+        lm = family in ("transformer_lm", "lstm_lm")
+        name = "generate" if lm else "translate"
+        call = loaded.signatures[name](text=tf.constant(texts), max_new_tokens=tf.constant(steps))
+        got = [t.decode() for t in call["text"].numpy()]
+        want = (
+            model.generate(texts, max_new_tokens=steps)
+            if lm
+            else model.translate(texts, max_new_tokens=steps)
+        )
+    same = sum(a == b for a, b in zip(want, got, strict=True))
+    if same != len(want):
+        raise VerificationError(
+            f"savedmodel {name}: {same}/{len(want)} texts equal Keras's, e.g. {got[0]!r} vs {want[0]!r}"
+        )
+    return {name: {"examples": len(want), "identical": same}}

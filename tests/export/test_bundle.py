@@ -98,3 +98,28 @@ def test_cli_run_without_checkpoint_or_with_a_corrupted_one_exits_2(tiny_run, tm
     assert main(["export", str(run), "--out", str(out)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_savedmodel_string_signature_runs_without_keras_lm(lm_bundle):
+    import subprocess
+    import sys
+
+    manifest = json.loads((lm_bundle / "manifest.json").read_text())
+    assert manifest["text_signatures"]["generate"]["identical"] == 5
+    code = (
+        "import sys, json, tensorflow as tf, tensorflow_text\n"
+        f"m = tf.saved_model.load({str(lm_bundle / 'savedmodel')!r})\n"
+        "out = m.signatures['generate'](text=tf.constant(['def ', 'x']), max_new_tokens=tf.constant(6))\n"
+        "print(json.dumps({'text': [t.decode() for t in out['text'].numpy()],"
+        " 'keras_lm': any(k.startswith('keras_lm') for k in sys.modules)}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        cwd="/",
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["keras_lm"] is False and len(result["text"]) == 2
