@@ -194,13 +194,21 @@ def _variant(
     except VerificationError as err:
         raise VerificationError(f"{fmt} {quantization}: {err}") from err
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return {
+    entry = {
         "format": fmt,
         "quantization": quantization,
         "path": str(path.relative_to(folder)),
         "bytes": sum(f.stat().st_size for f in files),
         "verification": results,
     }
+    if hasattr(
+        candidate, "inputs"
+    ):  # this file's own input shapes: fixed axes as ints, dynamic as null
+        entry["inputs"] = {
+            name: {k: list(shape) for k, (shape, _) in candidate.inputs(name).items()}
+            for name in graphs
+        }
+    return entry
 
 
 def _convert(fmt, quantization, folder, savedmodel, tflite_source, graphs, probe, config):

@@ -34,6 +34,7 @@ from keras_lm.features import ENCODER_TOKEN_IDS
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
 from keras_lm.generation.graphs import GRAPHS
+from keras_lm.models.registry import disable_cudnn
 
 
 def _spec(shape, name: str, dtype=tf.int32) -> tf.TensorSpec:
@@ -49,6 +50,7 @@ def export_graphs(
     that of `lstm_seq2seq`'s `encode` (TFLite needs it static).
     """
     family = family or model.name
+    disable_cudnn(model)  # a reloaded checkpoint's LSTMs are back to "auto"
     builders = {
         "transformer_lm": _transformer_lm,
         "lstm_lm": _lstm_lm,

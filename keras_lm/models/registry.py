@@ -92,3 +92,21 @@ def build_model(family: str, config: dict[str, Any] | Config) -> keras.Model:
     if not isinstance(config, entry.config):
         config = entry.config.from_dict(config if isinstance(config, dict) else config.to_dict())
     return entry.build(config)
+
+
+def disable_cudnn(model: keras.Model) -> keras.Model:
+    """Set `use_cudnn=False` on every LSTM of `model` (also inside `Bidirectional`); return it.
+
+    Keras 3.15 does not serialize `use_cudnn`: a reloaded checkpoint's LSTMs are back to
+    "auto", and tracing them on a GPU machine bakes `CudnnRNNV3` into the exported graphs,
+    which no converter or CPU runtime can run. Export and in-process decoding call this.
+    """
+    for layer in model.layers:
+        for lstm in (
+            layer,
+            getattr(layer, "forward_layer", None),
+            getattr(layer, "backward_layer", None),
+        ):
+            if isinstance(lstm, keras.layers.LSTM):
+                lstm.use_cudnn = False
+    return model
