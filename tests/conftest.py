@@ -95,3 +95,24 @@ def tiny_run(tmp_path_factory):
         return runs[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_run, tmp_path_factory):
+    """`tiny_bundle("tiny-transformer-lm", quantize=("int8",))`: a verified bundle of a tiny run.
+
+    Every format (SavedModel, TFLite, ONNX), exported once per session and shared; read-only.
+    """
+    bundles: dict[tuple, Path] = {}
+
+    def get(name: str, quantize: tuple[str, ...] = ()) -> Path:
+        key = (name, quantize)
+        if key not in bundles:
+            from keras_lm.export.bundle import ExportConfig
+            from keras_lm.export.bundle import export_run
+
+            out = tmp_path_factory.mktemp("bundles")
+            bundles[key] = export_run(tiny_run(name), ExportConfig(quantize=quantize, out=str(out)))
+        return bundles[key]
+
+    return get

@@ -17,12 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def lm_bundle(tiny_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export")
-    config = ExportConfig(
-        formats=("savedmodel", "tflite", "onnx"), quantize=("int8",), out=str(out)
-    )
-    return export_run(tiny_run("tiny-transformer-lm"), config)
+def lm_bundle(tiny_bundle):
+    return tiny_bundle("tiny-transformer-lm", ("int8",))
 
 
 def test_bundle_holds_every_variant_verified_with_hashes(lm_bundle):
@@ -52,8 +48,8 @@ def test_bundle_holds_every_variant_verified_with_hashes(lm_bundle):
 @pytest.mark.parametrize(
     "name", ["tiny-lstm-lm", "tiny-transformer-seq2seq", "tiny-lstm-seq2seq", "tiny-classifier"]
 )
-def test_every_family_exports_to_every_format(tiny_run, tmp_path, name):
-    path = export_run(tiny_run(name), ExportConfig(out=str(tmp_path)))
+def test_every_family_exports_to_every_format(tiny_bundle, name):
+    path = tiny_bundle(name)
     manifest = json.loads((path / "manifest.json").read_text())
     assert [v["format"] for v in manifest["variants"]] == ["savedmodel", "tflite", "onnx"]
     assert all(v["verification"]["passed"] for v in manifest["variants"])

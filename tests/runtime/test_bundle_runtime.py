@@ -9,8 +9,6 @@ import sys
 import pytest
 
 from keras_lm.errors import InputError
-from keras_lm.export.bundle import ExportConfig
-from keras_lm.export.bundle import export_run
 from keras_lm.generation import Generator
 from keras_lm.runtime.bundle import load_bundle
 
@@ -19,18 +17,9 @@ PROMPTS = ["def ", "class Foo", "return the"]
 
 
 @pytest.fixture(scope="module")
-def bundles(tiny_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("bundles")
-    made = {}
-
-    def get(name: str):
-        if name not in made:
-            made[name] = export_run(
-                tiny_run(name), ExportConfig(formats=("tflite", "onnx"), out=str(out))
-            )
-        return made[name]
-
-    return get
+def bundles(tiny_bundle):
+    """The session's shared tiny bundles (the LM one is the int8 bundle the export tests use)."""
+    return lambda name: tiny_bundle(name, ("int8",) if name == "tiny-transformer-lm" else ())
 
 
 @pytest.mark.parametrize("backend", ["onnx", "tflite"])
