@@ -41,25 +41,26 @@ def ratio(keras_row: dict, torch_row: dict | None) -> float | None:
 def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | None) -> dict:
     """Train `steps` steps of shipped config `name` in this process; time each step after 10 warm-up steps."""
     import keras
-    import numpy as np
 
-    from keras_lm.data.datasets import load
-    from keras_lm.data.pipelines import lm_dataset
+    from keras_lm.models.registry import build_model
     from keras_lm.tokenizers import train_tokenizer
     from keras_lm.training.compile import compile_model
+    from keras_lm.training.fit import load_and_clean
     from keras_lm.training.presets import load_config
+    from keras_lm.training.tasks import build_task
 
-    config = load_config(name, [*overrides, f"loop.max_steps={steps}"])
+    extra = [f"data.data_dir={data_dir}"] if data_dir else []
+    config = load_config(
+        name, [*overrides, *extra, f"loop.max_steps={steps}", f"loop.steps_per_epoch={steps}"]
+    )
     keras.utils.set_random_seed(config.loop.seed)
     keras.config.set_dtype_policy("mixed_bfloat16" if config.loop.mixed_precision else "float32")
-    ds = load(config.data.dataset, data_dir=data_dir or config.data.data_dir)
-    tokenizer = train_tokenizer(ds["train"].texts(), config.tokenizer)
-    ids = np.asarray(tokenizer.encode("\n".join(ds["train"].texts())), np.int32)
+    splits, _ = load_and_clean(config, None)  # the same data, cleaning and tokenizer as `train`
+    tokenizer = train_tokenizer(splits["train"].texts(), config.tokenizer)
+    task = build_task(config.family, splits, tokenizer, config)
     loop = config.loop
-    train = lm_dataset(ids, loop.sequence_length, loop.batch_size, seed=loop.seed).repeat()
-    from keras_lm.models.registry import build_model
-
-    model = build_model(config.family, config.model_config(vocab_size=tokenizer.vocab_size))
+    train = task.train
+    model = build_model(config.family, config.model_config(**task.fixed))
     compile_model(model, config)
     timer = step_timer()
     start = time.perf_counter()
@@ -69,7 +70,7 @@ def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | No
     per_call = loop.steps_per_execution
     skip = max(1, 10 // per_call)
     steady = timer.times[skip:] if len(timer.times) > 2 * skip else timer.times
-    tokens_per_step = loop.batch_size * loop.sequence_length * per_call
+    tokens_per_step = task.tokens_per_step * per_call
     return {
         "impl": "keras_lm",
         "config": name,
