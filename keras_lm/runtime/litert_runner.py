@@ -10,10 +10,7 @@ signature runner resizes its inputs and reallocates before every invoke. Fixed a
 checked here first, because LiteRT would silently resize them too, so a mistake names the
 input, the shape it wants and the shape it got:
 
->>> _check_input("encode", "encoder_token_ids", np.zeros((1, 5), "int32"), (1, 8), "int32")
-Traceback (most recent call last):
-...
-keras_lm.errors.InputError: encode [encoder_token_ids]: expected shape (1, 8), got (1, 5) (axis 1 is fixed at 8)
+(see `keras_lm.runtime.feeds`).
 
 Example (needs an exported file, so not run here):
 >>> graphs = LiteRTGraphs("export/tiny/model.tflite", num_threads=2)  # doctest: +SKIP
@@ -34,51 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from keras_lm.errors import InputError
-
-Shape = tuple  # each axis an int, or None for a dynamic one
-
-
-def _pretty(shape: Shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _check_input(graph: str, name: str, value, shape: Shape, dtype: str) -> np.ndarray:
-    """`value` as a C-contiguous array of `dtype`; `InputError` for a wrong rank, axis or kind.
-
-    Python ints/floats/lists are accepted where they convert exactly (a list of ids for
-    int32); a numpy array of another dtype is not cast silently.
-    """
-    array = np.asarray(value)
-    if np.dtype(dtype).kind in "SO":  # a string tensor: bytes or str in, as LiteRT takes them
-        if array.dtype.kind not in "SUO":
-            raise InputError(graph, f"expected strings, got {array.dtype}", field=name)
-    elif isinstance(value, np.ndarray | np.generic):
-        if array.dtype != np.dtype(dtype):
-            raise InputError(graph, f"expected dtype {dtype}, got {array.dtype}", field=name)
-    else:
-        converted = array.astype(dtype) if array.dtype.kind in "biuf" else None
-        exact = converted is not None and (
-            np.dtype(dtype).kind == "f" or np.array_equal(converted, array)
-        )
-        if not exact:
-            raise InputError(
-                graph, f"expected {dtype} values, got {array.dtype} that do not convert", field=name
-            )
-        array = converted
-    if array.ndim != len(shape):
-        raise InputError(
-            graph,
-            f"expected rank {len(shape)} (shape {_pretty(shape)}), got shape {array.shape}",
-            field=name,
-        )
-    for axis, (want, got) in enumerate(zip(shape, array.shape, strict=True)):
-        if want is not None and want != got:
-            raise InputError(
-                graph,
-                f"expected shape {_pretty(shape)}, got {array.shape} (axis {axis} is fixed at {want})",
-                field=name,
-            )
-    return np.ascontiguousarray(array)
+from keras_lm.runtime.feeds import Shape
+from keras_lm.runtime.feeds import check_feed
 
 
 def _custom_ops(path: Path) -> list[str]:
@@ -189,21 +143,7 @@ class LiteRTGraphs:
 
     def run(self, name: str, **inputs) -> dict[str, np.ndarray]:
         """Run graph `name` on its named inputs; returns every output (fresh arrays), by name."""
-        expected = self._inputs[self._graph(name)]
-        unknown = sorted(set(inputs) - set(expected))
-        if unknown:
-            raise InputError(
-                name, f"unknown input(s) {unknown}; expected {list(expected)}", field=unknown[0]
-            )
-        missing = [key for key in expected if key not in inputs]
-        if missing:
-            raise InputError(
-                name, f"missing input(s) {missing}; expected {list(expected)}", field=missing[0]
-            )
-        feed = {
-            key: _check_input(name, key, inputs[key], shape, dtype)
-            for key, (shape, dtype) in expected.items()
-        }
+        feed = check_feed(name, self._inputs[self._graph(name)], inputs)
         try:
             results = self._runners[name](**feed)
         except (RuntimeError, ValueError) as err:  # e.g. dynamic axes that disagree

@@ -8,8 +8,8 @@ every graph optimization on, `num_threads` intra-op threads and one inter-op thr
 
 Inputs are checked before ORT sees them, so a mistake names the input:
 
->>> from keras_lm.errors import InputError
->>> _check_input("decode", "token_ids", [[1, 2]], ("token_ids_0",), "int32")
+>>> from keras_lm.runtime.feeds import check_input
+>>> check_input("decode", "token_ids", [[1, 2]], ("token_ids_0",), "int32")
 Traceback (most recent call last):
 ...
 keras_lm.errors.InputError: decode [token_ids]: expected rank 1 (shape (token_ids_0,)), got shape (1, 2)
@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from keras_lm.errors import InputError
+from keras_lm.runtime.feeds import Shape
+from keras_lm.runtime.feeds import check_feed
 
 # ONNX Runtime's tensor type strings -> numpy dtype names.
 _ORT_DTYPES = {
@@ -44,46 +46,9 @@ _ORT_DTYPES = {
     "tensor(bool)": "bool",
 }
 
-Shape = tuple  # each axis an int, or a str/None for a dynamic one
-
 
 def _dims(shape) -> Shape:
     return tuple(d if isinstance(d, int) else (d or None) for d in shape)
-
-
-def _check_input(graph: str, name: str, value, shape: Shape, dtype: str) -> np.ndarray:
-    """`value` as an array of `dtype`; `InputError` if its rank, fixed axes or kind are wrong.
-
-    Python ints/floats are accepted where they convert exactly (a list of ids for int32);
-    an array of another dtype is not cast silently.
-    """
-    array = np.asarray(value)
-    if isinstance(value, np.ndarray | np.generic):
-        if array.dtype != np.dtype(dtype):
-            raise InputError(graph, f"expected dtype {dtype}, got {array.dtype}", field=name)
-    else:
-        converted = array.astype(dtype) if array.dtype.kind in "biuf" else None
-        exact = converted is not None and (
-            np.dtype(dtype).kind == "f" or np.array_equal(converted, array)
-        )
-        if not exact:
-            raise InputError(
-                graph, f"expected {dtype} values, got {array.dtype} that do not convert", field=name
-            )
-        array = converted
-    if array.ndim != len(shape):
-        pretty = "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-        raise InputError(
-            graph,
-            f"expected rank {len(shape)} (shape {pretty}), got shape {array.shape}",
-            field=name,
-        )
-    for axis, (want, got) in enumerate(zip(shape, array.shape, strict=True)):
-        if isinstance(want, int) and want != got:
-            raise InputError(
-                graph, f"axis {axis} must be {want}, got shape {array.shape}", field=name
-            )
-    return array
 
 
 class OnnxGraphs:
@@ -147,21 +112,7 @@ class OnnxGraphs:
 
     def run(self, name: str, **inputs) -> dict[str, np.ndarray]:
         """Run graph `name` on its named inputs; returns every output, keyed by name."""
-        expected = self._inputs[self._graph(name)]
-        unknown = sorted(set(inputs) - set(expected))
-        if unknown:
-            raise InputError(
-                name, f"unknown input(s) {unknown}; expected {list(expected)}", field=unknown[0]
-            )
-        missing = [k for k in expected if k not in inputs]
-        if missing:
-            raise InputError(
-                name, f"missing input(s) {missing}; expected {list(expected)}", field=missing[0]
-            )
-        feed = {
-            key: _check_input(name, key, inputs[key], shape, dtype)
-            for key, (shape, dtype) in expected.items()
-        }
+        feed = check_feed(name, self._inputs[self._graph(name)], inputs)
         names = list(self._outputs[name])
         values = self._sessions[name].run(names, feed)
         return dict(zip(names, values, strict=True))

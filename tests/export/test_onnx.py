@@ -307,7 +307,7 @@ def test_runner_names_shapes_and_input_errors(exported):
         ({**good, "past_x": good["past_c"]}, "past_x", "unknown"),
         ({**good, "token_ids": good["token_ids"][:, None]}, "token_ids", "rank 1"),
         ({**good, "past_h": good["past_h"].astype("float64")}, "past_h", "dtype float32"),
-        ({**good, "past_h": np.zeros((2, 3, 16), "float32")}, "past_h", "axis 1 must be 2"),
+        ({**good, "past_h": np.zeros((2, 3, 16), "float32")}, "past_h", "axis 1 is fixed at 2"),
         ({**good, "token_ids": [3.5, 4]}, "token_ids", "int32"),
     ]
     for inputs, field, message in bad:
