@@ -179,7 +179,16 @@ def _variant(
     from keras_lm.export.verify import verify_variant
 
     path, candidate = _convert(
-        fmt, quantization, folder, savedmodel, tflite_source, graphs, probe, config
+        fmt,
+        quantization,
+        folder,
+        savedmodel,
+        tflite_source,
+        graphs,
+        probe,
+        config,
+        reference,
+        family,
     )
     try:
         results = verify_variant(
@@ -211,18 +220,21 @@ def _variant(
     return entry
 
 
-def _convert(fmt, quantization, folder, savedmodel, tflite_source, graphs, probe, config):
+def _convert(
+    fmt, quantization, folder, savedmodel, tflite_source, graphs, probe, config, reference, family
+):
     """Write one variant; return its path and graphs runnable for verification."""
     if fmt == "savedmodel":
         return savedmodel, _SavedModelGraphs(savedmodel)
     if fmt == "tflite":
         from keras_lm.export.tflite import check_builtins_only
+        from keras_lm.export.probes import calibration_samples
         from keras_lm.export.tflite import convert_tflite
         from keras_lm.runtime.litert_runner import LiteRTGraphs
 
         path = folder / "tflite" / f"model.{quantization}.tflite"
         path.parent.mkdir(parents=True, exist_ok=True)
-        representative = [{name: inputs} for name, inputs in probe.inputs.items()]
+        representative = calibration_samples(reference, family, probe)
         quantize = None if quantization == "float32" else quantization
         # Only the tensor graphs: the string signatures (tokenizer ops, loops) are SavedModel-only.
         convert_tflite(tflite_source, path, quantize, representative, signature_keys=sorted(graphs))

@@ -129,3 +129,26 @@ def _classifier_probe(corpus, tokenizer, labels, max_length) -> Probe:
         texts,
         labels=[index.get(r.label, -1) for r in records],
     )
+
+
+def calibration_samples(reference, family: str, probe: Probe, count: int = 8) -> list[dict]:
+    """Representative inputs for full-integer TFLite: {graph: inputs} per sample.
+
+    For the transformer LM, `count` prefill batches of held-out windows and decode steps
+    from the caches they produce (one probe sample alone gives int8 ranges far too narrow);
+    other families use the probe's inputs.
+    """
+    if family != "transformer_lm" or not probe.windows:
+        return [{name: inputs} for name, inputs in probe.inputs.items()]
+    samples = []
+    for i in range(count):
+        windows = probe.windows[2 * i : 2 * i + 2] or probe.windows[:2]
+        ids, mask = left_pad([w[: 8 + 7 * i % 48] for w in windows])
+        out = reference.run("prefill", token_ids=ids, padding_mask=mask)
+        decode = {
+            "token_ids": np.argmax(out["logits"][:, -1:], -1).astype(np.int32),
+            "positions": mask.sum(axis=1, keepdims=True).astype(np.int32),
+            "past_cache": out["cache"],
+        }
+        samples.append({"prefill": {"token_ids": ids, "padding_mask": mask}, "decode": decode})
+    return samples
