@@ -138,20 +138,9 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
         # TFLite's builtin LSTM loop needs a static batch: lstm_seq2seq encodes one row at a time.
         fixed = export_graphs(model, family, encoder_batch=1 if family == "lstm_seq2seq" else None)
         tflite_source = write_savedmodel(model, fixed, folder / ".tflite-source")
+    job = _Job(folder, savedmodel, tflite_source, graphs, probe, reference, family, run, config)
     for fmt, quantization in config.variants():
-        entry = _variant(
-            fmt,
-            quantization,
-            folder,
-            savedmodel,
-            tflite_source,
-            graphs,
-            probe,
-            reference,
-            family,
-            run,
-            config,
-        )
+        entry = _variant(job, fmt, quantization)
         manifest["variants"].append(entry)
         log.info("%s %s verified", fmt, quantization)
     _remove_tree(folder / ".tflite-source")
@@ -161,44 +150,37 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
     return manifest
 
 
-def _variant(
-    fmt,
-    quantization,
-    folder,
-    savedmodel,
-    tflite_source,
-    graphs,
-    probe,
-    reference,
-    family,
-    run,
-    config,
-) -> dict:
+@dataclasses.dataclass
+class _Job:
+    """What every variant of one export shares."""
+
+    folder: Path
+    savedmodel: Path | None
+    tflite_source: Path | None
+    graphs: dict
+    probe: object
+    reference: object
+    family: str
+    run: object
+    config: ExportConfig
+
+
+def _variant(job: _Job, fmt: str, quantization: str) -> dict:
     from keras_lm.export.verify import TOLERANCES
     from keras_lm.export.verify import VerificationError
     from keras_lm.export.verify import verify_variant
 
-    path, candidate = _convert(
-        fmt,
-        quantization,
-        folder,
-        savedmodel,
-        tflite_source,
-        graphs,
-        probe,
-        config,
-        reference,
-        family,
-    )
+    path, candidate = _convert(job, fmt, quantization)
+    reference = job.reference
     try:
         results = verify_variant(
             reference,
             candidate,
-            family,
+            job.family,
             reference.facts,
-            probe,
+            job.probe,
             TOLERANCES[quantization],
-            run.tokenizer.specials,
+            job.run.tokenizer.specials,
         )
     except VerificationError as err:
         raise VerificationError(f"{fmt} {quantization}: {err}") from err
@@ -206,54 +188,54 @@ def _variant(
     entry = {
         "format": fmt,
         "quantization": quantization,
-        "path": str(path.relative_to(folder)),
+        "path": str(path.relative_to(job.folder)),
         "bytes": sum(f.stat().st_size for f in files),
         "verification": results,
     }
-    if hasattr(
-        candidate, "inputs"
-    ):  # this file's own input shapes: fixed axes as ints, dynamic as null
+    if hasattr(candidate, "inputs"):  # this file's own shapes: fixed axes as ints, dynamic as null
         entry["inputs"] = {
             name: {k: list(shape) for k, (shape, _) in candidate.inputs(name).items()}
-            for name in graphs
+            for name in job.graphs
         }
     return entry
 
 
-def _convert(
-    fmt, quantization, folder, savedmodel, tflite_source, graphs, probe, config, reference, family
-):
+def _convert(job: _Job, fmt: str, quantization: str):
     """Write one variant; return its path and graphs runnable for verification."""
     if fmt == "savedmodel":
-        return savedmodel, _SavedModelGraphs(savedmodel)
+        return job.savedmodel, _SavedModelGraphs(job.savedmodel)
     if fmt == "tflite":
-        from keras_lm.export.tflite import check_builtins_only
-        from keras_lm.export.probes import calibration_samples
-        from keras_lm.export.tflite import convert_tflite
-        from keras_lm.runtime.litert_runner import LiteRTGraphs
-
-        path = folder / "tflite" / f"model.{quantization}.tflite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        representative = calibration_samples(reference, family, probe)
-        quantize = None if quantization == "float32" else quantization
-        # Only the tensor graphs: the string signatures (tokenizer ops, loops) are SavedModel-only.
-        convert_tflite(tflite_source, path, quantize, representative, signature_keys=sorted(graphs))
-        check_builtins_only(path)
-        return path, LiteRTGraphs(path)
+        return _convert_tflite(job, quantization)
     from keras_lm.export.onnx import convert_onnx
     from keras_lm.export.onnx import quantize_onnx_dynamic
     from keras_lm.runtime.onnx_runner import OnnxGraphs
 
-    float_dir = folder / "onnx" / "float32"
+    float_dir = job.folder / "onnx" / "float32"
     if quantization == "float32":
-        paths = convert_onnx(graphs, float_dir, opset=config.opset)
-        return float_dir, OnnxGraphs(paths)
-    out_dir = folder / "onnx" / quantization
+        return float_dir, OnnxGraphs(convert_onnx(job.graphs, float_dir, opset=job.config.opset))
+    out_dir = job.folder / "onnx" / quantization
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         p.stem: quantize_onnx_dynamic(p, out_dir / p.name) for p in sorted(float_dir.glob("*.onnx"))
     }
     return out_dir, OnnxGraphs(paths)
+
+
+def _convert_tflite(job: _Job, quantization: str):
+    from keras_lm.export.probes import calibration_samples
+    from keras_lm.export.tflite import check_builtins_only
+    from keras_lm.export.tflite import convert_tflite
+    from keras_lm.runtime.litert_runner import LiteRTGraphs
+
+    path = job.folder / "tflite" / f"model.{quantization}.tflite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    representative = calibration_samples(job.reference, job.family, job.probe)
+    quantize = None if quantization == "float32" else quantization
+    # Only the tensor graphs: the string signatures (tokenizer ops, loops) are SavedModel-only.
+    keys = sorted(job.graphs)
+    convert_tflite(job.tflite_source, path, quantize, representative, signature_keys=keys)
+    check_builtins_only(path)
+    return path, LiteRTGraphs(path)
 
 
 class _SavedModelGraphs:
