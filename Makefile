@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 KERAS_LM_DATA ?= $(if $(wildcard ../shared/data/README.md),$(abspath ../shared/data),)
 export KERAS_LM_DATA
 DEMO_OUT ?= runs/demo
+# `make demo DATA=spa-eng` runs the demo on a real data set of $(KERAS_LM_DATA).
+DATA ?= stdlib-sigs
 
 .PHONY: demo test lint install clean torchref bench
 
@@ -29,7 +31,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	$(BIN)/keras-lm demo --out $(DEMO_OUT)
+	$(BIN)/keras-lm demo --out $(DEMO_OUT) --dataset $(DATA) --force
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check keras_lm tests

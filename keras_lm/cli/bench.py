@@ -122,6 +122,10 @@ def register(commands) -> None:
     )
     quality.set_defaults(run=run_quality)
 
+    from keras_lm.cli.bench_bundles import register_bundles
+
+    register_bundles(sub)
+
 
 def command_line() -> str:
     return "keras-lm " + shlex.join(sys.argv[1:]) if sys.argv else "keras-lm"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from keras_lm.cli.console import out_console
+from keras_lm.errors import InputError
 
 
 def register(commands) -> None:
@@ -15,6 +18,13 @@ def register(commands) -> None:
     )
     demo.add_argument("--data-dir", help="data directory for a real data set (else $KERAS_LM_DATA)")
     demo.add_argument("--force", action="store_true", help="replace an existing output folder")
+    demo.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a DemoConfig field, e.g. eval_limit=100 or bench.threads=1 (repeatable)",
+    )
     demo.set_defaults(run=run_demo)
 
 
@@ -22,7 +32,9 @@ def run_demo(args) -> int:
     from keras_lm.demo import DemoConfig
     from keras_lm.demo import run
 
-    config = DemoConfig(dataset=args.dataset, data_dir=args.data_dir)
+    if Path(args.out).exists() and not args.force:
+        raise InputError(args.out, "already exists; pass --force to replace it (after the new run)")
+    config = DemoConfig(dataset=args.dataset, data_dir=args.data_dir).with_overrides(args.set)
     report = run(config, args.out, overwrite=args.force)
     out_console().print(f"demo report: {report}")
     return 0

@@ -34,6 +34,7 @@ def _names(text: str) -> tuple[str, ...]:
 def run_export(args) -> int:
     from keras_lm.export.bundle import ExportConfig
     from keras_lm.export.bundle import export_run
+    from keras_lm.export.summary import verification_table
 
     config = ExportConfig(
         formats=_names(args.format),
@@ -47,18 +48,6 @@ def run_export(args) -> int:
     with err_console().status(f"exporting {args.run_dir}: {', '.join(config.formats)}"):
         path = export_run(args.run_dir, config)
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    lines = ["| format | quantization | size KB | verification |", "|---|---|---|---|"]
-    for v in manifest["variants"]:
-        decoding = v["verification"]["decoding"]
-        summary = f"{decoding['identical']}/{decoding['examples']} greedy identical"
-        quality = v["verification"].get("quality")
-        if quality:
-            summary += (
-                f", {quality['metric']} {quality['export']:.4g} (Keras {quality['keras']:.4g})"
-            )
-        lines.append(
-            f"| {v['format']} | {v['quantization']} | {v['bytes'] / 1024:.0f} | {summary} |"
-        )
-    out_console().print("\n".join(lines), markup=False)
+    out_console().print(verification_table(manifest), markup=False)
     out_console().print(f"bundle written to {path}")
     return 0

@@ -25,6 +25,7 @@ from keras_lm.cli import export
 from keras_lm.cli import generate
 from keras_lm.cli import tokenizer
 from keras_lm.cli import train
+from keras_lm.cli.bench_bundles import with_bundles_alias
 from keras_lm.cli.console import err_console
 from keras_lm.errors import KerasLMError
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
+    argv = with_bundles_alias(list(sys.argv[1:] if argv is None else argv), _bench_commands(parser))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
@@ -69,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console().print("interrupted")
         return EXIT_INTERRUPTED
+
+
+def _bench_commands(parser: argparse.ArgumentParser) -> set[str]:
+    """The names of `keras-lm bench`'s subcommands (anything else after `bench` is a bundle)."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    bench_parser = commands.choices["bench"]
+    sub = next(a for a in bench_parser._actions if isinstance(a, argparse._SubParsersAction))
+    return set(sub.choices)
 
 
 def entry() -> None:

@@ -1,0 +1,57 @@
+"""`make demo`'s path end to end on the embedded corpus, at a tiny size: every stage leaves its mark."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from keras_lm.bench.runtime_speed import RuntimeBenchConfig
+from keras_lm.demo import DemoConfig
+from keras_lm.demo import run
+
+pytestmark = pytest.mark.slow
+
+TINY = DemoConfig(
+    tokenizers=("char",),
+    train=("demo-lstm-seq2seq",),
+    train_overrides=("loop.max_steps=20", "loop.steps_per_epoch=10", "model.decoder_units=32"),
+    eval_limit=20,
+    quantize=("int8",),
+    bench=RuntimeBenchConfig(threads=(1,), batches=(1,), new_tokens=6, prompt_length=8, repeats=1),
+)
+
+
+def test_demo_trains_evaluates_exports_and_benchmarks(tmp_path):
+    out = tmp_path / "demo"
+    report = run(TINY, out)
+    text = report.read_text(encoding="utf-8")
+    for heading in (
+        "## Data",
+        "## Tokenizers",
+        "## Training: demo-lstm-seq2seq",
+        "### Evaluation on valid",
+        "### Export: demo-lstm-seq2seq",
+        "## Inference benchmark",
+        "## Mobile readiness",
+    ):
+        assert heading in text, heading
+    assert ".tmp" not in text  # paths name the final folder, not the temporary one
+    bundle = out / "export" / "demo-lstm-seq2seq"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    variants = {(v["format"], v["quantization"]) for v in manifest["variants"]}
+    assert {("savedmodel", "float32"), ("tflite", "int8"), ("onnx", "int8")} <= variants
+    bench = json.loads((out / "bench" / "bench.json").read_text())
+    rows = bench["bundles"][0]["rows"]
+    runtime = [r for r in rows if r["engine"] in ("onnx", "tflite")]
+    assert runtime and all("error" not in r and not r["imported_tensorflow"] for r in runtime)
+    assert any(r["engine"] == "keras" and r["imported_tensorflow"] for r in rows)
+    assert list((out / "bench").glob("*.png")), "the benchmark draws its plots"
+    assert (out / "runs" / "demo-lstm-seq2seq" / "eval" / "valid.json").is_file()
+
+
+def test_demo_refuses_a_bad_field_by_name():
+    from keras_lm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="bench.thread"):
+        DemoConfig().with_overrides(["bench.thread=1"])
