@@ -123,8 +123,10 @@ def register(commands) -> None:
     quality.set_defaults(run=run_quality)
 
     from keras_lm.cli.bench_bundles import register_bundles
+    from keras_lm.cli.bench_mobile import register_mobile
 
     register_bundles(sub)
+    register_mobile(sub)
 
 
 def command_line() -> str:
