@@ -11,6 +11,8 @@ Two things tf2onnx 1.17 does not do on this stack are done here:
 
 * TensorFlow >= 2.16 writes exact GELU (Keras' default `gelu`) as `0.5 x erfc(-x/sqrt 2)`
   and tf2onnx has no `Erfc` handler; it becomes `1 - Erf(x)` (a builtin since opset 9).
+* tf2onnx writes each layer norm as 13 nodes; they become one `LayerNormalization`
+  (`keras_lm.export.onnx_fusions`), which ONNX Runtime runs as one kernel.
 * tf2onnx leaves an op it cannot map in the graph and carries on; here that, a checker
   failure or a renamed input/output is an `ExportError` naming the graph, and no file is
   written for any graph.
@@ -39,6 +41,7 @@ import numpy as np
 import onnx
 
 from keras_lm.export.errors import ExportError
+from keras_lm.export.onnx_fusions import fuse_layer_norms
 from keras_lm.io import atomic_write
 
 MIN_OPSET = 17
@@ -162,6 +165,7 @@ def to_onnx_proto(name: str, fn, opset: int = MIN_OPSET) -> onnx.ModelProto:
             f"{input_names}), outputs {got_outputs} (expected {sorted(output_names)})"
         )
     proto.graph.name = name
+    fuse_layer_norms(proto)
     _name_dynamic_axes(proto)
     if proto.ByteSize() > _PROTOBUF_LIMIT:
         raise ExportError(

@@ -329,3 +329,46 @@ def test_runner_imports_neither_tensorflow_nor_keras():
         [sys.executable, "-c", code], capture_output=True, text=True, stdin=subprocess.DEVNULL
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("case", ["transformer_lm", "transformer_seq2seq", "encoder_classifier"])
+def test_every_layer_norm_becomes_one_onnx_node(case, exported):
+    """tf2onnx's 13-node moments pattern is fused; the numerics are checked by the test above."""
+    import keras
+
+    _, model = _build(case)
+    norms = sum(isinstance(layer, keras.layers.LayerNormalization) for layer in _all_layers(model))
+    _, paths, _ = exported(case)
+    for name, path in paths.items():
+        ops = graph_ops(path)
+        assert "GlobalAveragePool" not in ops, f"{name}: an unfused layer norm is left"
+        assert 0 < ops.get("LayerNormalization", 0) <= norms, (name, ops.get("LayerNormalization"))
+
+
+def _all_layers(layer):
+    for sub in getattr(layer, "_layers", None) or getattr(layer, "layers", []):
+        yield sub
+        yield from _all_layers(sub)
+
+
+def test_layer_norm_fusion_is_exact_and_only_over_the_last_axis_of_3d():
+    import onnxruntime as ort
+    from onnx import helper
+
+    from keras_lm.export.onnx_fusions import _moments_graph
+    from keras_lm.export.onnx_fusions import fuse_layer_norms
+
+    x = np.random.default_rng(0).standard_normal((1, 1, 6)).astype(np.float32) * 3 + 1
+    want = ort.InferenceSession(_moments_graph(6).SerializeToString()).run(None, {"x": x})[0]
+    fused = _moments_graph(6)
+    assert fuse_layer_norms(fused) == 1
+    got = ort.InferenceSession(fused.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert {i.name for i in fused.graph.initializer} == {n for n in fused.graph.node[0].input[1:]}
+
+    four_d = _moments_graph(
+        6
+    )  # GlobalAveragePool of a 4-D tensor averages two axes: not a layer norm
+    four_d.graph.input[0].CopyFrom(helper.make_tensor_value_info("x", 1, [1, 2, 3, 6]))
+    four_d.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", 1, [1, 2, 3, 6]))
+    assert fuse_layer_norms(four_d) == 0 and len(four_d.graph.node) == 13
