@@ -175,12 +175,27 @@ def _evaluate_classifier(run: Run, corpus: Corpus, checkpoint: str, batch_size: 
 def _evaluate_seq2seq(
     run: Run, corpus: Corpus, checkpoint: str, batch_size: int, translate: Translate | None
 ) -> dict:
+    from keras_lm.data.pipelines import fit_lengths
     from keras_lm.data.pipelines import seq2seq_dataset
 
     data, specials = run.config.data, run.tokenizer.specials
+    source_ids = run.tokenizer.encode_batch(corpus.sources())
+    target_ids = run.tokenizer.encode_batch(corpus.targets())
+    dropped = 0
+    if data.overflow == "drop":  # the rows training dropped are not scored either, and counted
+        keep = fit_lengths(
+            [(len(s), len(t) + 1) for s, t in zip(source_ids, target_ids, strict=True)],
+            (data.max_source_length, data.max_target_length),
+            "drop",
+            None,
+            ("source", "target"),
+        )
+        dropped = len(corpus) - len(keep)
+        corpus = corpus.replace([corpus.records[i] for i in keep])
+        source_ids, target_ids = [source_ids[i] for i in keep], [target_ids[i] for i in keep]
     dataset = seq2seq_dataset(
-        run.tokenizer.encode_batch(corpus.sources()),
-        run.tokenizer.encode_batch(corpus.targets()),
+        source_ids,
+        target_ids,
         batch_size,
         start_id=specials.start_id,
         end_id=specials.end_id,
@@ -201,7 +216,7 @@ def _evaluate_seq2seq(
         {"source": s, "reference": r, "hypothesis": h}
         for s, r, h in zip(sources[:SAMPLES], references, hypotheses, strict=False)
     ]
-    return {**scores, **teacher_forced, "samples": samples}
+    return {**scores, **teacher_forced, "dropped_over_length": dropped, "samples": samples}
 
 
 def _plot(report: dict, path: Path) -> Path:

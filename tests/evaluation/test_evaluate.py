@@ -126,6 +126,8 @@ def test_seq2seq_scores_the_translations_it_is_given(run_copy):
     run_dir = run_copy("tiny-transformer-seq2seq")
     valid = open_run(run_dir).splits()["valid"]
     asked: list[list[str]] = []
+    kept = [r for r, ok in zip(valid, _fits(open_run(run_dir), valid), strict=True) if ok]
+    valid = valid.replace(kept)  # the config drops over-long rows; they are not scored
 
     def perfect(sources: list[str]) -> list[str]:
         asked.append(list(sources))
@@ -146,14 +148,27 @@ def test_seq2seq_scores_the_translations_it_is_given(run_copy):
 
 def test_seq2seq_imperfect_translations_and_limit(run_copy):
     run_dir = run_copy("tiny-transformer-seq2seq")
-    valid = open_run(run_dir).splits()["valid"]
+    run = open_run(run_dir)
+    first = run.splits()["valid"].replace(run.splits()["valid"].records[:20])
+    valid = first.replace([r for r, ok in zip(first, _fits(run, first), strict=True) if ok])
     report = evaluate_run(
         run_dir, "valid", limit=20, translate=lambda sources: [s.upper() for s in sources]
     )
-    expected = translation_scores([s.upper() for s in valid.sources()[:20]], valid.targets()[:20])
+    expected = translation_scores([s.upper() for s in valid.sources()], valid.targets())
     assert report["bleu"] == pytest.approx(expected["bleu"]) and report["bleu"] < 100.0
     assert report["chrf"] == pytest.approx(expected["chrf"])
-    assert report["examples"] == 20 and report["limit"] == 20
+    assert report["examples"] == len(valid) and report["limit"] == 20
+    assert report["dropped_over_length"] == 20 - len(valid)
+
+
+def _fits(run, corpus) -> list[bool]:
+    """Which rows fit the run's source and target limits (the target counts its end token)."""
+    data, tok = run.config.data, run.tokenizer
+    return [
+        len(tok.encode(r.source)) <= data.max_source_length
+        and len(tok.encode(r.target)) + 1 <= data.max_target_length
+        for r in corpus
+    ]
 
 
 def test_seq2seq_translate_of_the_wrong_length_is_an_error(run_copy):
@@ -262,3 +277,27 @@ def test_cli_rejects_a_non_positive_limit(run_copy, capsys):
     run_dir = run_copy("tiny-classifier")
     assert main(["evaluate", str(run_dir), "--limit", "0"]) == 2
     assert "positive" in capsys.readouterr().err
+
+
+def test_seq2seq_drops_and_counts_the_rows_training_would_drop(run_copy):
+    """With `overflow: drop`, sources too long for the model are not translated (nor scored)."""
+    import yaml
+
+    run_dir = run_copy("tiny-lstm-seq2seq")
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["data"].update(max_source_length=12, overflow="drop")
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    run = open_run(run_dir)
+    valid, tokenizer = run.splits()["valid"], run.tokenizer
+    target_limit = config["data"]["max_target_length"]
+    fits = [
+        len(tokenizer.encode(r.source)) <= 12
+        and len(tokenizer.encode(r.target)) + 1 <= target_limit
+        for r in valid
+    ]
+    assert 0 < sum(fits) < len(valid), "the limit should cut some rows and keep others"
+    asked: list[str] = []
+    report = evaluate_run(run_dir, "valid", translate=lambda s: asked.extend(s) or list(s))
+    assert asked == [r.source for r, ok in zip(valid, fits, strict=True) if ok]
+    assert report["dropped_over_length"] == fits.count(False)
+    assert report["examples"] == sum(fits)
