@@ -47,6 +47,10 @@ class Tolerance:
     min_token_agreement: share of greedy tokens equal to Keras's (1.0: identical).
     max_quality_delta: relative change of the task metric (perplexity up, BLEU or
         accuracy down) allowed, e.g. 0.02 is 2%.
+
+    BLEU also has an absolute floor, `BLEU_NOISE_POINTS`: corpus BLEU on the ~100 probe
+    sentences moves by about a point when a few words change, so a weak model's BLEU of
+    2.7 falling to 2.4 is noise, not a 9% loss. A drop fails only past both bounds.
     """
 
     atol: float | None = 1e-4
@@ -54,6 +58,8 @@ class Tolerance:
     min_token_agreement: float = 1.0
     max_quality_delta: float = 0.0
 
+
+BLEU_NOISE_POINTS = 0.5
 
 TOLERANCES = {
     "float32": Tolerance(atol=1e-4, max_quality_delta=0.001),
@@ -141,7 +147,7 @@ def verify_variant(
         )
     quality = task_quality(reference, candidate, family, facts, probe, specials)
     results["quality"] = quality
-    if quality and quality["relative_delta"] > tolerance.max_quality_delta:
+    if quality and _too_far(quality, tolerance):
         problems.append(
             f"{quality['metric']}: {quality['export']:.4g} against Keras {quality['keras']:.4g} "
             f"({quality['relative_delta']:+.2%} worse, allowed {tolerance.max_quality_delta:.1%})"
@@ -230,6 +236,23 @@ def _perplexity(graphs, windows: list[list[int]]) -> float:
     real = (mask[:, :-1] * mask[:, 1:]).reshape(-1).astype(bool)
     nll = -logp[np.arange(len(targets)), targets][real]
     return float(math.exp(nll.mean()))
+
+
+def _too_far(quality: dict, tolerance: Tolerance) -> bool:
+    """Whether the quality drop is past the relative bound (and, for BLEU, the noise floor).
+
+    >>> _too_far({"metric": "bleu", "keras": 2.66, "export": 2.42, "relative_delta": 0.09},
+    ...          Tolerance(max_quality_delta=0.05))
+    False
+    >>> _too_far({"metric": "bleu", "keras": 30.0, "export": 27.0, "relative_delta": 0.1},
+    ...          Tolerance(max_quality_delta=0.05))
+    True
+    """
+    if quality["relative_delta"] <= tolerance.max_quality_delta:
+        return False
+    if quality["metric"] == "bleu":
+        return quality["keras"] - quality["export"] > BLEU_NOISE_POINTS
+    return True
 
 
 def _delta(metric: str, keras: float, export: float, lower_is_better: bool) -> dict:
