@@ -16,8 +16,10 @@ record (perplexity, BLEU or accuracy of the exported file against the Keras mode
 on held-out data, measured when the bundle was written).
 
 Example:
->>> RuntimeBenchConfig(threads=(1,), batches=(1,)).jobs_per_variant()
-1
+>>> RuntimeBenchConfig(engines=("coreml",))
+Traceback (most recent call last):
+...
+keras_lm.errors.InputError: engines: unknown ['coreml']; expected some of ['onnx', 'tflite']
 """
 
 from __future__ import annotations
@@ -66,9 +68,6 @@ class RuntimeBenchConfig(Config):
         for field in ("threads", "batches"):
             if not getattr(self, field) or min(getattr(self, field)) < 1:
                 raise InputError(field, "expected one or more integers >= 1")
-
-    def jobs_per_variant(self) -> int:
-        return len(self.threads)
 
 
 def _job(bundle: Path, config: RuntimeBenchConfig, **fields) -> dict:
@@ -125,7 +124,10 @@ def run_worker(job: dict, timeout: float) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(job["threads"]), TF_CPP_MIN_LOG_LEVEL="3")
     job = {**job, "spawn_time": time.time()}
     command = [sys.executable, "-m", "keras_lm.bench.runtime_worker", json.dumps(job)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {**job, "error": f"timed out after {timeout:.0f} s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -146,14 +148,14 @@ def _variant_facts(manifest: dict, bundle: Path) -> dict:
     return facts
 
 
-def _torch_rows(manifest: dict, config: RuntimeBenchConfig) -> list[dict]:
+def _torch_rows(bundle: Path, manifest: dict, config: RuntimeBenchConfig) -> list[dict]:
     from keras_lm.bench.torch_decode import torch_decode_rows
 
     if manifest["family"] != "transformer_lm" or not Path(config.torch_python).exists():
         return []
     from keras_lm.tokenizers import load_tokenizer
 
-    vocab = load_tokenizer(Path(manifest["_bundle"]) / "tokenizer").vocab_size
+    vocab = load_tokenizer(bundle / "tokenizer").vocab_size
     return torch_decode_rows(
         manifest["train_config"]["model"] | {"context": manifest["facts"]["context"]},
         vocab,
@@ -185,7 +187,7 @@ def bench_bundle(bundle: str | Path, config: RuntimeBenchConfig, progress=None) 
         row.update(
             facts.get((row["engine"], row["quantization"]), {}) if row["engine"] != "keras" else {}
         )
-    torch = _torch_rows({**manifest, "_bundle": str(bundle)}, config)
+    torch = _torch_rows(bundle, manifest, config)
     return {
         "name": manifest["name"],
         "bundle": str(bundle),

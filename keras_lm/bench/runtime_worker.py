@@ -45,7 +45,7 @@ def _limit_threads(job: dict) -> None:
 
 
 def _open(job: dict):
-    """(text model, its stepper, vocabulary size, manifest)."""
+    """(text model, vocabulary size, manifest): the run's Keras model or the bundle's runtime."""
     from keras_lm.runtime.bundle import load_bundle
     from keras_lm.runtime.bundle import read_manifest
 
@@ -57,11 +57,9 @@ def _open(job: dict):
 
         tf.config.threading.set_intra_op_parallelism_threads(job["threads"])
         model = Generator.from_run(manifest["source_run"])
-        stepper = model.stepper
     else:
         model = load_bundle(job["bundle"], job["engine"], job["quantization"], job["threads"])
-        stepper = model.stepper
-    return model, stepper, model.tokenizer.vocab_size, manifest
+    return model, model.tokenizer.vocab_size, manifest
 
 
 def _timer(stepper, family: str, mode: str):
@@ -143,14 +141,14 @@ def run_job(job: dict) -> dict:
     """The measurement row of `job` (see the module docstring)."""
     _limit_threads(job)
     start = time.perf_counter()
-    model, stepper, vocab, manifest = _open(job)
+    model, vocab, manifest = _open(job)
     load_s = time.perf_counter() - start
     family = manifest["family"]
     cold = _cold_start(job, family, model, vocab)
     if family == "encoder_classifier":
         rows = _measure_classifier(job, model, vocab)
     else:
-        rows = _measure(job, family, _timer(stepper, family, job["mode"]), vocab)
+        rows = _measure(job, family, _timer(model.stepper, family, job["mode"]), vocab)
     return {
         "engine": job["engine"],
         "quantization": job["quantization"],
