@@ -96,7 +96,7 @@ def seq2seq_dataset(
     Yields `(features, labels, sample_weight)`; padding is 0 and masked out by
     `*_padding_mask` and by `sample_weight`. `max_target_length` counts the
     start/end token. With `bucket_boundaries`, pairs are batched with others of
-    similar source length. `lines` (the records' line numbers) make errors name them.
+    similar length (the longer of source and decoder input), which cuts padding. `lines` (the records' line numbers) make errors name them.
     """
     if len(source_ids) != len(target_ids):
         raise ValueError(f"{len(source_ids)} sources but {len(target_ids)} targets")
@@ -116,9 +116,7 @@ def seq2seq_dataset(
     if shuffle:
         ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
     lengths = (max_source_length, max_target_length)
-    return _finish(
-        _batch(ds, batch_size, bucket_boundaries, pad_to_max, lengths, key=ENCODER_TOKEN_IDS)
-    )
+    return _finish(_batch(ds, batch_size, bucket_boundaries, pad_to_max, lengths, _pair_length))
 
 
 def classification_dataset(
@@ -145,7 +143,7 @@ def classification_dataset(
     if shuffle:
         ds = ds.shuffle(len(tokens), seed=seed, reshuffle_each_iteration=True)
     return _finish(
-        _batch(ds, batch_size, bucket_boundaries, pad_to_max, (max_length,), key=TOKEN_IDS)
+        _batch(ds, batch_size, bucket_boundaries, pad_to_max, (max_length,), _text_length)
     )
 
 
@@ -193,14 +191,37 @@ def _classification_example(tokens, label):
     return {TOKEN_IDS: tokens, PADDING_MASK: tf.ones_like(tokens)}, label
 
 
-def _batch(ds, batch_size, boundaries, pad_to_max, lengths, key):
-    """Pad to the longest in each batch (or to the maximum lengths), bucketing by `key` length."""
+def bucket_boundaries(width: int, max_length: int) -> list[int]:
+    """Bucket edges every `width` tokens up to `max_length`; none when `width` is 0.
+
+    >>> bucket_boundaries(8, 32)
+    [8, 16, 24, 32]
+    >>> bucket_boundaries(0, 32)
+    []
+    """
+    if width < 0:
+        raise ValueError(f"bucket width must be >= 0, got {width}")
+    return list(range(width, max_length + 1, width)) if width else []
+
+
+def _pair_length(features, *_):
+    return tf.maximum(
+        tf.shape(features[ENCODER_TOKEN_IDS])[0], tf.shape(features[DECODER_TOKEN_IDS])[0]
+    )
+
+
+def _text_length(features, *_):
+    return tf.shape(features[TOKEN_IDS])[0]
+
+
+def _batch(ds, batch_size, boundaries, pad_to_max, lengths, length_of):
+    """Pad to the longest in each batch (or to the maximum lengths), bucketing by `length_of`."""
     shapes = tf.nest.map_structure(lambda spec: [None] * spec.shape.rank, ds.element_spec)
     if pad_to_max:
         shapes = _max_shapes(ds.element_spec, lengths)
     if boundaries:
         return ds.bucket_by_sequence_length(
-            lambda *example: tf.shape(example[0][key])[0],
+            length_of,
             bucket_boundaries=list(boundaries),
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
             padded_shapes=shapes,

@@ -38,6 +38,9 @@ class DataConfig(Config):
     seed: int. Seed of the splits made where a data set has none.
     max_source_length / max_target_length / max_length: token limits (seq2seq / classifier).
     overflow: what to do with longer rows: "error", "truncate" or "drop".
+    bucket_width: int. Seq2seq and classifier training batches rows of similar length, in
+        buckets this many tokens wide, so a batch pads to less (0: one random mix, padded
+        to its longest row).
     """
 
     dataset: str = "stdlib-sigs"
@@ -49,6 +52,13 @@ class DataConfig(Config):
     max_target_length: int = 64
     max_length: int = 64
     overflow: Literal["error", "truncate", "drop"] = "drop"
+    bucket_width: int = 0
+
+    def __post_init__(self):
+        if self.bucket_width < 0:
+            raise ConfigError(
+                f"data.bucket_width must be 0 (off) or positive, got {self.bucket_width}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lm.data.corpus import Corpus
+from keras_lm.data.pipelines import bucket_boundaries
 from keras_lm.data.pipelines import classification_dataset
 from keras_lm.data.pipelines import lm_dataset
 from keras_lm.data.pipelines import seq2seq_dataset
@@ -94,6 +95,9 @@ def _seq2seq(splits, tokenizer, config) -> TaskData:
             max_source_length=data.max_source_length,
             max_target_length=data.max_target_length,
             overflow=data.overflow,
+            bucket_boundaries=bucket_boundaries(
+                data.bucket_width, max(data.max_source_length, data.max_target_length)
+            ),
             shuffle=shuffle,
             seed=loop.seed,
             lines=[r.line for r in corpus],
@@ -138,6 +142,7 @@ def _classify(splits, tokenizer, config) -> TaskData:
             loop.batch_size,
             max_length=data.max_length,
             overflow=data.overflow,
+            bucket_boundaries=bucket_boundaries(data.bucket_width, data.max_length),
             shuffle=shuffle,
             seed=loop.seed,
             lines=[r.line for r in corpus],

@@ -7,6 +7,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+from keras_lm.data.pipelines import bucket_boundaries  # noqa: E402
 from keras_lm.data.pipelines import classification_dataset  # noqa: E402
 from keras_lm.data.pipelines import lm_dataset  # noqa: E402
 from keras_lm.data.pipelines import seq2seq_dataset  # noqa: E402
@@ -143,3 +144,28 @@ def test_dataset_feeds_model_fit():
     ds = classification_dataset(SOURCES, [0, 1, 1, 0, 1], 2, max_length=5, seed=0)
     history = model.fit(ds, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_seq2seq_bucketing_follows_the_longer_side():
+    # Short sources with long targets: bucketing on the source alone would mix target lengths.
+    rng = np.random.default_rng(1)
+    targets = [[9] * n for n in rng.integers(1, 39, size=200)]
+    sources = [[5]] * 200
+    ds = seq2seq_dataset(
+        sources,
+        targets,
+        8,
+        start_id=2,
+        end_id=3,
+        max_source_length=4,
+        max_target_length=40,
+        bucket_boundaries=bucket_boundaries(10, 40),
+        seed=0,
+    )
+    padded = real = 0
+    for x, _, _ in batches(ds):
+        lengths = x["decoder_padding_mask"].sum(axis=1)
+        assert len(set(np.digitize(lengths, [10, 20, 30, 40]))) == 1
+        padded, real = padded + x["decoder_padding_mask"].size, real + lengths.sum()
+    assert real == sum(len(t) + 1 for t in targets)
+    assert padded < 1.3 * real  # one random mix pads each batch to its longest (about 1.8x here)
