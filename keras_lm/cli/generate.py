@@ -34,6 +34,11 @@ def _common(parser, noun: str, help_text: str) -> None:
     parser.add_argument("--num-beams", type=int, default=4)
     parser.add_argument("--length-penalty", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--special-tokens",
+        action="store_true",
+        help="let the decoder choose pad/unk/start/mask (by default it never does)",
+    )
     parser.add_argument("--checkpoint", choices=["best", "final"], default="best")
     parser.add_argument(
         "--no-cache", action="store_true", help="recompute the whole sequence per token (LMs)"
@@ -65,6 +70,7 @@ def _sampling(args):
         num_beams=args.num_beams,
         length_penalty=args.length_penalty,
         seed=args.seed,
+        special_tokens=args.special_tokens,
     )
 
 

@@ -47,7 +47,8 @@ class TextModel:
             if not row:
                 raise InputError("prompt", f"prompt {i} ({texts[i]!r}) encodes to no tokens")
         config = _sampling(sampling, overrides)
-        out = generate_lm(self.stepper, ids, config, self.tokenizer.specials.end_id)
+        specials = self.tokenizer.specials
+        out = generate_lm(self.stepper, ids, config, specials.end_id, _banned(specials, config))
         decoded = self.tokenizer.decode_batch(out)
         return decoded[0] if isinstance(prompts, str) else decoded
 
@@ -68,7 +69,14 @@ class TextModel:
         out: list[list[int]] = []
         for start in range(0, len(ids), batch_size):
             batch = ids[start : start + batch_size]
-            out += translate_ids(self.stepper, batch, config, specials.start_id, specials.end_id)
+            out += translate_ids(
+                self.stepper,
+                batch,
+                config,
+                specials.start_id,
+                specials.end_id,
+                _banned(specials, config),
+            )
         decoded = self.tokenizer.decode_batch(out)
         return decoded[0] if isinstance(sources, str) else decoded
 
@@ -142,3 +150,10 @@ class Generator(TextModel):
 def _sampling(sampling: SamplingConfig | None, overrides: dict) -> SamplingConfig:
     base = sampling or SamplingConfig()
     return dataclasses.replace(base, **overrides) if overrides else base
+
+
+def _banned(specials, config: SamplingConfig) -> tuple[int, ...]:
+    """The special ids a decoder must not produce: pad, unk, start and mask (not end)."""
+    if config.special_tokens:
+        return ()
+    return (specials.pad_id, specials.unk_id, specials.start_id, specials.mask_id)

@@ -35,9 +35,13 @@ Advance = Callable[[np.ndarray, object, list], tuple]
 
 
 def generate_lm(
-    stepper, prompts: list[list[int]], config: SamplingConfig, end_id: int | None = None
+    stepper,
+    prompts: list[list[int]],
+    config: SamplingConfig,
+    end_id: int | None = None,
+    banned: tuple[int, ...] = (),
 ) -> list[list[int]]:
-    """New token ids for each prompt (the end token itself is not returned).
+    """New token ids for each prompt (the end token itself is not returned); `banned` ids are never chosen.
 
     Example, with a fake stepper whose next token is always the previous one + 1:
     >>> from keras_lm.generation.testing import CountingStepper
@@ -58,8 +62,8 @@ def generate_lm(
 
     logits, state = stepper.prefill(*window(prompts))
     if config.strategy == "beam":
-        return beam_search(logits, state, advance, stepper.select, prompts, config, end_id)
-    return sample_loop(logits, state, advance, prompts, config, end_id)
+        return beam_search(logits, state, advance, stepper.select, prompts, config, end_id, banned)
+    return sample_loop(logits, state, advance, prompts, config, end_id, banned)
 
 
 def translate_ids(
@@ -68,8 +72,9 @@ def translate_ids(
     config: SamplingConfig,
     start_id: int,
     end_id: int,
+    banned: tuple[int, ...] = (),
 ) -> list[list[int]]:
-    """Target token ids for each source, without the start and end tokens."""
+    """Target token ids for each source, without the start and end tokens; never a `banned` id."""
     if not sources:
         return []
     ids, mask = right_pad([s or [0] for s in sources])
@@ -82,12 +87,12 @@ def translate_ids(
         return stepper.step(tokens, state)
 
     if config.strategy == "beam":
-        return beam_search(logits, state, advance, stepper.select, prefixes, config, end_id)
-    return sample_loop(logits, state, advance, prefixes, config, end_id)
+        return beam_search(logits, state, advance, stepper.select, prefixes, config, end_id, banned)
+    return sample_loop(logits, state, advance, prefixes, config, end_id, banned)
 
 
 def sample_loop(
-    logits, state, advance: Advance, prefixes, config: SamplingConfig, end_id
+    logits, state, advance: Advance, prefixes, config: SamplingConfig, end_id, banned=()
 ) -> list[list[int]]:
     """Greedy or sampled decoding of every row at once; a row stops at `end_id`."""
     rng = np.random.default_rng(config.seed)
@@ -95,7 +100,7 @@ def sample_loop(
     out: list[list[int]] = [[] for _ in prefixes]
     done = np.zeros(len(prefixes), bool)
     for i in range(config.max_new_tokens):
-        tokens = choose_tokens(logits, config, rng).astype(np.int32)
+        tokens = choose_tokens(without(logits, banned), config, rng).astype(np.int32)
         for row, token in enumerate(tokens.tolist()):
             seqs[row].append(token)
             if done[row]:
@@ -111,13 +116,13 @@ def sample_loop(
 
 
 def beam_search(
-    logits, state, advance: Advance, select, prefixes, config: SamplingConfig, end_id
+    logits, state, advance: Advance, select, prefixes, config: SamplingConfig, end_id, banned=()
 ) -> list[list[int]]:
     """Beam search per row, all rows batched: the best hypothesis by log p / length ** penalty."""
     k, batch = config.num_beams, len(prefixes)
     rows = np.repeat(np.arange(batch), k)
     state = select(state, rows)
-    logp = log_softmax(logits)[rows]  # (B*k, V)
+    logp = log_softmax(without(logits, banned))[rows]  # (B*k, V)
     scores = np.full((batch, k), -np.inf)
     scores[:, 0] = 0.0  # one live beam per row at first, so the first step picks k distinct tokens
     seqs = [list(prefixes[r]) for r in rows]
@@ -133,7 +138,7 @@ def beam_search(
         if all(len(f) >= k for f in finished) or i == config.max_new_tokens - 1:
             break
         logits, state = advance(tokens, select(state, picked_rows), seqs)
-        logp = log_softmax(logits)
+        logp = log_softmax(without(logits, banned))
     for b in range(batch):
         for j in range(k):
             if np.isfinite(scores[b, j]):
@@ -166,6 +171,19 @@ def _expand(scores, logp, hyps, finished, k, end_id, penalty):
             live.append((live[0][0], live[0][1], -np.inf))
         chosen += live
     return chosen
+
+
+def without(logits: np.ndarray, banned: tuple[int, ...]) -> np.ndarray:
+    """`logits` with the `banned` token ids at -inf, so that no strategy can choose them.
+
+    >>> without(np.zeros((1, 3)), (0, 2)).tolist()
+    [[-inf, 0.0, -inf]]
+    """
+    if not banned:
+        return logits
+    logits = np.array(logits, np.float64)
+    logits[:, list(banned)] = -np.inf
+    return logits
 
 
 def _normalised(score: float, length: int, penalty: float) -> float:

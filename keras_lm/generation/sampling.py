@@ -41,6 +41,8 @@ class SamplingConfig(Config):
     length_penalty: float. Beam scores are log-probability / length ** length_penalty;
         above 0 favours longer outputs, 0 compares raw log-probabilities.
     seed: int | None. Seeds sampling; the same seed gives the same text.
+    special_tokens: bool. Let the decoder choose pad, unk, start and mask (False: never; the
+        end token always stays, it stops the row).
     """
 
     strategy: Strategy = "greedy"
@@ -51,6 +53,7 @@ class SamplingConfig(Config):
     num_beams: int = 4
     length_penalty: float = 1.0
     seed: int | None = None
+    special_tokens: bool = False
 
     def __post_init__(self):
         checks = [

@@ -80,6 +80,10 @@ class LoopConfig(Config):
     """Args:
     batch_size: int. Sequences per step.
     sequence_length: int. Window length for language models.
+    window_stride: int. Language models train on windows starting every this many tokens,
+        reshuffled each epoch: 1 (the default) is every position, like nanoGPT's random
+        offsets; `sequence_length` is one fixed chunking of the text, which a small model
+        memorises within a few passes.
     max_steps: int. Total optimizer steps of the run.
     steps_per_epoch: int. Steps between evaluations, checkpoints and backups.
     eval_steps: int | None. Validation batches per evaluation (None: the whole split).
@@ -93,6 +97,7 @@ class LoopConfig(Config):
 
     batch_size: int = 32
     sequence_length: int = 64
+    window_stride: int = 1
     max_steps: int = 1000
     steps_per_epoch: int = 250
     eval_steps: int | None = 20
@@ -105,6 +110,11 @@ class LoopConfig(Config):
     seed: int = 0
 
     def __post_init__(self):
+        if not 1 <= self.window_stride <= self.sequence_length:
+            raise ConfigError(
+                f"loop.window_stride ({self.window_stride}) must be between 1 and "
+                f"loop.sequence_length ({self.sequence_length})"
+            )
         epoch = min(self.steps_per_epoch, self.max_steps)
         if self.max_steps <= 0 or epoch <= 0 or self.max_steps % epoch:
             raise ConfigError(

@@ -60,7 +60,13 @@ def _lm(splits, tokenizer, config) -> TaskData:
     ids = {
         k: np.asarray(tokenizer.encode("\n".join(c.texts())), np.int32) for k, c in splits.items()
     }
-    train = lm_dataset(ids["train"], loop.sequence_length, loop.batch_size, seed=loop.seed).repeat()
+    train = lm_dataset(
+        ids["train"],
+        loop.sequence_length,
+        loop.batch_size,
+        stride=loop.window_stride,
+        seed=loop.seed,
+    ).repeat()
     valid = None
     if "valid" in ids:
         valid = lm_dataset(

@@ -121,3 +121,24 @@ def test_translate_ids_stops_at_the_models_target_length():
         _copy_stepper(max_target_length=3), [[7, 8, 9, 10]], SamplingConfig(), 2, END
     )
     assert out == [[7, 8]]
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "top_k", "random"])
+def test_banned_ids_are_never_chosen_even_when_likeliest(strategy):
+    # The fake LM puts 0.7 on token 1 (an [UNK]-like id) after every token, 0.3 on token 7.
+    stepper = SequenceStepper(
+        lambda seq: np.log(np.array([1e-9, 0.7, 1e-9, 1e-9, 1e-9, 1e-9, 1e-9, 0.3]))
+    )
+    config = SamplingConfig(strategy=strategy, max_new_tokens=5, top_k=2, num_beams=2, seed=0)
+    assert generate_lm(stepper, [[3]], config, END, banned=(1,)) == [[7] * 5]
+    free = generate_lm(stepper, [[3]], config, END)
+    assert 1 in free[0]  # without the ban the likeliest token does appear
+
+
+def test_translate_never_emits_banned_ids():
+    stepper = TableSeq2SeqStepper(
+        lambda src, tgt: np.log(np.array([0.6, 1e-9, 1e-9, 1e-9, 1e-9, 0.4] + [1e-9] * 2))
+    )
+    out = translate_ids(stepper, [[4, 4]], SamplingConfig(), start_id=2, end_id=END, banned=(0,))
+    assert out == [[]]  # pad (0) is banned, so greedy takes the end token at once
+    assert translate_ids(stepper, [[4, 4]], SamplingConfig(max_new_tokens=3), 2, END) == [[0, 0, 0]]

@@ -1,0 +1,49 @@
+"""What each family trains on: the tf.data a config asks for (LM window offsets, seq2seq buckets)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from keras_lm.data.corpus import Corpus
+from keras_lm.errors import ConfigError
+from keras_lm.tokenizers import TokenizerConfig
+from keras_lm.tokenizers import train_tokenizer
+from keras_lm.training.presets import load_config
+from keras_lm.training.tasks import build_task
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _window_starts(stride: int, batches: int = 30) -> set[int]:
+    # The text is the alphabet over and over, so a window's first letter tells its offset mod 26.
+    text = ALPHABET * 400
+    tokenizer = train_tokenizer([text], TokenizerConfig(kind="char"))
+    config = load_config(
+        "tiny-transformer-lm",
+        ["loop.sequence_length=13", f"loop.window_stride={stride}", "loop.batch_size=8"],
+    )
+    task = build_task("transformer_lm", {"train": Corpus.from_texts([text])}, tokenizer, config)
+    first = set()
+    for x, _ in task.train.take(batches):
+        first.update(tokenizer.decode([int(i)]) for i in np.asarray(x["token_ids"])[:, 0])
+    return first
+
+
+def test_lm_windows_start_at_every_position_by_default():
+    assert len(_window_starts(1)) == 26
+
+
+def test_lm_windows_with_stride_of_the_window_are_one_fixed_chunking():
+    # Offsets 0, 13, 26, ... start only with "a" or "n".
+    assert _window_starts(13) == {"a", "n"}
+
+
+@pytest.mark.parametrize("stride", ["0", "14"])
+def test_window_stride_out_of_range_is_named(stride):
+    with pytest.raises(ConfigError, match="loop.window_stride"):
+        load_config(
+            "tiny-transformer-lm", ["loop.sequence_length=13", f"loop.window_stride={stride}"]
+        )
