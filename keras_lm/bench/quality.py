@@ -7,17 +7,16 @@ trained with `keras-lm train` and scored with `keras-lm evaluate`, each in its o
 process. Every row records the two commands that reproduce it.
 
 Example:
->>> fitted_steps(seconds_per_step=0.05, budget_minutes=15, steps_per_epoch=1000)
-15000
->>> fitted_steps(seconds_per_step=0.5, budget_minutes=1, steps_per_epoch=1000)
-100
+>>> fitted_schedule(seconds_per_step=0.05, budget_minutes=15, steps_per_epoch=1000)
+(15300, 1020)
+>>> fitted_schedule(seconds_per_step=0.5, budget_minutes=1, steps_per_epoch=1000)
+(100, 100)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import shlex
 import subprocess
 import sys
@@ -50,12 +49,24 @@ ROWS = (
 )
 
 
-def fitted_steps(seconds_per_step: float, budget_minutes: float, steps_per_epoch: int) -> int:
-    """Steps that fit `TRAIN_SHARE` of the budget, a multiple of the epoch (or one short epoch)."""
+def fitted_schedule(
+    seconds_per_step: float, budget_minutes: float, steps_per_epoch: int
+) -> tuple[int, int]:
+    """(max_steps, steps_per_epoch) filling `TRAIN_SHARE` of the budget.
+
+    The steps are rounded down to 100 (10 for short runs), not to a whole epoch, which
+    could waste most of an epoch of the budget; the epoch is bent to divide them, as
+    close to `steps_per_epoch` as it goes.
+    """
     steps = int(budget_minutes * 60 * TRAIN_SHARE / seconds_per_step)
-    if steps >= steps_per_epoch:
-        return steps // steps_per_epoch * steps_per_epoch
-    return max(10, int(math.floor(steps / 10)) * 10)
+    steps = steps // 100 * 100 if steps >= 1000 else max(10, steps // 10 * 10)
+    if steps <= steps_per_epoch:
+        return steps, steps
+    wanted = max(1, round(steps / steps_per_epoch))
+    epochs = min(
+        (e for e in range(1, steps + 1) if steps % e == 0), key=lambda e: (abs(e - wanted), e)
+    )
+    return steps, steps // epochs
 
 
 def _keras_lm(*args: str) -> list[str]:
@@ -94,8 +105,8 @@ def run_row(row: QualityRow, work: Path, log: Path) -> dict:
 
     seconds_per_step = calibrate(row)
     epoch = load_config(row.config, list(row.overrides)).loop.steps_per_epoch
-    steps = fitted_steps(seconds_per_step, row.budget_minutes, epoch)
-    extra = [f"loop.max_steps={steps}", f"loop.steps_per_epoch={min(epoch, steps)}"]
+    steps, epoch = fitted_schedule(seconds_per_step, row.budget_minutes, epoch)
+    extra = [f"loop.max_steps={steps}", f"loop.steps_per_epoch={epoch}"]
     run_dir = work / row.config
     train = _train_command(row, run_dir, extra)
     start = time.perf_counter()

@@ -1,0 +1,23 @@
+"""The quality table's budget arithmetic: steps fill the budget and an epoch divides them."""
+
+from __future__ import annotations
+
+import pytest
+
+from keras_lm.bench.quality import TRAIN_SHARE
+from keras_lm.bench.quality import fitted_schedule
+
+
+@pytest.mark.parametrize("seconds", [0.021, 0.038, 0.29, 0.4, 1.7])
+@pytest.mark.parametrize("epoch", [250, 500, 1000])
+def test_schedule_fills_the_budget_and_epochs_divide_it(seconds, epoch):
+    steps, per_epoch = fitted_schedule(seconds, 30, epoch)
+    budget = 30 * 60 * TRAIN_SHARE
+    assert steps * seconds <= budget
+    assert (steps + 100) * seconds > budget  # at most one rounding step of 100 is left unused
+    assert steps % per_epoch == 0
+    assert 0.5 * epoch <= per_epoch <= 2 * epoch
+
+
+def test_a_budget_shorter_than_one_epoch_is_one_short_epoch():
+    assert fitted_schedule(2.0, 1, 1000) == (20, 20)
