@@ -79,6 +79,7 @@ def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | No
         "params": int(model.count_params()),
         "tokens_per_s": round(len(steady) * tokens_per_step / sum(steady), 1),
         "step_ms_median": round(statistics.median(steady) * 1000 / per_call, 2),
+        "step_ms_mean": round(statistics.fmean(steady) * 1000 / per_call, 2),
         "first_step_ms": round(timer.times[0] * 1000, 1),
         "wall_s": round(wall, 1),
         "final_loss": round(float(timer.last_loss), 4),
