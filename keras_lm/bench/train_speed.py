@@ -5,6 +5,8 @@ cores; two at once would measure neither): keras_lm's `transformer_lm` through
 the same compile and tf.data path as `keras-lm train`, and
 ../shared/anchors/torch_ref/train.py with the same architecture, batch and steps.
 Reported: tokens/s, median step time, peak RSS, and the Keras/PyTorch ratio.
+A variant may name another Keras backend (`--variant backend=jax`, with the
+`[jax]` extra installed): the same model and tf.data pipeline, trained by JAX.
 
 Example:
 >>> row = {"tokens_per_s": 20.0}
@@ -25,6 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from keras_lm.errors import ConfigError
+
+BACKENDS = ("tensorflow", "jax")
 # The shipped configs that have a torch_ref twin, and torch_ref's flags for them.
 TORCH_FLAGS = {
     "shakespeare-baby": "--n_layer 4 --n_head 4 --n_embd 128 --block_size 64 --batch_size 12",
@@ -72,7 +77,9 @@ def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | No
     steady = timer.times[skip:] if len(timer.times) > 2 * skip else timer.times
     tokens_per_step = task.tokens_per_step * per_call
     return {
-        "impl": "keras_lm",
+        "impl": "keras_lm"
+        + ("" if keras.backend.backend() == "tensorflow" else f" ({keras.backend.backend()})"),
+        "backend": keras.backend.backend(),
         "config": name,
         "overrides": overrides,
         "steps": steps,
@@ -159,10 +166,27 @@ def torch_worker(
     }
 
 
-def _run_measured(command: list[str]) -> dict:
+def split_backend(overrides: list[str]) -> tuple[str | None, list[str]]:
+    """The `backend=NAME` entry of a variant (Keras' backend for that worker), and the config overrides.
+
+    >>> split_backend(["backend=jax", "loop.jit_compile=true"])
+    ('jax', ['loop.jit_compile=true'])
+    """
+    backends = [o.split("=", 1)[1] for o in overrides if o.startswith("backend=")]
+    rest = [o for o in overrides if not o.startswith("backend=")]
+    if backends and backends[-1] not in BACKENDS:
+        raise ConfigError(f"backend: expected one of {list(BACKENDS)}, got {backends[-1]!r}")
+    return (backends[-1] if backends else None), rest
+
+
+def _env(backend: str | None) -> dict | None:
+    return None if backend is None else {**os.environ, "KERAS_BACKEND": backend}
+
+
+def _run_measured(command: list[str], env: dict | None = None) -> dict:
     """Run `command`; return its stdout and its own peak RSS (os.wait4 gives that child's rusage)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -173,7 +197,11 @@ def _run_measured(command: list[str]) -> dict:
 
 
 def run_keras(name: str, steps: int, overrides: list[str], data_dir: str | None) -> dict:
-    """`keras_worker` in a fresh process, so its peak memory and threads are its own."""
+    """`keras_worker` in a fresh process, so its peak memory and threads are its own.
+
+    A `backend=jax` entry in `overrides` runs that worker on another Keras backend.
+    """
+    backend, config_overrides = split_backend(overrides)
     command = [
         sys.executable,
         "-m",
@@ -183,16 +211,18 @@ def run_keras(name: str, steps: int, overrides: list[str], data_dir: str | None)
         "--steps",
         str(steps),
         *(["--data-dir", data_dir] if data_dir else []),
-        *sum((["--set", o] for o in overrides), []),
+        *sum((["--set", o] for o in config_overrides), []),
     ]
-    result = _run_measured(command)
-    return json.loads(result["stdout"].strip().splitlines()[-1])
+    result = _run_measured(command, _env(backend))
+    row = json.loads(result["stdout"].strip().splitlines()[-1])
+    return {**row, "overrides": overrides}
 
 
 def quality_run(
     name: str, steps: int, overrides: list[str], data_dir: str | None, run_dir: Path
 ) -> dict:
     """Train shipped config `name` for `steps` steps with `keras-lm train`; its loss on the whole valid split."""
+    backend, config_overrides = split_backend(overrides)
     command = [
         sys.executable,
         "-m",
@@ -205,14 +235,14 @@ def quality_run(
         str(run_dir),
         "--set",
         f"loop.max_steps={steps}",
-        *sum((["--set", o] for o in overrides), []),
+        *sum((["--set", o] for o in config_overrides), []),
     ]
     if data_dir:
         command += ["--data-dir", data_dir]
-    _run_measured(command)
+    _run_measured(command, _env(backend))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {
-        "impl": "keras_lm",
+        "impl": "keras_lm" + (f" ({backend})" if backend else ""),
         "config": name,
         "overrides": overrides,
         "steps": metrics["steps"],
