@@ -46,6 +46,14 @@ def register(commands) -> None:
         "--limit", type=_positive_int, metavar="N", help="score only the first N examples"
     )
     evaluate.add_argument(
+        "--strategy",
+        choices=["greedy", "beam"],
+        default="greedy",
+        help="seq2seq: how translations are decoded for BLEU/chrF (default greedy)",
+    )
+    evaluate.add_argument("--num-beams", type=_positive_int, default=4, help="beam width")
+    evaluate.add_argument("--length-penalty", type=float, default=1.0, help="beam length penalty")
+    evaluate.add_argument(
         "--json", action="store_true", help="print the whole report as JSON instead of a table"
     )
     evaluate.set_defaults(run=run_evaluate)
@@ -54,8 +62,14 @@ def register(commands) -> None:
 def run_evaluate(args) -> int:
     from keras_lm.evaluation.evaluate import eval_path
     from keras_lm.evaluation.evaluate import evaluate_run
+    from keras_lm.generation.sampling import SamplingConfig
 
-    report = evaluate_run(args.run_dir, args.split, args.checkpoint, limit=args.limit)
+    decoding = SamplingConfig(
+        strategy=args.strategy, num_beams=args.num_beams, length_penalty=args.length_penalty
+    )
+    report = evaluate_run(
+        args.run_dir, args.split, args.checkpoint, limit=args.limit, decoding=decoding
+    )
     path = eval_path(args.run_dir, args.split)
     if args.json:
         text = json.dumps(report, indent=2, ensure_ascii=False)

@@ -32,6 +32,7 @@ from keras_lm.evaluation.metrics import classification_metrics
 from keras_lm.evaluation.metrics import lm_metrics
 from keras_lm.evaluation.metrics import translation_scores
 from keras_lm.evaluation.plots import plot_confusion
+from keras_lm.generation.sampling import SamplingConfig
 from keras_lm.io import write_text_atomic
 from keras_lm.training.runs import Run
 from keras_lm.training.runs import open_run
@@ -62,6 +63,7 @@ def evaluate_run(
     limit: int | None = None,
     translate: Translate | None = None,
     batch_size: int | None = None,
+    decoding: SamplingConfig | None = None,
 ) -> dict:
     """Evaluate the run's `checkpoint` ("best" or "final") on `split`; write and return the report.
 
@@ -73,6 +75,8 @@ def evaluate_run(
         translate: seq2seq only: `list[str] -> list[str]`; default greedy decoding of
             `keras_lm.generation.Generator`.
         batch_size: sequences per forward pass (default: the run's training batch size).
+        decoding: seq2seq only: how translations are decoded (default greedy); recorded
+            in the report. `SamplingConfig(strategy="beam", num_beams=4)` for beam search.
     """
     run = open_run(run_dir)
     if limit is not None and limit < 1:
@@ -96,6 +100,10 @@ def evaluate_run(
         report["confusion_plot"] = str(_plot(report, confusion_path(run.path, split)))
     else:
         corpus = _head(corpus, limit)
+        if translate is None:
+            decoding = decoding or SamplingConfig()
+            translate = _generator_translate(run, checkpoint, decoding)
+            report["decoding"] = decoding.to_dict()
         report.update(_evaluate_seq2seq(run, corpus, checkpoint, batch_size, translate))
     text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     write_text_atomic(eval_path(run.path, split), text)
@@ -173,7 +181,7 @@ def _evaluate_classifier(run: Run, corpus: Corpus, checkpoint: str, batch_size: 
 
 
 def _evaluate_seq2seq(
-    run: Run, corpus: Corpus, checkpoint: str, batch_size: int, translate: Translate | None
+    run: Run, corpus: Corpus, checkpoint: str, batch_size: int, translate: Translate
 ) -> dict:
     from keras_lm.data.pipelines import fit_lengths
     from keras_lm.data.pipelines import seq2seq_dataset
@@ -208,8 +216,6 @@ def _evaluate_seq2seq(
     teacher_forced = _token_metrics(run.model(checkpoint), dataset)
     teacher_forced.pop("examples")
     sources, references = corpus.sources(), corpus.targets()
-    if translate is None:
-        translate = _generator_translate(run, checkpoint)
     hypotheses = list(translate(sources))
     scores = translation_scores(hypotheses, references)  # checks that the lengths pair up
     samples = [
@@ -224,10 +230,11 @@ def _plot(report: dict, path: Path) -> Path:
     return plot_confusion(report["confusion_matrix"], report["labels"], path, title)
 
 
-def _generator_translate(run: Run, checkpoint: str) -> Translate:
+def _generator_translate(run: Run, checkpoint: str, decoding: SamplingConfig) -> Translate:
     from keras_lm.generation import Generator
 
-    return Generator.from_run(run.path, checkpoint).translate
+    generator = Generator.from_run(run.path, checkpoint)
+    return lambda sources: generator.translate(sources, decoding)
 
 
 def _token_metrics(model, dataset) -> dict:

@@ -301,3 +301,18 @@ def test_seq2seq_drops_and_counts_the_rows_training_would_drop(run_copy):
     assert asked == [r.source for r, ok in zip(valid, fits, strict=True) if ok]
     assert report["dropped_over_length"] == fits.count(False)
     assert report["examples"] == sum(fits)
+
+
+def test_cli_beam_search_translations_are_the_generators_and_recorded(run_copy, capsys):
+    from keras_lm.generation import Generator
+
+    run_dir = run_copy("tiny-transformer-seq2seq")
+    args = ["evaluate", str(run_dir), "--limit", "6", "--strategy", "beam", "--num-beams", "3"]
+    assert main(args) == 0
+    report = read_report(run_dir, "valid")
+    assert report["decoding"]["strategy"] == "beam" and report["decoding"]["num_beams"] == 3
+    sources = [s["source"] for s in report["samples"]]
+    beams = Generator.from_run(run_dir).translate(sources, strategy="beam", num_beams=3)
+    assert [s["hypothesis"] for s in report["samples"]] == beams
+    assert main(["evaluate", str(run_dir), "--limit", "6"]) == 0
+    assert read_report(run_dir, "valid")["decoding"]["strategy"] == "greedy"
