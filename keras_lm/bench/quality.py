@@ -9,6 +9,8 @@ process. Every row records the two commands that reproduce it.
 Example:
 >>> fitted_schedule(seconds_per_step=0.05, budget_minutes=15, steps_per_epoch=1000)
 (15300, 1020)
+>>> fitted_schedule(seconds_per_step=0.045, budget_minutes=15, steps_per_epoch=250)
+(17000, 850)
 >>> fitted_schedule(seconds_per_step=0.5, budget_minutes=1, steps_per_epoch=1000)
 (100, 100)
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 
 CALIBRATION_STEPS = 100
 TRAIN_SHARE = 0.85  # of the budget; the rest goes to per-epoch evaluation and checkpoints
+MAX_EPOCHS = 20  # each epoch end evaluates, samples and checkpoints: a few seconds each
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,13 +59,15 @@ def fitted_schedule(
 
     The steps are rounded down to 100 (10 for short runs), not to a whole epoch, which
     could waste most of an epoch of the budget; the epoch is bent to divide them, as
-    close to `steps_per_epoch` as it goes.
+    close to `steps_per_epoch` as it goes, and lengthened so that there are at most
+    `MAX_EPOCHS` (at 250 steps an epoch, a 15-minute run spent a third of its time at
+    epoch ends).
     """
     steps = int(budget_minutes * 60 * TRAIN_SHARE / seconds_per_step)
     steps = steps // 100 * 100 if steps >= 1000 else max(10, steps // 10 * 10)
     if steps <= steps_per_epoch:
         return steps, steps
-    wanted = max(1, round(steps / steps_per_epoch))
+    wanted = max(1, min(round(steps / steps_per_epoch), MAX_EPOCHS))
     epochs = min(
         (e for e in range(1, steps + 1) if steps % e == 0), key=lambda e: (abs(e - wanted), e)
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from keras_lm.bench.quality import MAX_EPOCHS
 from keras_lm.bench.quality import TRAIN_SHARE
 from keras_lm.bench.quality import fitted_schedule
 
@@ -16,7 +17,9 @@ def test_schedule_fills_the_budget_and_epochs_divide_it(seconds, epoch):
     assert steps * seconds <= budget
     assert (steps + 100) * seconds > budget  # at most one rounding step of 100 is left unused
     assert steps % per_epoch == 0
-    assert 0.5 * epoch <= per_epoch <= 2 * epoch
+    assert per_epoch >= 0.5 * epoch
+    assert steps // per_epoch <= MAX_EPOCHS
+    assert per_epoch <= 2 * epoch or steps // per_epoch >= MAX_EPOCHS // 2
 
 
 def test_a_budget_shorter_than_one_epoch_is_one_short_epoch():
