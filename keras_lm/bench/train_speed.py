@@ -77,8 +77,7 @@ def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | No
     steady = timer.times[skip:] if len(timer.times) > 2 * skip else timer.times
     tokens_per_step = task.tokens_per_step * per_call
     return {
-        "impl": "keras_lm"
-        + ("" if keras.backend.backend() == "tensorflow" else f" ({keras.backend.backend()})"),
+        "impl": _impl(keras.backend.backend()),
         "backend": keras.backend.backend(),
         "config": name,
         "overrides": overrides,
@@ -179,6 +178,11 @@ def split_backend(overrides: list[str]) -> tuple[str | None, list[str]]:
     return (backends[-1] if backends else None), rest
 
 
+def _impl(backend: str | None) -> str:
+    """The table's impl column: "keras_lm", or "keras_lm (jax)" on another backend."""
+    return "keras_lm" if backend in (None, "tensorflow") else f"keras_lm ({backend})"
+
+
 def _env(backend: str | None) -> dict | None:
     return None if backend is None else {**os.environ, "KERAS_BACKEND": backend}
 
@@ -242,7 +246,7 @@ def quality_run(
     _run_measured(command, _env(backend))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {
-        "impl": "keras_lm" + (f" ({backend})" if backend else ""),
+        "impl": _impl(backend),
         "config": name,
         "overrides": overrides,
         "steps": metrics["steps"],

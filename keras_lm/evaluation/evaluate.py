@@ -72,8 +72,8 @@ def evaluate_run(
         split: a held-out split of the run's data set ("valid" or "test"); never "train".
         checkpoint: "best" (falls back to "final" when the run kept no best) or "final".
         limit: score only the first `limit` examples (windows for a language model).
-        translate: seq2seq only: `list[str] -> list[str]`; default greedy decoding of
-            `keras_lm.generation.Generator`.
+        translate: seq2seq only: `list[str] -> list[str]`; default `keras_lm.generation.Generator`
+            decoding as `decoding` says.
         batch_size: sequences per forward pass (default: the run's training batch size).
         decoding: seq2seq only: how translations are decoded (default greedy); recorded
             in the report. `SamplingConfig(strategy="beam", num_beams=4)` for beam search.
