@@ -8,10 +8,15 @@ Reported: tokens/s, median step time, peak RSS, and the Keras/PyTorch ratio.
 A variant may name another Keras backend (`--variant backend=jax`, with the
 `[jax]` extra installed): the same model and tf.data pipeline, trained by JAX.
 
+`keras-lm bench train --repeats N` measures every row N times in rounds (see
+speed_rounds).
+
 Example:
->>> row = {"tokens_per_s": 20.0}
->>> ratio(row, {"tokens_per_s": 10.0})
-2.0
+>>> row = {"config": "shakespeare-baby", "impl": "keras_lm", "params": 810496, "tokens_per_s": 30529.2,
+...        "step_ms_median": 25.1, "peak_rss_mb": 1828.3, "ratio": 0.92, "overrides": [],
+...        "repeats": 3, "tokens_per_s_range": [26491.3, 31002.0]}
+>>> print(format_markdown([row]).splitlines()[-1])
+| shakespeare-baby | - | keras_lm | 810,496 | 30,529 (26,491-31,002) | 25.1 | 1828.3 | 0.92x |
 """
 
 from __future__ import annotations
@@ -35,12 +40,6 @@ TORCH_FLAGS = {
     "shakespeare-baby": "--n_layer 4 --n_head 4 --n_embd 128 --block_size 64 --batch_size 12",
     "shakespeare-small": "--n_layer 6 --n_head 6 --n_embd 192 --block_size 128 --batch_size 32",
 }
-
-
-def ratio(keras_row: dict, torch_row: dict | None) -> float | None:
-    if not torch_row or not torch_row.get("tokens_per_s"):
-        return None
-    return round(keras_row["tokens_per_s"] / torch_row["tokens_per_s"], 3)
 
 
 def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | None) -> dict:
@@ -293,10 +292,19 @@ def format_markdown(rows: list[dict]) -> str:
         variant = " ".join(row.get("overrides", [])) or row.get("variant", "-")
         r = row.get("ratio")
         lines.append(
-            f"| {row['config']} | {variant} | {row['impl']} | {row['params']:,} | {row['tokens_per_s']:,.0f} "
+            f"| {row['config']} | {variant} | {row['impl']} | {row['params']:,} | {_speed(row)} "
             f"| {row['step_ms_median']} | {row['peak_rss_mb']} | {'' if r is None else f'{r:.2f}x'} |"
         )
     return "\n".join(lines)
+
+
+def _speed(row: dict) -> str:
+    """Median tokens/s, with the range over the rounds when there was more than one."""
+    text = f"{row['tokens_per_s']:,.0f}"
+    low, high = row.get("tokens_per_s_range", [None, None])
+    if row.get("repeats", 1) > 1 and low is not None:
+        text += f" ({low:,.0f}-{high:,.0f})"
+    return text
 
 
 def _main(argv=None) -> None:

@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from keras_lm.cli.argtypes import positive_int
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.cli.data import add_source_arguments
@@ -48,6 +49,12 @@ def register(commands) -> None:
     )
     train.add_argument(
         "--steps", type=int, default=120, help="steps per measurement (the first 10 are warm-up)"
+    )
+    train.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=1,
+        help="measure every row this many times, in rounds; report medians and paired ratios",
     )
     train.add_argument(
         "--variant",
@@ -170,13 +177,10 @@ def run_tokenizers(args) -> int:
 def run_train_speed(args) -> int:
     import os
 
+    from keras_lm.bench.speed_rounds import combine_rounds
     from keras_lm.bench.train_speed import format_markdown
-    from keras_lm.bench.train_speed import ratio
-    from keras_lm.bench.train_speed import run_keras
-    from keras_lm.bench.train_speed import torch_worker
     from keras_lm.data.datasets import find_local
     from keras_lm.data.registry import get_spec
-    from keras_lm.training.presets import load_config
 
     data_dir = args.data_dir or os.environ.get("KERAS_LM_DATA")
     folder = find_local(get_spec("tinyshakespeare"), data_dir)
@@ -186,25 +190,22 @@ def run_train_speed(args) -> int:
             f"no PyTorch reference run: {args.torch_python} or tinyshakespeare is absent "
             "(make torchref creates the venv)"
         )
-    rows = []
-    for name in args.configs.split(","):
-        torch_row = None
-        if has_torch:
-            with err_console().status(f"torch_ref {name}"):
-                dropout = load_config(name, args.set).model["dropout"]
-                torch_row = torch_worker(
-                    name, args.steps, args.torch_python, Path(args.torch_ref), folder, dropout
-                )
-            rows.append(torch_row)
-        for variant in ["", *args.variant]:
-            overrides = [*args.set, *(v for v in variant.split(",") if v)]
-            with err_console().status(f"keras_lm {name} {variant}"):
-                row = run_keras(name, args.steps, overrides, data_dir)
-            row["ratio"] = ratio(row, torch_row)
-            rows.append(row)
+    jobs, partner = _speed_jobs(args, data_dir, folder, has_torch)
+    rounds = []
+    for r in range(args.repeats):
+        measured = []
+        for label, job in jobs:
+            with err_console().status(f"round {r + 1}/{args.repeats}: {label}"):
+                measured.append(job())
+        rounds.append(measured)
+    rows = combine_rounds(rounds, partner)
     quality = _quality_rows(args, data_dir, folder, has_torch) if args.quality_steps else []
     command = command_line()
-    text = f"Training speed, {args.steps} steps each, one process at a time.\n\nCommand: `{command}`\n\n"
+    text = (
+        f"Training speed, {args.steps} steps each, one process at a time, {args.repeats} round(s); "
+        "tokens/s is the median over rounds, keras/torch the median of the per-round ratios.\n\n"
+        f"Command: `{command}`\n\n"
+    )
     text += format_markdown(rows)
     if quality:
         from keras_lm.bench.train_speed import format_quality
@@ -220,6 +221,47 @@ def run_train_speed(args) -> int:
     )
     out_console().print(text, markup=False)
     return 0
+
+
+def _speed_jobs(args, data_dir, folder, has_torch) -> tuple[list, list[int | None]]:
+    """One round's measurements as (label, thunk), and the torch_ref row each is compared with."""
+    from functools import partial
+
+    from keras_lm.bench.train_speed import run_keras
+    from keras_lm.bench.train_speed import torch_worker
+    from keras_lm.training.presets import load_config
+
+    jobs, partner = [], []
+    for name in args.configs.split(","):
+        torch_index = None
+        if has_torch:
+            dropout = load_config(name, args.set).model["dropout"]
+            torch_index = len(jobs)
+            jobs.append(
+                (
+                    f"torch_ref {name}",
+                    partial(
+                        torch_worker,
+                        name,
+                        args.steps,
+                        args.torch_python,
+                        Path(args.torch_ref),
+                        folder,
+                        dropout,
+                    ),
+                )
+            )
+            partner.append(None)
+        for variant in ["", *args.variant]:
+            overrides = [*args.set, *(v for v in variant.split(",") if v)]
+            jobs.append(
+                (
+                    f"keras_lm {name} {variant}",
+                    partial(run_keras, name, args.steps, overrides, data_dir),
+                )
+            )
+            partner.append(torch_index)
+    return jobs, partner
 
 
 def _quality_rows(args, data_dir, folder, has_torch) -> list[dict]:

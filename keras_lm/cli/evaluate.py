@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
+from keras_lm.cli.argtypes import positive_int
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 
@@ -43,7 +43,7 @@ def register(commands) -> None:
         help="best (lowest validation loss) or final model (default best)",
     )
     evaluate.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="score only the first N examples"
+        "--limit", type=positive_int, metavar="N", help="score only the first N examples"
     )
     evaluate.add_argument(
         "--strategy",
@@ -51,7 +51,7 @@ def register(commands) -> None:
         default="greedy",
         help="seq2seq: how translations are decoded for BLEU/chrF (default greedy)",
     )
-    evaluate.add_argument("--num-beams", type=_positive_int, default=4, help="beam width")
+    evaluate.add_argument("--num-beams", type=positive_int, default=4, help="beam width")
     evaluate.add_argument("--length-penalty", type=float, default=1.0, help="beam length penalty")
     evaluate.add_argument(
         "--json", action="store_true", help="print the whole report as JSON instead of a table"
@@ -103,13 +103,3 @@ def _format(value) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
-    return value

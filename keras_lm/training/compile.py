@@ -47,6 +47,12 @@ def compile_model(model: keras.Model, config: TrainConfig) -> None:
         optimizer=optimizer,
         loss=SmoothedSparseCrossentropy(opt.label_smoothing),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=config.loop.jit_compile,
+        jit_compile=_jit_compile(config),
         steps_per_execution=config.loop.steps_per_execution,
     )
+
+
+def _jit_compile(config: TrainConfig) -> bool:
+    """`loop.jit_compile`, always on under JAX: JAX has no graph mode, and without jit its train step
+    runs op by op (2 s a step at shakespeare-baby, against 62 ms jitted)."""
+    return config.loop.jit_compile or keras.backend.backend() == "jax"

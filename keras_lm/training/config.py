@@ -89,7 +89,7 @@ class LoopConfig(Config):
     eval_steps: int | None. Validation batches per evaluation (None: the whole split).
     early_stopping_patience: int | None. Epochs without improvement before stopping.
     mixed_precision: bool. bfloat16 compute, float32 variables and logits.
-    jit_compile: bool. XLA-compile the train step.
+    jit_compile: bool. XLA-compile the train step (always on under the JAX backend).
     steps_per_execution: int. Train steps per call into the compiled graph (fewer Python round trips).
     sample_prompt: str | None. Text generated greedily at each epoch end (generative families).
     seed: int. Seed of weights, shuffling and dropout.
