@@ -44,7 +44,7 @@ class QualityRow:
 
 
 ROWS = (
-    QualityRow("shakespeare-baby", 15, ("loop.jit_compile=true",), "loss", 1.47),
+    QualityRow("shakespeare-baby", 15, (), "loss", 1.47),
     QualityRow("sst2-classifier", 15, (), "accuracy", 0.80, True),
     QualityRow("spa-eng-transformer", 30, (), "bleu", 35.0, True),
     QualityRow("spa-eng-lstm", 30, (), "bleu", None, True),
@@ -53,7 +53,7 @@ ROWS = (
 
 
 def fitted_schedule(
-    seconds_per_step: float, budget_minutes: float, steps_per_epoch: int
+    seconds_per_step: float, budget_minutes: float, steps_per_epoch: int, multiple: int = 1
 ) -> tuple[int, int]:
     """(max_steps, steps_per_epoch) filling `TRAIN_SHARE` of the budget.
 
@@ -61,15 +61,20 @@ def fitted_schedule(
     could waste most of an epoch of the budget; the epoch is bent to divide them, as
     close to `steps_per_epoch` as it goes, and lengthened so that there are at most
     `MAX_EPOCHS` (at 250 steps an epoch, a 15-minute run spent a third of its time at
-    epoch ends).
+    epoch ends). The epoch is a multiple of `multiple` (`loop.steps_per_execution`).
+
+    >>> fitted_schedule(0.05, 15, 250, multiple=10)
+    (15300, 850)
     """
     steps = int(budget_minutes * 60 * TRAIN_SHARE / seconds_per_step)
     steps = steps // 100 * 100 if steps >= 1000 else max(10, steps // 10 * 10)
+    steps = max(multiple, steps // multiple * multiple)
     if steps <= steps_per_epoch:
         return steps, steps
     wanted = max(1, min(round(steps / steps_per_epoch), MAX_EPOCHS))
     epochs = min(
-        (e for e in range(1, steps + 1) if steps % e == 0), key=lambda e: (abs(e - wanted), e)
+        (e for e in range(1, steps + 1) if steps % (e * multiple) == 0),
+        key=lambda e: (abs(e - wanted), e),
     )
     return steps, steps // epochs
 
@@ -110,8 +115,10 @@ def run_row(row: QualityRow, work: Path, log: Path) -> dict:
     from keras_lm.training.presets import load_config
 
     seconds_per_step = calibrate(row)
-    epoch = load_config(row.config, list(row.overrides)).loop.steps_per_epoch
-    steps, epoch = fitted_schedule(seconds_per_step, row.budget_minutes, epoch)
+    loop = load_config(row.config, list(row.overrides)).loop
+    steps, epoch = fitted_schedule(
+        seconds_per_step, row.budget_minutes, loop.steps_per_epoch, loop.steps_per_execution
+    )
     extra = [f"loop.max_steps={steps}", f"loop.steps_per_epoch={epoch}"]
     run_dir = work / row.config
     train = _train_command(row, run_dir, extra)

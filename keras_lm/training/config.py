@@ -121,6 +121,12 @@ class LoopConfig(Config):
                 f"loop.max_steps ({self.max_steps}) must be a positive multiple of "
                 f"loop.steps_per_epoch ({self.steps_per_epoch})"
             )
+        if self.steps_per_execution < 1 or epoch % self.steps_per_execution:
+            # Keras would run whole executions past the epoch's end (7 steps at 3 a call run 9).
+            raise ConfigError(
+                f"loop.steps_per_execution ({self.steps_per_execution}) must divide "
+                f"the steps of an epoch ({epoch})"
+            )
 
     def schedule(self) -> tuple[int, int]:
         """(epochs, steps per epoch): the run is exactly `max_steps` steps."""

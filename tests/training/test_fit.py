@@ -189,3 +189,12 @@ def test_max_steps_shorter_than_an_epoch_runs_exactly_max_steps(tmp_path):
     assert train(config, tmp_path / "run", verbose=0).steps == 6
     with pytest.raises(Exception, match=r"max_steps \(25\) must be a positive multiple"):
         load_config("tiny-lstm-lm", ["loop.max_steps=25", "loop.steps_per_epoch=10"])
+
+
+def test_steps_per_execution_runs_exactly_max_steps(tmp_path):
+    overrides = ["loop.max_steps=20", "loop.steps_per_epoch=10", "loop.steps_per_execution=5"]
+    result = train(load_config("tiny-lstm-lm", overrides), tmp_path / "run", verbose=0)
+    assert result.steps == 20 and len(result.history["loss"]) == 2
+    # Keras would run whole executions past the epoch: 10 steps at 3 a call would be 12.
+    with pytest.raises(Exception, match=r"steps_per_execution \(3\) must divide"):
+        load_config("tiny-lstm-lm", [*overrides[:2], "loop.steps_per_execution=3"])
