@@ -6,6 +6,8 @@ Example (a run directory from `keras-lm train`):
 ' What say you, sir? ...'
 >>> Generator.from_run("runs/spa-eng-transformer").translate(["I am hungry."])  # doctest: +SKIP
 ['Tengo hambre.']
+>>> Generator.from_run("runs/sst2-classifier").classify("a gorgeous film")["label"]  # doctest: +SKIP
+'1'
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 from keras_lm.errors import InputError
 from keras_lm.generation.decoding import generate_lm
+from keras_lm.generation.decoding import right_pad
 from keras_lm.generation.decoding import translate_ids
 from keras_lm.generation.sampling import SamplingConfig
 
@@ -23,11 +28,15 @@ SEQ2SEQ_FAMILIES = ("transformer_seq2seq", "lstm_seq2seq")
 
 
 class TextModel:
-    """Text in, text out over a stepper: `generate` for LMs, `translate` for seq2seq.
+    """Text in, text out: `generate` for LMs, `translate` for seq2seq, `classify` for classifiers.
 
     The base of `Generator` (Keras in-process) and of the TensorFlow-free runtime's
     bundle models; pure Python over the stepper and the tokenizer.
     """
+
+    # A classifier's class names and token limit (`data.max_length`); set by classifier models.
+    labels: list[str] | None = None
+    max_length: int | None = None
 
     def __init__(self, stepper, tokenizer, family: str, max_source_length: int | None = None):
         self.stepper, self.tokenizer, self.family = stepper, tokenizer, family
@@ -80,6 +89,30 @@ class TextModel:
         decoded = self.tokenizer.decode_batch(out)
         return decoded[0] if isinstance(sources, str) else decoded
 
+    def classify(self, texts: str | list[str]) -> list[dict] | dict:
+        """`{"label", "probabilities"}` per text; one text in, one dict out.
+
+        Texts are cut to the classifier's `data.max_length` tokens, as training cut them.
+        """
+        self._require(("encoder_classifier",), "classify")
+        batch = [texts] if isinstance(texts, str) else list(texts)
+        limit = self.max_length or 64
+        unk = self.tokenizer.specials.unk_id
+        ids, mask = right_pad([self.tokenizer.encode(t)[:limit] or [unk] for t in batch])
+        probs = np.asarray(self._class_probabilities(ids, mask))
+        labels = self.labels or [str(i) for i in range(probs.shape[-1])]
+        out = [
+            {
+                "label": labels[int(np.argmax(p))],
+                "probabilities": dict(zip(labels, p.round(6).tolist(), strict=True)),
+            }
+            for p in probs
+        ]
+        return out[0] if isinstance(texts, str) else out
+
+    def _class_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        raise NotImplementedError  # given by Generator (Keras) and BundleModel (runtime)
+
     def _require(self, families: tuple[str, ...], verb: str) -> None:
         if self.family not in families:
             raise InputError(
@@ -108,6 +141,7 @@ class Generator(TextModel):
     max_source_length / max_target_length: seq2seq limits from the run's data config.
     cached: False runs the naive full recompute (LMs only): for benchmarks and checks.
     jit_compile: XLA-compile the one-token step.
+    labels / max_length: a classifier's class names and token limit (`from_run` reads both).
     """
 
     def __init__(
@@ -118,16 +152,29 @@ class Generator(TextModel):
         max_target_length: int = 128,
         cached: bool = True,
         jit_compile: bool = True,
+        labels: list[str] | None = None,
+        max_length: int | None = None,
     ):
         from keras_lm.generation.keras_graphs import RecomputeLMStepper
         from keras_lm.generation.keras_graphs import keras_stepper
 
-        if not cached and model.name in LM_FAMILIES:
+        if model.name == "encoder_classifier":
+            stepper = None
+        elif not cached and model.name in LM_FAMILIES:
             stepper = RecomputeLMStepper(model)
         else:
             stepper = keras_stepper(model, jit_compile, max_target_length)
         super().__init__(stepper, tokenizer, model.name, max_source_length)
-        self.model = model
+        self.model, self.labels, self.max_length = model, labels, max_length
+
+    def _class_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        from keras_lm.features import PADDING_MASK
+        from keras_lm.features import TOKEN_IDS
+
+        logits = self.model.predict_on_batch({TOKEN_IDS: ids, PADDING_MASK: mask})
+        logits = np.asarray(logits, np.float64)
+        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return exp / exp.sum(axis=-1, keepdims=True)
 
     @classmethod
     def from_run(
@@ -144,6 +191,8 @@ class Generator(TextModel):
             data.max_source_length,
             data.max_target_length,
             cached,
+            labels=run.labels(),
+            max_length=data.max_length,
         )
 
 

@@ -15,7 +15,6 @@ import numpy as np
 
 from keras_lm.errors import InputError
 from keras_lm.generation.api import TextModel
-from keras_lm.generation.decoding import right_pad
 from keras_lm.generation.steppers import GENERATIVE
 from keras_lm.generation.steppers import make_stepper
 from keras_lm.io import sha256_file
@@ -93,26 +92,10 @@ class BundleModel(TextModel):
         data = manifest["train_config"]["data"]
         super().__init__(stepper, tokenizer, family, data.get("max_source_length"))
         self.labels = manifest.get("labels")
+        self.max_length = data.get("max_length")
 
-    def classify(self, texts: str | list[str]) -> list[dict] | dict:
-        """`{"label", "probabilities"}` per text; one text in, one dict out."""
-        if self.family != "encoder_classifier":
-            raise InputError("model", f"a {self.family} bundle cannot classify")
-        batch = [texts] if isinstance(texts, str) else list(texts)
-        limit = self.manifest["train_config"]["data"].get("max_length") or 64
-        ids, mask = right_pad(
-            [self.tokenizer.encode(t)[:limit] or [self.tokenizer.specials.unk_id] for t in batch]
-        )
-        probs = self.graphs.run("classify", token_ids=ids, padding_mask=mask)["probabilities"]
-        labels = self.labels or [str(i) for i in range(probs.shape[-1])]
-        out = [
-            {
-                "label": labels[int(np.argmax(p))],
-                "probabilities": dict(zip(labels, p.round(6).tolist(), strict=True)),
-            }
-            for p in probs
-        ]
-        return out[0] if isinstance(texts, str) else out
+    def _class_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.graphs.run("classify", token_ids=ids, padding_mask=mask)["probabilities"]
 
 
 def load_bundle(

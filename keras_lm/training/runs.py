@@ -30,6 +30,7 @@ class Run:
     path: Path
     config: TrainConfig
     tokenizer: object
+    _splits: dict | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     @property
     def family(self) -> str:
@@ -79,11 +80,16 @@ class Run:
             ) from err
 
     def splits(self) -> dict:
-        """The run's data splits, loaded and cleaned exactly as training saw them."""
+        """The run's data splits, loaded and cleaned exactly as training saw them.
+
+        Loaded once per `Run` (cleaning spa-eng takes seconds); each call returns a new dict of
+        the same split objects.
+        """
         from keras_lm.training.fit import load_and_clean
 
-        splits, _ = load_and_clean(self.config, None)
-        return splits
+        if self._splits is None:
+            self._splits, _ = load_and_clean(self.config, None)
+        return dict(self._splits)
 
     def labels(self) -> list[str] | None:
         """Class names of a classifier run, in the order of its logits."""

@@ -37,9 +37,12 @@ def test_translate_from_a_run_greedy_and_beam(tiny_run, name):
     assert gen.translate(sources[0], max_new_tokens=10) == greedy[0]
 
 
-def test_a_classifier_run_is_refused_by_name(tiny_run):
-    with pytest.raises(InputError, match="'encoder_classifier' does not generate text"):
-        Generator.from_run(tiny_run("tiny-classifier"))
+def test_a_classifier_run_cannot_generate_or_translate(tiny_run):
+    classifier = Generator.from_run(tiny_run("tiny-classifier"))
+    with pytest.raises(InputError, match="encoder_classifier model cannot generate"):
+        classifier.generate("def ")
+    with pytest.raises(InputError, match="encoder_classifier model cannot translate"):
+        classifier.translate("def ")
 
 
 def test_an_lm_cannot_translate(tiny_run):
@@ -99,3 +102,19 @@ def test_cli_corrupted_checkpoint_exits_2_and_names_it(tiny_run, tmp_path, capsy
     assert main(["generate", str(copy), "x"]) == 2
     err = capsys.readouterr().err
     assert "best.keras" in err and "cannot be loaded" in err
+
+
+def test_classify_on_keras_labels_each_text_the_same_alone_or_batched(tiny_run):
+    from keras_lm.training.runs import open_run
+
+    run_dir = tiny_run("tiny-classifier")
+    classifier = Generator.from_run(run_dir)
+    texts = open_run(run_dir).splits()["valid"].texts()[:6]
+    batched = classifier.classify(texts)
+    alone = [classifier.classify(t) for t in texts]  # no padding at all
+    assert [o["label"] for o in batched] == [o["label"] for o in alone]
+    for b, a in zip(batched, alone, strict=True):
+        assert b["probabilities"] == pytest.approx(a["probabilities"], abs=1e-5)
+    assert set(batched[0]["probabilities"]) == set(open_run(run_dir).labels())
+    with pytest.raises(InputError, match="cannot classify"):
+        Generator.from_run(tiny_run("tiny-lstm-lm")).classify("x")

@@ -41,11 +41,20 @@ def test_translate_from_a_bundle_equals_keras(tiny_run, bundles, name, backend):
     assert load_bundle(bundles(name), backend).translate(sources, max_new_tokens=12) == keras_text
 
 
-def test_classify_from_a_bundle(bundles):
-    model = load_bundle(bundles("tiny-classifier"), "tflite")
-    out = model.classify(["Return the sum.", "A class for files."])
-    assert all(o["label"] in model.labels for o in out)
-    assert all(abs(sum(o["probabilities"].values()) - 1) < 1e-4 for o in out)
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_classify_from_a_bundle_equals_keras(tiny_run, bundles, backend):
+    texts = ["Return the sum.", "A class for files.", "x " * 500]  # the last is cut to max_length
+    keras_out = Generator.from_run(tiny_run("tiny-classifier")).classify(texts)
+    model = load_bundle(bundles("tiny-classifier"), backend)
+    out = model.classify(texts)
+    assert [o["label"] for o in out] == [o["label"] for o in keras_out]
+    for got, want in zip(out, keras_out, strict=True):
+        assert got["probabilities"] == pytest.approx(want["probabilities"], abs=1e-4)
+        assert sum(got["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+    assert set(out[0]["probabilities"]) == set(model.labels)
+    assert model.classify("Open a file.")["label"] in model.labels  # one text in, one dict out
+    with pytest.raises(InputError, match="cannot classify"):
+        load_bundle(bundles("tiny-transformer-lm"), backend).classify("def ")
 
 
 def test_a_changed_file_is_refused(bundles, tmp_path):
