@@ -26,6 +26,7 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from typing import Self
@@ -88,13 +89,16 @@ class Config:
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from None
 
-    def with_overrides(self, overrides: list[str] | tuple[str, ...]) -> Self:
-        """Apply `key.sub=value` strings; values are parsed as YAML scalars then type-checked."""
+    def with_overrides(self, overrides: list[str] | tuple[str, ...] | Mapping[str, Any]) -> Self:
+        """Apply overrides: `key.sub=value` strings (values parsed as YAML scalars), or a mapping of
+        `key.sub` to Python values (from a notebook); either way type-checked, unknown keys named.
+
+        >>> from keras_lm.training.config import LoopConfig
+        >>> LoopConfig().with_overrides({"batch_size": 8}) == LoopConfig().with_overrides(["batch_size=8"])
+        True
+        """
         data = self.to_dict()
-        for item in overrides:
-            if "=" not in item:
-                raise ConfigError(f"Override {item!r} is not of the form key=value")
-            key, raw = item.split("=", 1)
+        for key, value in _override_items(overrides):
             node = data
             parts = key.strip().split(".")
             for depth, part in enumerate(parts[:-1]):
@@ -103,8 +107,21 @@ class Config:
                 node = node[part]
             if parts[-1] not in node:
                 raise ConfigError(f"Unknown config key: {key.strip()}")
-            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+            node[parts[-1]] = _to_plain(value)
         return type(self).from_dict(data)
+
+
+def _override_items(overrides) -> list[tuple[str, Any]]:
+    """(key, value) pairs of a mapping, or of `key=value` strings with YAML-parsed values."""
+    if isinstance(overrides, Mapping):
+        return [(str(k), v) for k, v in overrides.items()]
+    items = []
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(f"Override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        items.append((key, yaml.safe_load(raw) if raw.strip() else ""))
+    return items
 
 
 def _to_plain(value: Any) -> Any:

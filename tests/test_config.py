@@ -48,6 +48,15 @@ def test_overrides_are_type_checked():
         Run().with_overrides(["model.num_layers=true"])
 
 
+def test_a_mapping_of_python_values_is_checked_like_strings():
+    run = Run().with_overrides({"model.widths": [4, 8], "seed": 7, "model.name": None})
+    assert run == Run(model=Model(widths=(4, 8)), seed=7)
+    with pytest.raises(ConfigError, match="model.num_layers: expected int, got str '4'"):
+        Run().with_overrides({"model.num_layers": "4"})  # Python values are not YAML-parsed
+    with pytest.raises(ConfigError, match="Unknown config key: model.depth"):
+        Run().with_overrides({"model.depth": 3})
+
+
 def test_unknown_keys_are_named():
     with pytest.raises(ConfigError, match="Unknown config key: model.depth"):
         Run().with_overrides(["model.depth=3"])

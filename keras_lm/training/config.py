@@ -41,6 +41,8 @@ class DataConfig(Config):
     bucket_width: int. Seq2seq and classifier training batches rows of similar length, in
         buckets this many tokens wide, so a batch pads to less (0: one random mix, padded
         to its longest row).
+    max_train_rows: int | None. Train on the first N rows of the cleaned train split (a quick
+        run in a notebook); valid and test are kept whole. The cap is logged. None: all rows.
     """
 
     dataset: str = "stdlib-sigs"
@@ -53,11 +55,16 @@ class DataConfig(Config):
     max_length: int = 64
     overflow: Literal["error", "truncate", "drop"] = "drop"
     bucket_width: int = 0
+    max_train_rows: int | None = None
 
     def __post_init__(self):
         if self.bucket_width < 0:
             raise ConfigError(
                 f"data.bucket_width must be 0 (off) or positive, got {self.bucket_width}"
+            )
+        if self.max_train_rows is not None and self.max_train_rows < 1:
+            raise ConfigError(
+                f"data.max_train_rows must be at least 1 (or null: all rows), got {self.max_train_rows}"
             )
 
 

@@ -162,6 +162,14 @@ def load_and_clean(config: TrainConfig, run_dir: Path | None):
         summary = {name: result.to_dict() for name, result in results.items()}
         if run_dir is not None:
             write_text_atomic(run_dir / "cleaning.json", json.dumps(summary, indent=2) + "\n")
+    cap = config.data.max_train_rows
+    if cap is not None and len(splits["train"].records) > cap:
+        log.info(
+            "data.max_train_rows: training on the first %d of %d train rows",
+            cap,
+            len(splits["train"].records),
+        )
+        splits["train"] = splits["train"].replace(splits["train"].records[:cap])
     return splits, ds.info
 
 

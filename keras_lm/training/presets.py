@@ -7,8 +7,10 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from keras_lm.errors import ConfigError
 from keras_lm.training.config import TrainConfig
@@ -21,8 +23,16 @@ def shipped_names() -> list[str]:
     )
 
 
-def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """A shipped config by name, or a YAML/JSON file, with `key=value` overrides applied."""
+def load_config(
+    name_or_path: str, overrides: list[str] | tuple[str, ...] | Mapping[str, Any] = ()
+) -> TrainConfig:
+    """A shipped config by name, or a YAML/JSON file, with overrides applied.
+
+    `overrides` are `key=value` strings (as `--set`) or a mapping of keys to Python values:
+
+    >>> load_config("tiny-transformer-lm", {"model.num_layers": 1, "loop.jit_compile": True}).loop.jit_compile
+    True
+    """
     path = Path(name_or_path)
     if not path.is_file():
         if name_or_path not in shipped_names():
@@ -30,4 +40,4 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
                 f"{name_or_path}: neither a config file nor a shipped config ({', '.join(shipped_names())})"
             )
         path = Path(str(resources.files("keras_lm") / "configs" / f"{name_or_path}.yaml"))
-    return TrainConfig.load(path).with_overrides(list(overrides))
+    return TrainConfig.load(path).with_overrides(overrides)

@@ -21,3 +21,26 @@ def test_splits_are_loaded_once_and_each_call_gets_its_own_dict(monkeypatch, tmp
     first.pop("train")  # a caller editing its dict does not change the run's splits
     assert run.splits() == {"train": train_split}
     assert loads == ["tiny-transformer-lm"]
+
+
+def test_max_train_rows_caps_train_only_and_training_sees_the_cap(tmp_path, caplog):
+    import logging
+
+    import pytest
+
+    from keras_lm.errors import ConfigError
+    from keras_lm.training.runs import open_run
+
+    full, _ = fit.load_and_clean(load_config("tiny-classifier"), None)
+    config = load_config(
+        "tiny-classifier",
+        {"data.max_train_rows": 12, "loop.max_steps": 2, "loop.steps_per_epoch": 2},
+    )
+    with caplog.at_level(logging.INFO, logger="keras_lm.training.fit"):
+        fit.train(config, tmp_path / "run", verbose=0)
+    assert f"first 12 of {len(full['train'].records)} train rows" in caplog.text
+    splits = open_run(tmp_path / "run").splits()
+    assert splits["train"].records == full["train"].records[:12]
+    assert splits["valid"].records == full["valid"].records
+    with pytest.raises(ConfigError, match="data.max_train_rows must be at least 1"):
+        load_config("tiny-classifier", {"data.max_train_rows": 0})
