@@ -13,6 +13,7 @@ Example (a run directory from `keras-lm train`):
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from keras_lm.generation.decoding import generate_lm
 from keras_lm.generation.decoding import right_pad
 from keras_lm.generation.decoding import translate_ids
 from keras_lm.generation.sampling import SamplingConfig
+
+log = logging.getLogger(__name__)
 
 LM_FAMILIES = ("transformer_lm", "lstm_lm")
 SEQ2SEQ_FAMILIES = ("transformer_seq2seq", "lstm_seq2seq")
@@ -92,13 +95,23 @@ class TextModel:
     def classify(self, texts: str | list[str]) -> list[dict] | dict:
         """`{"label", "probabilities"}` per text; one text in, one dict out.
 
-        Texts are cut to the classifier's `data.max_length` tokens, as training cut them.
+        Texts longer than the classifier's `data.max_length` tokens are cut to it (with a
+        warning that counts them), as training with `data.overflow: truncate` cut them.
         """
         self._require(("encoder_classifier",), "classify")
         batch = [texts] if isinstance(texts, str) else list(texts)
         limit = self.max_length or 64
         unk = self.tokenizer.specials.unk_id
-        ids, mask = right_pad([self.tokenizer.encode(t)[:limit] or [unk] for t in batch])
+        encoded = [self.tokenizer.encode(t) for t in batch]
+        cut = sum(len(row) > limit for row in encoded)
+        if cut:
+            log.warning(
+                "classify: cut %d of %d texts to %d tokens (data.max_length)",
+                cut,
+                len(batch),
+                limit,
+            )
+        ids, mask = right_pad([row[:limit] or [unk] for row in encoded])
         probs = np.asarray(self._class_probabilities(ids, mask))
         labels = self.labels or [str(i) for i in range(probs.shape[-1])]
         out = [

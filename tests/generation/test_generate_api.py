@@ -104,7 +104,7 @@ def test_cli_corrupted_checkpoint_exits_2_and_names_it(tiny_run, tmp_path, capsy
     assert "best.keras" in err and "cannot be loaded" in err
 
 
-def test_classify_on_keras_labels_each_text_the_same_alone_or_batched(tiny_run):
+def test_classify_on_keras_labels_each_text_the_same_alone_or_batched(tiny_run, caplog):
     from keras_lm.training.runs import open_run
 
     run_dir = tiny_run("tiny-classifier")
@@ -116,5 +116,8 @@ def test_classify_on_keras_labels_each_text_the_same_alone_or_batched(tiny_run):
     for b, a in zip(batched, alone, strict=True):
         assert b["probabilities"] == pytest.approx(a["probabilities"], abs=1e-5)
     assert set(batched[0]["probabilities"]) == set(open_run(run_dir).labels())
+    with caplog.at_level("WARNING", logger="keras_lm.generation.api"):
+        classifier.classify([texts[0], "x " * 500])
+    assert "cut 1 of 2 texts to 32 tokens" in caplog.text
     with pytest.raises(InputError, match="cannot classify"):
         Generator.from_run(tiny_run("tiny-lstm-lm")).classify("x")
