@@ -70,7 +70,10 @@ class DataConfig(Config):
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig(Config):
-    """AdamW with linear warmup then cosine decay to `min_learning_rate`, and gradient clipping."""
+    """AdamW with linear warmup then cosine decay to `min_learning_rate`, and gradient clipping.
+
+    `clipnorm` clips the global norm of all gradients together (None: no clipping).
+    """
 
     learning_rate: float = 1e-3
     min_learning_rate: float = 1e-4
