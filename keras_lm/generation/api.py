@@ -23,6 +23,7 @@ from keras_lm.generation.decoding import generate_lm
 from keras_lm.generation.decoding import right_pad
 from keras_lm.generation.decoding import translate_ids
 from keras_lm.generation.sampling import SamplingConfig
+from keras_lm.generation.sampling import softmax
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +185,7 @@ class Generator(TextModel):
         from keras_lm.features import PADDING_MASK
         from keras_lm.features import TOKEN_IDS
 
-        logits = self.model.predict_on_batch({TOKEN_IDS: ids, PADDING_MASK: mask})
-        logits = np.asarray(logits, np.float64)
-        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return exp / exp.sum(axis=-1, keepdims=True)
+        return softmax(self.model.predict_on_batch({TOKEN_IDS: ids, PADDING_MASK: mask}))
 
     @classmethod
     def from_run(

@@ -162,14 +162,12 @@ def load_and_clean(config: TrainConfig, run_dir: Path | None):
         summary = {name: result.to_dict() for name, result in results.items()}
         if run_dir is not None:
             write_text_atomic(run_dir / "cleaning.json", json.dumps(summary, indent=2) + "\n")
-    cap = config.data.max_train_rows
-    if cap is not None and len(splits["train"].records) > cap:
+    cap, train_rows = config.data.max_train_rows, splits["train"].records
+    if cap is not None and len(train_rows) > cap:
         log.info(
-            "data.max_train_rows: training on the first %d of %d train rows",
-            cap,
-            len(splits["train"].records),
+            "data.max_train_rows: training on the first %d of %d train rows", cap, len(train_rows)
         )
-        splits["train"] = splits["train"].replace(splits["train"].records[:cap])
+        splits["train"] = splits["train"].replace(train_rows[:cap])
     return splits, ds.info
 
 

@@ -47,3 +47,24 @@ def test_window_stride_out_of_range_is_named(stride):
         load_config(
             "tiny-transformer-lm", ["loop.sequence_length=13", f"loop.window_stride={stride}"]
         )
+
+
+@pytest.mark.parametrize("name", ["tiny-transformer-lm", "tiny-lstm-lm"])
+def test_epoch_end_sample_equals_an_eager_recompute(name):
+    # The sample runs one right-padded [1, window] shape through predict_on_batch; past the
+    # window it slides. It must pick the tokens an unpadded eager forward would pick.
+    from keras_lm.features import PADDING_MASK
+    from keras_lm.features import TOKEN_IDS
+    from keras_lm.models.registry import build_model
+    from keras_lm.training.compile import compile_model
+    from keras_lm.training.tasks import _greedy_lm
+
+    config = load_config(name, ["loop.jit_compile=true", "loop.max_steps=10"])
+    model = build_model(config.family, config.model_config(vocab_size=40))
+    compile_model(model, config)
+    window, ids = config.loop.sequence_length, [3, 7, 9, 11]
+    for _ in range(window + 5):
+        x = np.asarray([ids[-window:]], np.int32)
+        logits = model({TOKEN_IDS: x, PADDING_MASK: np.ones_like(x)}, training=False)
+        ids.append(int(np.argmax(logits[0, -1])))
+    assert _greedy_lm(model, [3, 7, 9, 11], window + 5, window) == ids
