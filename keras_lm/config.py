@@ -24,6 +24,7 @@ keras_lm.errors.ConfigError: Unknown config key: inner.depth (known: width)
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -79,7 +80,7 @@ class Config:
         """Read a JSON or YAML file written by `save` (or by hand)."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = read_yaml(path.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
         except yaml.YAMLError as err:
@@ -111,6 +112,30 @@ class Config:
         return type(self).from_dict(data)
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading floats as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, where `1e-8` (no dot) is a string; YAML 1.2 and Python read a float.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML text safely, with YAML 1.2 floats.
+
+    Example:
+    >>> read_yaml("epsilon: 1e-8")
+    {'epsilon': 1e-08}
+    """
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _override_items(overrides) -> list[tuple[str, Any]]:
     """(key, value) pairs of a mapping, or of `key=value` strings with YAML-parsed values."""
     if isinstance(overrides, Mapping):
@@ -120,7 +145,7 @@ def _override_items(overrides) -> list[tuple[str, Any]]:
         if not isinstance(item, str) or "=" not in item:
             raise ConfigError(f"Override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
-        items.append((key, yaml.safe_load(raw) if raw.strip() else ""))
+        items.append((key, read_yaml(raw) if raw.strip() else ""))
     return items
 
 

@@ -48,6 +48,16 @@ def test_overrides_are_type_checked():
         Run().with_overrides(["model.num_layers=true"])
 
 
+def test_exponent_floats_read_as_floats_in_overrides_and_files(tmp_path):
+    # PyYAML alone reads `1e-8` as the string '1e-8' (YAML 1.1), which a float field rejects.
+    assert Run().with_overrides(["model.dropout=1e-8"]).model.dropout == 1e-8
+    path = tmp_path / "run.yaml"
+    path.write_text("model: {dropout: 5E-2, name: 1e3x}\n")
+    assert Run.load(path).model == Model(dropout=0.05, name="1e3x")
+    with pytest.raises(ConfigError, match="model.num_layers: expected int, got float 1000.0"):
+        Run().with_overrides(["model.num_layers=1e3"])
+
+
 def test_a_mapping_of_python_values_is_checked_like_strings():
     run = Run().with_overrides({"model.widths": [4, 8], "seed": 7, "model.name": None})
     assert run == Run(model=Model(widths=(4, 8)), seed=7)

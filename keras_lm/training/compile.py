@@ -40,6 +40,7 @@ def compile_model(model: keras.Model, config: TrainConfig) -> None:
         weight_decay=opt.weight_decay,
         beta_1=opt.beta_1,
         beta_2=opt.beta_2,
+        epsilon=opt.epsilon,
         global_clipnorm=opt.clipnorm,  # the norm of all gradients together, as torch's clip_grad_norm_
     )
     optimizer.exclude_from_weight_decay(var_names=NO_DECAY)

@@ -73,6 +73,8 @@ class OptimizerConfig(Config):
     """AdamW with linear warmup then cosine decay to `min_learning_rate`, and gradient clipping.
 
     `clipnorm` clips the global norm of all gradients together (None: no clipping).
+    `epsilon` is added to Adam's square-root second moment (Keras' placement: before bias
+    correction of the second moment).
     """
 
     learning_rate: float = 1e-3
@@ -81,6 +83,7 @@ class OptimizerConfig(Config):
     weight_decay: float = 0.1
     beta_1: float = 0.9
     beta_2: float = 0.99
+    epsilon: float = 1e-7
     clipnorm: float | None = 1.0
     label_smoothing: float = 0.0
 
