@@ -3,8 +3,8 @@
 Example:
 >>> from keras_lm.training.config import OptimizerConfig
 >>> schedule = learning_rate_schedule(OptimizerConfig(warmup_steps=10), total_steps=100)
->>> round(float(schedule(10)), 6), round(float(schedule(100)), 6)
-(0.001, 0.0001)
+>>> [round(float(schedule(step)), 6) for step in (0, 9, 10, 100)]
+[9.1e-05, 0.000909, 0.001, 0.0001]
 """
 
 from __future__ import annotations
@@ -22,10 +22,14 @@ NO_DECAY = ["bias", "gamma", "beta"]
 def learning_rate_schedule(
     opt: OptimizerConfig, total_steps: int
 ) -> keras.optimizers.schedules.CosineDecay:
-    """Linear warmup from 0 to `learning_rate`, then cosine decay to `min_learning_rate`."""
+    """Linear warmup to `learning_rate` over `warmup_steps`, then cosine decay to `min_learning_rate`.
+
+    Step `i < warmup_steps` gets `learning_rate * (i + 1) / (warmup_steps + 1)`, as torch_ref: the
+    first step already moves the weights (from 0, the loss lagged one step behind torch_ref's).
+    """
     warmup = min(opt.warmup_steps, max(total_steps - 1, 0))
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
+        initial_learning_rate=opt.learning_rate / (warmup + 1),
         warmup_target=opt.learning_rate,
         warmup_steps=warmup,
         decay_steps=max(total_steps - warmup, 1),
