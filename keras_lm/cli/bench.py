@@ -131,9 +131,11 @@ def register(commands) -> None:
 
     from keras_lm.cli.bench_bundles import register_bundles
     from keras_lm.cli.bench_mobile import register_mobile
+    from keras_lm.cli.bench_parity import register_parity
 
     register_bundles(sub)
     register_mobile(sub)
+    register_parity(sub)
 
 
 def command_line() -> str:

@@ -38,7 +38,9 @@ def test_first_step_moves_every_weight_and_decays_only_matrices():
     before = {v.path: np.array(v) for v in model.trainable_weights}
     x = np.random.default_rng(0).integers(0, 40, (2, 8)).astype("int32")
     model.train_on_batch({TOKEN_IDS: x, PADDING_MASK: np.ones_like(x)}, x)
-    moved = {v.path: not np.array_equal(np.array(v), before[v.path]) for v in model.trainable_weights}
+    moved = {
+        v.path: not np.array_equal(np.array(v), before[v.path]) for v in model.trainable_weights
+    }
     assert all(moved.values()), [path for path, m in moved.items() if not m]
     optimizer = model.optimizer
     decayed = {v.path for v in model.trainable_weights if optimizer._use_weight_decay(v)}

@@ -1,0 +1,95 @@
+"""`keras-lm bench parity`: keras_lm and torch_ref trained from the same weights on the same batches."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from keras_lm.cli.argtypes import positive_int
+from keras_lm.cli.console import err_console
+from keras_lm.cli.console import out_console
+from keras_lm.errors import InputError
+from keras_lm.io import write_text_atomic
+
+
+def register_parity(sub) -> None:
+    parity = sub.add_parser(
+        "parity",
+        help="train keras_lm from torch_ref's initial weights on torch_ref's batches; compare losses",
+    )
+    parity.add_argument(
+        "--config", default="shakespeare-small", help="a shipped transformer_lm config"
+    )
+    parity.add_argument("--steps", type=positive_int, default=120, help="steps on both sides")
+    parity.add_argument("--seed", type=int, default=1337, help="torch_ref's seed (its default)")
+    parity.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, both sides",
+    )
+    parity.add_argument(
+        "--data-dir", help="data directory holding tinyshakespeare (else $KERAS_LM_DATA)"
+    )
+    parity.add_argument("--torch-python", default=".venv-torchref/bin/python")
+    parity.add_argument(
+        "--torch-ref", default="../shared/anchors/torch_ref", help="torch_ref folder"
+    )
+    parity.add_argument(
+        "--out", default="reports/bench", help="folder for parity.json and parity.md"
+    )
+    parity.set_defaults(run=run_parity)
+
+
+def run_parity(args) -> int:
+    from keras_lm.bench.torch_parity import format_parity
+    from keras_lm.bench.torch_parity import parity_report
+    from keras_lm.bench.torch_parity import run_keras_side
+    from keras_lm.bench.torch_parity import run_torch_side
+    from keras_lm.cli.bench import command_line
+    from keras_lm.data.datasets import find_local
+    from keras_lm.data.registry import get_spec
+    from keras_lm.training.presets import load_config
+
+    config = load_config(args.config, args.set)
+    if config.family != "transformer_lm":
+        raise InputError("--config", f"expected a transformer_lm config, got {config.family}")
+    folder = find_local(
+        get_spec("tinyshakespeare"), args.data_dir or os.environ.get("KERAS_LM_DATA")
+    )
+    if folder is None:
+        raise InputError(
+            "--data-dir", "tinyshakespeare not found (pass --data-dir or set KERAS_LM_DATA)"
+        )
+    if not Path(args.torch_python).is_file():
+        raise InputError(
+            "--torch-python", f"{args.torch_python} is absent (make torchref creates it)"
+        )
+    with tempfile.TemporaryDirectory(prefix="keras_lm_parity_") as tmp:
+        with err_console().status(f"torch_ref: {args.steps} steps"):
+            path = run_torch_side(
+                config,
+                args.steps,
+                args.seed,
+                args.torch_python,
+                Path(args.torch_ref),
+                folder,
+                Path(tmp) / "torch.npz",
+            )
+        record = dict(np.load(path))
+    with err_console().status(f"keras_lm: {args.steps} steps on the same batches"):
+        report = parity_report(args.config, record, run_keras_side(config, record))
+    command = command_line()
+    text = f"Command: `{command}`\n\n" + format_parity(report)
+    out = Path(args.out)
+    write_text_atomic(out / "parity.md", text + "\n")
+    write_text_atomic(
+        out / "parity.json", json.dumps({"command": command, **report}, indent=2) + "\n"
+    )
+    out_console().print(text, markup=False)
+    return 0
