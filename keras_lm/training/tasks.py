@@ -183,17 +183,24 @@ def _greedy_lm(model, ids: list[int], steps: int, window: int) -> list[int]:
 
 
 def _greedy_seq2seq(model, source: list[int], start: int, end: int, max_length: int) -> list[int]:
+    """Greedy translation of one source by full recompute (a sample, not the fast path).
+
+    The decoder input is right-padded to `max_length` under a zero padding mask (causal, so the
+    pad changes no real position), so every call through `predict_on_batch` has one shape and is
+    traced once per run, as `_greedy_lm`.
+    """
     enc = np.asarray([source or [0]], np.int32)
     out = [start]
     for _ in range(max_length - 1):
-        dec = np.asarray([out], np.int32)
+        dec = np.zeros((1, max_length), np.int32)
+        dec[0, : len(out)] = out
         features = {
             ENCODER_TOKEN_IDS: enc,
             ENCODER_PADDING_MASK: np.ones_like(enc),
             DECODER_TOKEN_IDS: dec,
-            DECODER_PADDING_MASK: np.ones_like(dec),
+            DECODER_PADDING_MASK: (np.arange(max_length) < len(out))[None].astype(np.int32),
         }
-        token = int(np.argmax(model(features, training=False)[0, -1]))
+        token = int(np.argmax(model.predict_on_batch(features)[0, len(out) - 1]))
         if token == end:
             break
         out.append(token)

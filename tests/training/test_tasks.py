@@ -68,3 +68,40 @@ def test_epoch_end_sample_equals_an_eager_recompute(name):
         logits = model({TOKEN_IDS: x, PADDING_MASK: np.ones_like(x)}, training=False)
         ids.append(int(np.argmax(logits[0, -1])))
     assert _greedy_lm(model, [3, 7, 9, 11], window + 5, window) == ids
+
+
+@pytest.mark.parametrize("name", ["tiny-transformer-seq2seq", "tiny-lstm-seq2seq"])
+def test_seq2seq_epoch_end_sample_equals_an_eager_recompute(name):
+    # The sample right-pads the decoder to max_target_length under a zero mask, so that one
+    # shape is traced once; the padded tail must change no real position's logits.
+    import keras
+
+    from keras_lm.features import DECODER_PADDING_MASK
+    from keras_lm.features import DECODER_TOKEN_IDS
+    from keras_lm.features import ENCODER_PADDING_MASK
+    from keras_lm.features import ENCODER_TOKEN_IDS
+    from keras_lm.models.registry import build_model
+    from keras_lm.training.tasks import _greedy_seq2seq
+
+    keras.utils.set_random_seed(0)  # fixed weights: a random model may emit `end` at once
+    config = load_config(name)
+    length = config.data.max_target_length
+    fixed = {"vocab_size": 40, "max_source_length": config.data.max_source_length}
+    model = build_model(config.family, config.model_config(max_target_length=length, **fixed))
+    source, start, end = [5, 9, 12, 7], 1, 2
+    enc = np.asarray([source], np.int32)
+    out = [start]
+    for _ in range(length - 1):
+        dec = np.asarray([out], np.int32)
+        features = {
+            ENCODER_TOKEN_IDS: enc,
+            ENCODER_PADDING_MASK: np.ones_like(enc),
+            DECODER_TOKEN_IDS: dec,
+            DECODER_PADDING_MASK: np.ones_like(dec),
+        }
+        token = int(np.argmax(model(features, training=False)[0, -1]))
+        if token == end:
+            break
+        out.append(token)
+    assert len(out) > 2  # a real sequence, not an immediate end
+    assert _greedy_seq2seq(model, source, start, end, length) == out[1:]
