@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from keras_lm.cli.argtypes import positive_int
+from keras_lm.cli.bench_parity import add_torch_ref_arguments
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.cli.data import add_source_arguments
@@ -70,17 +71,7 @@ def register(commands) -> None:
         metavar="KEY=VALUE",
         help="override for every run, both sides (model.dropout is passed to torch_ref too)",
     )
-    train.add_argument(
-        "--data-dir", help="data directory holding tinyshakespeare (else $KERAS_LM_DATA)"
-    )
-    train.add_argument(
-        "--torch-python",
-        default=".venv-torchref/bin/python",
-        help="python of a venv with torch==2.13.0 (make torchref); skipped if absent",
-    )
-    train.add_argument(
-        "--torch-ref", default="../shared/anchors/torch_ref", help="torch_ref folder"
-    )
+    add_torch_ref_arguments(train)  # torch_ref's rows are skipped where the torch venv is absent
     train.add_argument(
         "--quality-steps",
         type=int,

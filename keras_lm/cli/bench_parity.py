@@ -16,6 +16,21 @@ from keras_lm.errors import InputError
 from keras_lm.io import write_text_atomic
 
 
+def add_torch_ref_arguments(parser) -> None:
+    """--data-dir, --torch-python, --torch-ref: where tinyshakespeare, the torch venv and torch_ref are."""
+    parser.add_argument(
+        "--data-dir", help="data directory holding tinyshakespeare (else $KERAS_LM_DATA)"
+    )
+    parser.add_argument(
+        "--torch-python",
+        default=".venv-torchref/bin/python",
+        help="python of a venv with torch==2.13.0 (make torchref)",
+    )
+    parser.add_argument(
+        "--torch-ref", default="../shared/anchors/torch_ref", help="torch_ref folder"
+    )
+
+
 def register_parity(sub) -> None:
     parity = sub.add_parser(
         "parity",
@@ -33,13 +48,7 @@ def register_parity(sub) -> None:
         metavar="KEY=VALUE",
         help="config override, both sides",
     )
-    parity.add_argument(
-        "--data-dir", help="data directory holding tinyshakespeare (else $KERAS_LM_DATA)"
-    )
-    parity.add_argument("--torch-python", default=".venv-torchref/bin/python")
-    parity.add_argument(
-        "--torch-ref", default="../shared/anchors/torch_ref", help="torch_ref folder"
-    )
+    add_torch_ref_arguments(parity)
     parity.add_argument(
         "--out", default="reports/bench", help="folder for parity.json and parity.md"
     )
