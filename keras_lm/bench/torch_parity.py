@@ -48,10 +48,7 @@ opt = torch.optim.AdamW([{"params": decay, "weight_decay": s["weight_decay"]},
                          {"params": no_decay, "weight_decay": 0.0}],
                         lr=s["lr"], betas=(s["beta_1"], s["beta_2"]), fused=False)
 gen = torch.Generator().manual_seed(s["seed"])
-x0, y0 = get_batch(train, s["sequence_length"], s["batch_size"], torch.Generator().manual_seed(0))
-model.eval()
-with torch.no_grad():
-    init_loss = model(x0, y0)[1].item()
+init_loss = full_val_loss(model, val, s["sequence_length"])  # eval mode, no random draws
 xs, ys, losses = [], [], []
 model.train()
 for it in range(s["steps"]):
@@ -69,8 +66,7 @@ for it in range(s["steps"]):
     ys.append(y.numpy().astype(np.int32))
 np.savez(sys.argv[4], x=np.stack(xs), y=np.stack(ys), losses=np.array(losses),
          val=val.numpy().astype(np.int32), final_val_loss=full_val_loss(model, val, s["sequence_length"]),
-         vocab_size=len(chars), x0=x0.numpy().astype(np.int32), y0=y0.numpy().astype(np.int32),
-         init_loss=init_loss, **init)
+         vocab_size=len(chars), init_loss=init_loss, **init)
 """
 
 
@@ -171,22 +167,13 @@ def run_torch_side(
     return out
 
 
-def _mean_loss(model, x: np.ndarray, y: np.ndarray, batch: int = 64) -> float:
-    """Mean token cross-entropy of `model` (inference mode) on windows `x` -> `y`."""
-    import keras
+def _valid_loss(model, val: np.ndarray, window: int) -> float:
+    """Mean token loss on non-overlapping windows of `val`: the windows of torch_ref's `full_val_loss`."""
+    from keras_lm.data.pipelines import lm_dataset
+    from keras_lm.evaluation.evaluate import token_metrics
 
-    from keras_lm.features import PADDING_MASK
-    from keras_lm.features import TOKEN_IDS
-
-    total = 0.0
-    for i in range(0, len(x), batch):
-        xb = x[i : i + batch]
-        logits = model.predict_on_batch({TOKEN_IDS: xb, PADDING_MASK: np.ones_like(xb)})
-        per_token = keras.losses.sparse_categorical_crossentropy(
-            y[i : i + batch], logits, from_logits=True
-        )
-        total += float(np.sum(per_token))
-    return total / y.size
+    windows = lm_dataset(val, window, 64, shuffle=False, drop_remainder=False)
+    return token_metrics(model, windows)["loss"]
 
 
 def run_keras_side(config: TrainConfig, record) -> dict:
@@ -203,7 +190,8 @@ def run_keras_side(config: TrainConfig, record) -> dict:
     model = build_model(config.family, config.model_config(vocab_size=int(record["vocab_size"])))
     state = {k[2:]: record[k] for k in record if k.startswith("w:")}
     load_torch_weights(model, state, config.model["num_layers"], config.model["num_heads"])
-    init_loss = _mean_loss(model, record["x0"], record["y0"])
+    window = config.loop.sequence_length
+    init_loss = _valid_loss(model, record["val"], window)
     if abs(init_loss - float(record["init_loss"])) > 1e-4:
         raise ValueError(
             f"the same weights give different losses: keras_lm {init_loss:.6f}, "
@@ -216,14 +204,10 @@ def run_keras_side(config: TrainConfig, record) -> dict:
             {TOKEN_IDS: x, PADDING_MASK: np.ones_like(x)}, y, return_dict=True
         )
         losses.append(float(out["loss"]))
-    val = record["val"]
-    window = config.loop.sequence_length
-    n = (len(val) - 1) // window
-    x_val, y_val = val[: n * window].reshape(n, window), val[1 : n * window + 1].reshape(n, window)
     return {
         "init_loss": init_loss,
         "losses": losses,
-        "final_val_loss": _mean_loss(model, x_val, y_val),
+        "final_val_loss": _valid_loss(model, record["val"], window),
     }
 
 
@@ -266,7 +250,7 @@ def format_parity(report: dict) -> str:
     lines = [
         f"{report['config']}, {report['steps']} steps from torch_ref's initial weights on its batches.",
         "",
-        f"Loss of the initial weights on one batch: torch_ref {report['init_loss']['torch_ref']:.6f}, "
+        f"Valid loss of the initial weights: torch_ref {report['init_loss']['torch_ref']:.6f}, "
         f"keras_lm {report['init_loss']['keras_lm']:.6f}.",
         "",
         f"Final loss on torch_ref's whole valid split: torch_ref {final['torch_ref']:.4f}, "

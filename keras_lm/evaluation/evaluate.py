@@ -150,7 +150,7 @@ def _evaluate_lm(
     if limit is not None:
         ids = ids[: limit * length + 1]  # exactly `limit` windows, as they start every `length`
     dataset = lm_dataset(ids, length, batch_size, shuffle=False, drop_remainder=False)
-    return _token_metrics(run.model(checkpoint), dataset)
+    return token_metrics(run.model(checkpoint), dataset)
 
 
 def _evaluate_classifier(run: Run, corpus: Corpus, checkpoint: str, batch_size: int) -> dict:
@@ -213,7 +213,7 @@ def _evaluate_seq2seq(
         shuffle=False,
         lines=[r.line for r in corpus],
     )
-    teacher_forced = _token_metrics(run.model(checkpoint), dataset)
+    teacher_forced = token_metrics(run.model(checkpoint), dataset)
     teacher_forced.pop("examples")
     sources, references = corpus.sources(), corpus.targets()
     hypotheses = list(translate(sources))
@@ -237,7 +237,7 @@ def _generator_translate(run: Run, checkpoint: str, decoding: SamplingConfig) ->
     return lambda sources: generator.translate(sources, decoding)
 
 
-def _token_metrics(model, dataset) -> dict:
+def token_metrics(model, dataset) -> dict:
     """`lm_metrics` of teacher-forced next-token prediction over the real (weighted) labels."""
     import tensorflow as tf
 
