@@ -38,9 +38,10 @@ class TextModel:
     bundle models; pure Python over the stepper and the tokenizer.
     """
 
-    # A classifier's class names and token limit (`data.max_length`); set by classifier models.
+    # A classifier's class names, token limit and overflow rule (`data.max_length`, `data.overflow`).
     labels: list[str] | None = None
     max_length: int | None = None
+    overflow: str = "truncate"
 
     def __init__(self, stepper, tokenizer, family: str, max_source_length: int | None = None):
         self.stepper, self.tokenizer, self.family = stepper, tokenizer, family
@@ -96,15 +97,24 @@ class TextModel:
     def classify(self, texts: str | list[str]) -> list[dict] | dict:
         """`{"label", "probabilities"}` per text; one text in, one dict out.
 
-        Texts longer than the classifier's `data.max_length` tokens are cut to it (with a
-        warning that counts them), as training with `data.overflow: truncate` cut them.
+        A text longer than the classifier's `data.max_length` tokens is an error naming it
+        when the model was trained with `data.overflow: error`; otherwise it is cut to the
+        limit, with a warning that counts the cut texts (training cut or dropped such rows).
         """
         self._require(("encoder_classifier",), "classify")
         batch = [texts] if isinstance(texts, str) else list(texts)
         limit = self.max_length or 64
         unk = self.tokenizer.specials.unk_id
         encoded = [self.tokenizer.encode(t) for t in batch]
-        cut = sum(len(row) > limit for row in encoded)
+        too_long = [i for i, row in enumerate(encoded) if len(row) > limit]
+        if too_long and self.overflow == "error":
+            i = too_long[0]
+            raise InputError(
+                "text",
+                f"text {i} ({batch[i][:40]!r}...) is {len(encoded[i])} tokens; the classifier "
+                f"takes at most {limit} (data.max_length, trained with data.overflow: error)",
+            )
+        cut = len(too_long)
         if cut:
             log.warning(
                 "classify: cut %d of %d texts to %d tokens (data.max_length)",
@@ -155,7 +165,8 @@ class Generator(TextModel):
     max_source_length / max_target_length: seq2seq limits from the run's data config.
     cached: False runs the naive full recompute (LMs only): for benchmarks and checks.
     jit_compile: XLA-compile the one-token step.
-    labels / max_length: a classifier's class names and token limit (`from_run` reads both).
+    labels / max_length / overflow: a classifier's class names, token limit and overflow rule
+        (`from_run` reads all three from the run's config).
     """
 
     def __init__(
@@ -168,6 +179,7 @@ class Generator(TextModel):
         jit_compile: bool = True,
         labels: list[str] | None = None,
         max_length: int | None = None,
+        overflow: str = "truncate",
     ):
         from keras_lm.generation.keras_graphs import RecomputeLMStepper
         from keras_lm.generation.keras_graphs import keras_stepper
@@ -180,6 +192,7 @@ class Generator(TextModel):
             stepper = keras_stepper(model, jit_compile, max_target_length)
         super().__init__(stepper, tokenizer, model.name, max_source_length)
         self.model, self.labels, self.max_length = model, labels, max_length
+        self.overflow = overflow
 
     def _class_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         from keras_lm.features import PADDING_MASK
@@ -204,6 +217,7 @@ class Generator(TextModel):
             cached,
             labels=run.labels(),
             max_length=data.max_length,
+            overflow=data.overflow,
         )
 
 

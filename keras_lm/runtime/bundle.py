@@ -93,6 +93,7 @@ class BundleModel(TextModel):
         super().__init__(stepper, tokenizer, family, data.get("max_source_length"))
         self.labels = manifest.get("labels")
         self.max_length = data.get("max_length")
+        self.overflow = data.get("overflow", "truncate")
 
     def _class_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.graphs.run("classify", token_ids=ids, padding_mask=mask)["probabilities"]

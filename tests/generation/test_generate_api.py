@@ -121,3 +121,16 @@ def test_classify_on_keras_labels_each_text_the_same_alone_or_batched(tiny_run, 
     assert "cut 1 of 2 texts to 32 tokens" in caplog.text
     with pytest.raises(InputError, match="cannot classify"):
         Generator.from_run(tiny_run("tiny-lstm-lm")).classify("x")
+
+
+def test_classify_refuses_a_long_text_when_the_run_trained_with_overflow_error(tiny_run):
+    from keras_lm.training.runs import open_run
+
+    run = open_run(tiny_run("tiny-classifier"))
+    assert Generator.from_run(tiny_run("tiny-classifier")).overflow == run.config.data.overflow
+    strict = Generator(
+        run.model("best"), run.tokenizer, labels=run.labels(), max_length=32, overflow="error"
+    )
+    assert strict.classify("Return the sum.")["label"] in run.labels()
+    with pytest.raises(InputError, match=r"text 1 \('x x x.*is 500 tokens.*at most 32"):
+        strict.classify(["Return the sum.", "x " * 500])
