@@ -9,6 +9,10 @@ keras_lm builds the config's model, loads those weights, compiles it with `compi
 curves should agree to float rounding; with dropout only the masks differ. The final loss
 of both on torch_ref's whole valid split (non-overlapping windows) is reported.
 
+One seed gives one draw of the dropout masks on each side, so a small difference at the
+end cannot be told from the spread between seeds; `seeds_summary` sets the per-seed
+differences beside the spread of each side's own final losses.
+
 Example:
 >>> import numpy as np
 >>> state = {"blocks.0.attn.qkv.weight": np.arange(6 * 2).reshape(6, 2)}
@@ -211,7 +215,9 @@ def run_keras_side(config: TrainConfig, record) -> dict:
     }
 
 
-def parity_report(name: str, record, keras_side: dict, points: int = 8) -> dict:
+def parity_report(
+    name: str, record, keras_side: dict, points: int = 8, seed: int | None = None
+) -> dict:
     """Both loss curves at `points` steps, the mean difference per stretch, both final valid losses."""
     torch_losses = np.asarray(record["losses"])
     keras_losses = np.asarray(keras_side["losses"])
@@ -220,6 +226,7 @@ def parity_report(name: str, record, keras_side: dict, points: int = 8) -> dict:
     stretches = np.array_split(np.arange(steps), min(4, steps))
     return {
         "config": name,
+        "seed": seed,
         "steps": steps,
         "init_loss": {"torch_ref": float(record["init_loss"]), "keras_lm": keras_side["init_loss"]},
         "curve": [
@@ -247,8 +254,10 @@ def parity_report(name: str, record, keras_side: dict, points: int = 8) -> dict:
 def format_parity(report: dict) -> str:
     """Markdown: the final valid losses, the mean difference per stretch, the two curves."""
     final = report["final_val_loss"]
+    seed = "" if report.get("seed") is None else f", seed {report['seed']}"
     lines = [
-        f"{report['config']}, {report['steps']} steps from torch_ref's initial weights on its batches.",
+        f"{report['config']}{seed}, {report['steps']} steps from torch_ref's initial weights "
+        "on its batches.",
         "",
         f"Valid loss of the initial weights: torch_ref {report['init_loss']['torch_ref']:.6f}, "
         f"keras_lm {report['init_loss']['keras_lm']:.6f}.",
@@ -265,3 +274,46 @@ def format_parity(report: dict) -> str:
         *(f"| {c['step']} | {c['torch_ref']:.4f} | {c['keras_lm']:.4f} |" for c in report["curve"]),
     ]
     return "\n".join(lines)
+
+
+def seeds_summary(reports: list[dict]) -> dict:
+    """Per seed, both final valid losses and their difference; the mean and spread over seeds."""
+    rows = [
+        {
+            "seed": r["seed"],
+            "torch_ref": r["final_val_loss"]["torch_ref"],
+            "keras_lm": r["final_val_loss"]["keras_lm"],
+            "keras_minus_torch": r["final_val_loss"]["keras_lm"] - r["final_val_loss"]["torch_ref"],
+        }
+        for r in reports
+    ]
+
+    def stats(key: str) -> dict:
+        values = [row[key] for row in rows]
+        return {"mean": float(np.mean(values)), "min": min(values), "max": max(values)}
+
+    return {
+        "seeds": rows,
+        **{key: stats(key) for key in ("torch_ref", "keras_lm", "keras_minus_torch")},
+    }
+
+
+def format_seeds(summary: dict) -> str:
+    """Markdown: one row per seed, then the mean (min to max) of each column."""
+
+    def cell(stat: dict, sign: str = "") -> str:
+        return f"{stat['mean']:{sign}.4f} ({stat['min']:{sign}.4f} to {stat['max']:{sign}.4f})"
+
+    return "\n".join(
+        [
+            "| seed | torch_ref valid loss | keras_lm valid loss | keras - torch |",
+            "|---|---|---|---|",
+            *(
+                f"| {r['seed']} | {r['torch_ref']:.4f} | {r['keras_lm']:.4f} "
+                f"| {r['keras_minus_torch']:+.4f} |"
+                for r in summary["seeds"]
+            ),
+            f"| mean (min to max) | {cell(summary['torch_ref'])} | {cell(summary['keras_lm'])} "
+            f"| {cell(summary['keras_minus_torch'], '+')} |",
+        ]
+    )

@@ -2,6 +2,8 @@
 
 >>> positive_int("3")
 3
+>>> seed_list("1337,1,2")
+[1337, 1, 2]
 """
 
 from __future__ import annotations
@@ -18,3 +20,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
     return value
+
+
+def seed_list(text: str) -> list[int]:
+    """Comma-separated whole numbers, each used once; else argparse's usage error naming the value."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct comma-separated whole numbers (1337,1,2), not {text!r}"
+        )
+    return seeds

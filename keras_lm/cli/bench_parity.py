@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_lm.cli.argtypes import positive_int
+from keras_lm.cli.argtypes import seed_list
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.errors import InputError
@@ -40,7 +41,14 @@ def register_parity(sub) -> None:
         "--config", default="shakespeare-small", help="a shipped transformer_lm config"
     )
     parity.add_argument("--steps", type=positive_int, default=120, help="steps on both sides")
-    parity.add_argument("--seed", type=int, default=1337, help="torch_ref's seed (its default)")
+    parity.add_argument(
+        "--seeds",
+        "--seed",
+        type=seed_list,
+        default=[1337],
+        help="comma-separated seeds, one run each: torch_ref's seed (weights, batches, dropout) "
+        "and keras_lm's loop.seed (its dropout); default 1337, torch_ref's own",
+    )
     parity.add_argument(
         "--set",
         action="append",
@@ -57,17 +65,42 @@ def register_parity(sub) -> None:
 
 def run_parity(args) -> int:
     from keras_lm.bench.torch_parity import format_parity
-    from keras_lm.bench.torch_parity import parity_report
-    from keras_lm.bench.torch_parity import run_keras_side
-    from keras_lm.bench.torch_parity import run_torch_side
+    from keras_lm.bench.torch_parity import format_seeds
+    from keras_lm.bench.torch_parity import seeds_summary
     from keras_lm.cli.bench import command_line
-    from keras_lm.data.datasets import find_local
-    from keras_lm.data.registry import get_spec
     from keras_lm.training.presets import load_config
 
     config = load_config(args.config, args.set)
     if config.family != "transformer_lm":
         raise InputError("--config", f"expected a transformer_lm config, got {config.family}")
+    folder = _tinyshakespeare(args)
+    if not Path(args.torch_python).is_file():
+        raise InputError(
+            "--torch-python", f"{args.torch_python} is absent (make torchref creates it)"
+        )
+    reports = []
+    for seed in args.seeds:  # the user's --set comes last, so an explicit loop.seed wins
+        seeded = load_config(args.config, [f"loop.seed={seed}", *args.set])
+        reports.append(_one_seed(args, seeded, seed, folder))
+    command = command_line()
+    parts = [f"Command: `{command}`"]
+    summary = seeds_summary(reports) if len(reports) > 1 else None
+    if summary:
+        parts.append(format_seeds(summary))
+    parts += [format_parity(report) for report in reports]
+    text = "\n\n".join(parts)
+    out = Path(args.out)
+    result = {"command": command, "summary": summary, "runs": reports}
+    write_text_atomic(out / "parity.md", text + "\n")
+    write_text_atomic(out / "parity.json", json.dumps(result, indent=2) + "\n")
+    out_console().print(text, markup=False)
+    return 0
+
+
+def _tinyshakespeare(args) -> Path:
+    from keras_lm.data.datasets import find_local
+    from keras_lm.data.registry import get_spec
+
     folder = find_local(
         get_spec("tinyshakespeare"), args.data_dir or os.environ.get("KERAS_LM_DATA")
     )
@@ -75,30 +108,26 @@ def run_parity(args) -> int:
         raise InputError(
             "--data-dir", "tinyshakespeare not found (pass --data-dir or set KERAS_LM_DATA)"
         )
-    if not Path(args.torch_python).is_file():
-        raise InputError(
-            "--torch-python", f"{args.torch_python} is absent (make torchref creates it)"
-        )
+    return folder
+
+
+def _one_seed(args, config, seed: int, folder: Path) -> dict:
+    """torch_ref's run at `seed`, then keras_lm's on its weights and batches: the parity report."""
+    from keras_lm.bench.torch_parity import parity_report
+    from keras_lm.bench.torch_parity import run_keras_side
+    from keras_lm.bench.torch_parity import run_torch_side
+
     with tempfile.TemporaryDirectory(prefix="keras_lm_parity_") as tmp:
-        with err_console().status(f"torch_ref: {args.steps} steps"):
+        with err_console().status(f"torch_ref, seed {seed}: {args.steps} steps"):
             path = run_torch_side(
                 config,
                 args.steps,
-                args.seed,
+                seed,
                 args.torch_python,
                 Path(args.torch_ref),
                 folder,
                 Path(tmp) / "torch.npz",
             )
         record = dict(np.load(path))
-    with err_console().status(f"keras_lm: {args.steps} steps on the same batches"):
-        report = parity_report(args.config, record, run_keras_side(config, record))
-    command = command_line()
-    text = f"Command: `{command}`\n\n" + format_parity(report)
-    out = Path(args.out)
-    write_text_atomic(out / "parity.md", text + "\n")
-    write_text_atomic(
-        out / "parity.json", json.dumps({"command": command, **report}, indent=2) + "\n"
-    )
-    out_console().print(text, markup=False)
-    return 0
+    with err_console().status(f"keras_lm, seed {seed}: {args.steps} steps on the same batches"):
+        return parity_report(args.config, record, run_keras_side(config, record), seed=seed)

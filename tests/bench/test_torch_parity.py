@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from keras_lm.bench.torch_parity import format_parity
+from keras_lm.bench.torch_parity import format_seeds
 from keras_lm.bench.torch_parity import load_torch_weights
 from keras_lm.bench.torch_parity import parity_report
+from keras_lm.bench.torch_parity import seeds_summary
+from keras_lm.cli.argtypes import seed_list
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
 from keras_lm.models import TransformerLMConfig
@@ -103,20 +106,48 @@ def test_report_shows_both_curves_and_the_difference():
     assert "| 1 | 3.0000 | 3.1000 |" in text
 
 
-def test_parity_run_against_torch_ref(tmp_path, data_dir):
+def test_seeds_summary_sets_each_seed_beside_the_spread():
+    def report(seed, torch_loss, keras_loss):
+        return {"seed": seed, "final_val_loss": {"torch_ref": torch_loss, "keras_lm": keras_loss}}
+
+    summary = seeds_summary([report(1337, 1.85, 1.86), report(1, 1.87, 1.86)])
+    assert [round(r["keras_minus_torch"], 4) for r in summary["seeds"]] == [0.01, -0.01]
+    assert summary["torch_ref"]["min"] == 1.85 and summary["torch_ref"]["max"] == 1.87
+    assert summary["keras_minus_torch"]["mean"] == pytest.approx(0.0)
+    text = format_seeds(summary)
+    assert "| 1 | 1.8700 | 1.8600 | -0.0100 |" in text
+    assert "| mean (min to max) | 1.8600 (1.8500 to 1.8700) | 1.8600 (1.8600 to 1.8600)" in text
+
+
+@pytest.mark.parametrize("text", ["1,,2", "1,1", "x", ""])
+def test_seed_list_refuses_what_is_not_distinct_numbers(text):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match="distinct comma-separated"):
+        seed_list(text)
+
+
+def test_parity_command_against_torch_ref_two_seeds(tmp_path, data_dir):
+    import json
+
+    from keras_lm.cli.main import main
+
     python = ROOT / ".venv-torchref/bin/python"
     torch_ref = ROOT.parent / "shared/anchors/torch_ref"
     if not python.is_file() or not torch_ref.is_dir():
         pytest.skip("needs the torch venv (make torchref) and ../shared/anchors/torch_ref")
-    from keras_lm.bench.torch_parity import run_keras_side
-    from keras_lm.bench.torch_parity import run_torch_side
-    from keras_lm.training.presets import load_config
-
-    config = load_config("shakespeare-baby", ["model.dropout=0.0"])
-    path = run_torch_side(
-        config, 5, 1337, str(python), torch_ref, data_dir / "tinyshakespeare", tmp_path / "t.npz"
-    )
-    record = dict(np.load(path))
-    side = run_keras_side(config, record)  # raises if the initial losses differ
-    np.testing.assert_allclose(side["losses"], record["losses"], atol=2e-3)
-    assert abs(side["final_val_loss"] - float(record["final_val_loss"])) < 2e-3
+    args = ["bench", "parity", "--config", "shakespeare-baby", "--set", "model.dropout=0.0"]
+    args += ["--steps", "5", "--seeds", "1337,1", "--torch-python", str(python)]
+    args += ["--torch-ref", str(torch_ref), "--data-dir", str(data_dir), "--out", str(tmp_path)]
+    assert main(args) == 0  # and each seed raised had its initial losses differed
+    result = json.loads((tmp_path / "parity.json").read_text())
+    assert [r["seed"] for r in result["runs"]] == [1337, 1]
+    for run in result["runs"]:  # without dropout the same computation, seed by seed
+        for point in run["curve"]:
+            assert point["keras_lm"] == pytest.approx(point["torch_ref"], abs=2e-3)
+        final = run["final_val_loss"]
+        assert final["keras_lm"] == pytest.approx(final["torch_ref"], abs=2e-3)
+    starts = [r["init_loss"]["torch_ref"] for r in result["runs"]]
+    assert starts[0] != starts[1]  # another seed, other initial weights
+    assert abs(result["summary"]["keras_minus_torch"]["mean"]) < 2e-3
+    assert "| mean (min to max) |" in (tmp_path / "parity.md").read_text()
