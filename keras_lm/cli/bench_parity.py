@@ -70,18 +70,17 @@ def run_parity(args) -> int:
     from keras_lm.cli.bench import command_line
     from keras_lm.training.presets import load_config
 
-    config = load_config(args.config, args.set)
-    if config.family != "transformer_lm":
-        raise InputError("--config", f"expected a transformer_lm config, got {config.family}")
+    # The user's --set comes after the seed, so an explicit loop.seed wins.
+    configs = {s: load_config(args.config, [f"loop.seed={s}", *args.set]) for s in args.seeds}
+    family = next(iter(configs.values())).family
+    if family != "transformer_lm":
+        raise InputError("--config", f"expected a transformer_lm config, got {family}")
     folder = _tinyshakespeare(args)
     if not Path(args.torch_python).is_file():
         raise InputError(
             "--torch-python", f"{args.torch_python} is absent (make torchref creates it)"
         )
-    reports = []
-    for seed in args.seeds:  # the user's --set comes last, so an explicit loop.seed wins
-        seeded = load_config(args.config, [f"loop.seed={seed}", *args.set])
-        reports.append(_one_seed(args, seeded, seed, folder))
+    reports = [_one_seed(args, config, seed, folder) for seed, config in configs.items()]
     command = command_line()
     parts = [f"Command: `{command}`"]
     summary = seeds_summary(reports) if len(reports) > 1 else None

@@ -114,11 +114,10 @@ class TextModel:
                 f"text {i} ({batch[i][:40]!r}...) is {len(encoded[i])} tokens; the classifier "
                 f"takes at most {limit} (data.max_length, trained with data.overflow: error)",
             )
-        cut = len(too_long)
-        if cut:
+        if too_long:
             log.warning(
                 "classify: cut %d of %d texts to %d tokens (data.max_length)",
-                cut,
+                len(too_long),
                 len(batch),
                 limit,
             )

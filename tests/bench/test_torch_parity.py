@@ -139,7 +139,7 @@ def test_parity_command_against_torch_ref_two_seeds(tmp_path, data_dir):
     args = ["bench", "parity", "--config", "shakespeare-baby", "--set", "model.dropout=0.0"]
     args += ["--steps", "5", "--seeds", "1337,1", "--torch-python", str(python)]
     args += ["--torch-ref", str(torch_ref), "--data-dir", str(data_dir), "--out", str(tmp_path)]
-    assert main(args) == 0  # and each seed raised had its initial losses differed
+    assert main(args) == 0  # run_keras_side raises where a seed's initial losses differ
     result = json.loads((tmp_path / "parity.json").read_text())
     assert [r["seed"] for r in result["runs"]] == [1337, 1]
     for run in result["runs"]:  # without dropout the same computation, seed by seed
