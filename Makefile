@@ -9,7 +9,7 @@ DEMO_OUT ?= runs/demo
 # `make demo DATA=spa-eng` runs the demo on a real data set of $(KERAS_LM_DATA).
 DATA ?= stdlib-sigs
 
-.PHONY: demo test lint install clean torchref bench
+.PHONY: demo test test-fast lint install clean torchref bench
 
 # The PyTorch reference of ../shared/anchors/torch_ref, for side-by-side benchmarks (CPU build pinned).
 .venv-torchref/bin/python:
@@ -18,9 +18,11 @@ DATA ?= stdlib-sigs
 
 torchref: .venv-torchref/bin/python
 
+# The research benchmarks (benchmarks/, run from this checkout); torch_ref's rows need TORCH_REF.
+TORCH_REF ?= $(if $(wildcard ../shared/anchors/torch_ref/train.py),$(abspath ../shared/anchors/torch_ref),)
 bench: $(BIN)/.installed torchref
 	$(BIN)/keras-lm bench tokenizers tinyshakespeare
-	$(BIN)/keras-lm bench train --variant loop.jit_compile=true
+	$(BIN)/keras-lm bench train --variant loop.jit_compile=true $(if $(TORCH_REF),--torch-ref $(TORCH_REF))
 
 $(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +36,15 @@ demo: $(BIN)/.installed
 	$(BIN)/keras-lm demo --out $(DEMO_OUT) --dataset $(DATA) --force
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check keras_lm tests
-	$(BIN)/ruff format --check keras_lm tests
+	$(BIN)/ruff check keras_lm tests benchmarks
+	$(BIN)/ruff format --check keras_lm tests benchmarks
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The edit loop: every test not marked slow (a few minutes on 2 cores).
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) runs reports .pytest_cache .ruff_cache *.egg-info

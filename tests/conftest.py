@@ -75,24 +75,41 @@ def tiny_pairs() -> list[tuple[str, str]]:
     return list(TINY_PAIRS)
 
 
+# The overrides of every session-trained tiny run (`tiny_training`, `tiny_run`).
+TINY_RUN_OVERRIDES = ["loop.max_steps=20", "loop.steps_per_epoch=10"]
+
+
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
+def tiny_training(tmp_path_factory):
+    """`tiny_training("tiny-transformer-lm")`: the `TrainResult` of a tiny shipped config trained
+    once per session (20 steps); its `run_dir` is the run.
+
+    Results and runs are shared by every test that asks for the same name: treat them as read-only.
+    """
+    results: dict[str, object] = {}
+
+    def get(name: str):
+        if name not in results:
+            from keras_lm.training.fit import train
+            from keras_lm.training.presets import load_config
+
+            config = load_config(name, TINY_RUN_OVERRIDES)
+            run_dir = tmp_path_factory.mktemp(name) / "run"
+            results[name] = train(config, run_dir, verbose=0)
+        return results[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_training):
     """`tiny_run("tiny-transformer-lm")`: a tiny shipped config trained once per session (20 steps).
 
     Runs are shared by every test that asks for the same name, so treat them as read-only.
     """
-    runs: dict[str, Path] = {}
 
     def get(name: str) -> Path:
-        if name not in runs:
-            from keras_lm.training.fit import train
-            from keras_lm.training.presets import load_config
-
-            config = load_config(name, ["loop.max_steps=20", "loop.steps_per_epoch=10"])
-            run_dir = tmp_path_factory.mktemp(name) / "run"
-            train(config, run_dir, verbose=0)
-            runs[name] = run_dir
-        return runs[name]
+        return Path(tiny_training(name).run_dir)
 
     return get
 

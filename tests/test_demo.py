@@ -10,8 +10,6 @@ from keras_lm.bench.runtime_speed import RuntimeBenchConfig
 from keras_lm.demo import DemoConfig
 from keras_lm.demo import run
 
-pytestmark = pytest.mark.slow
-
 TINY = DemoConfig(
     tokenizers=("char",),
     train=("demo-lstm-seq2seq",),
@@ -22,6 +20,7 @@ TINY = DemoConfig(
 )
 
 
+@pytest.mark.slow
 def test_demo_trains_evaluates_exports_and_benchmarks(tmp_path):
     out = tmp_path / "demo"
     report = run(TINY, out)

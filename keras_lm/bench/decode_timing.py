@@ -1,7 +1,7 @@
 """Time a decoding loop call by call: time to first token, per-token latency, tokens/s.
 
 Pure numpy and the standard library (it runs in the TensorFlow-free runtime's
-process). `TimedStepper` wraps any stepper of `keras_lm.generation.steppers` and
+process). `TimedStepper` wraps any stepper of `keras_lm.inference.steppers` and
 records how long each model call takes; `RecomputeStepper` turns an LM stepper into
 the naive baseline that re-runs `prefill` over the whole sequence for every token.
 
@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from keras_lm.generation.decoding import generate_lm
-from keras_lm.generation.decoding import translate_ids
-from keras_lm.generation.sampling import SamplingConfig
+from keras_lm.inference.decoding import generate_lm
+from keras_lm.inference.decoding import translate_ids
+from keras_lm.inference.sampling import SamplingConfig
 
 
 class TimedStepper:

@@ -52,6 +52,7 @@ import numpy as np
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
 from keras_lm.io import sha256_file
+from keras_lm.io import write_text_atomic
 
 WARMUP_CALLS = 3
 
@@ -411,6 +412,30 @@ def mobile_report(
         "token_ids": settings["ids"],
         "variants": [_variant_report(bundle, manifest, v, settings) for v in variants],
     }
+
+
+def write_mobile_report(
+    bundle: str | os.PathLike,
+    out: str | os.PathLike,
+    command: str = "",
+    threads: tuple[int, ...] = (1, 2),
+    repeats: int = 20,
+) -> str:
+    """`mobile_report`, written as `mobile.json` and `mobile.md` under `out`; the Markdown.
+
+    The Markdown starts with the command that made it (`keras-lm bench mobile` passes its own).
+
+    Example:
+    >>> text = write_mobile_report("export/tiny", "reports/bench/tiny", threads=(1,))  # doctest: +SKIP
+    """
+    report = mobile_report(bundle, threads=threads, repeats=repeats)
+    text = f"Command: `{command}`\n\n" + format_markdown(report)
+    out = Path(out)
+    write_text_atomic(out / "mobile.md", text)
+    write_text_atomic(
+        out / "mobile.json", json.dumps({"command": command, **report}, indent=2) + "\n"
+    )
+    return text
 
 
 def _size(n: int | None) -> str:

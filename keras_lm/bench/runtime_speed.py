@@ -6,10 +6,11 @@ measures: process start to first token (cold start), load time, time to first
 token, decode tokens/s, per-token latency p50/p90/p99 and peak RSS, at batch 1 and
 8. In the same run, the baselines: Keras in-process generation (the run's model, its
 XLA-compiled cached step), naive decoding that re-runs the whole sequence through
-`prefill` for every token (float32 ONNX and Keras, decoder-only LMs), and, where the
-torch venv exists, PyTorch eager with and without its KV cache
-(../shared/anchors/torch_ref) at the same architecture. Workers run one at a time:
-the machine's cores are the thing measured.
+`prefill` for every token (float32 ONNX and Keras, decoder-only LMs), and, when a
+torch_ref folder is given (`torch_ref`, None by default) and the torch venv exists,
+PyTorch eager with and without its KV cache at the same architecture. Workers run one
+at a time: the machine's cores are the thing measured. `run_bench` is
+`keras-lm bench BUNDLE...`: the measurements, then bench.json, bench.md and the plots.
 
 File size comes from the manifest, and "quality kept" is the variant's verification
 record (perplexity, BLEU or accuracy of the exported file against the Keras model
@@ -32,8 +33,12 @@ import sys
 import time
 from pathlib import Path
 
+from keras_lm.bench.runtime_report import format_markdown
+from keras_lm.bench.runtime_report import write_plots
+from keras_lm.bench.torch_decode import torch_decode_rows
 from keras_lm.config import Config
 from keras_lm.errors import InputError
+from keras_lm.io import write_text_atomic
 
 ENGINES = ("onnx", "tflite")
 
@@ -47,7 +52,10 @@ class RuntimeBenchConfig(Config):
     repeats: timed generations per cell, after one warm-up.
     engines: runtime formats to measure ("onnx", "tflite").
     baselines: also time Keras in-process generation and naive full recompute.
-    torch_python / torch_ref: the PyTorch reference (skipped when the python is absent).
+    torch_python / torch_ref: the torch venv's python and the torch_ref folder (a checkout
+        of the PyTorch reference); PyTorch rows only when torch_ref is given and the
+        python exists.
+    timeout_s: the longest one worker may run.
     """
 
     threads: tuple[int, ...] = (1, 2)
@@ -58,7 +66,7 @@ class RuntimeBenchConfig(Config):
     engines: tuple[str, ...] = ENGINES
     baselines: bool = True
     torch_python: str = ".venv-torchref/bin/python"
-    torch_ref: str = "../shared/anchors/torch_ref"
+    torch_ref: str | None = None
     timeout_s: float = 900.0
 
     def __post_init__(self):
@@ -149,9 +157,9 @@ def _variant_facts(manifest: dict, bundle: Path) -> dict:
 
 
 def _torch_rows(bundle: Path, manifest: dict, config: RuntimeBenchConfig) -> list[dict]:
-    from keras_lm.bench.torch_decode import torch_decode_rows
-
-    if manifest["family"] != "transformer_lm" or not Path(config.torch_python).exists():
+    if config.torch_ref is None or not Path(config.torch_python).exists():
+        return []
+    if manifest["family"] != "transformer_lm":
         return []
     from keras_lm.tokenizers import load_tokenizer
 
@@ -171,6 +179,7 @@ def _torch_rows(bundle: Path, manifest: dict, config: RuntimeBenchConfig) -> lis
 
 def bench_bundle(bundle: str | Path, config: RuntimeBenchConfig, progress=None) -> dict:
     """Every measurement of one bundle: `{"name", "family", "variants", "rows", "torch"}`."""
+    # Here, not at the top: keras_lm.runtime loads the generation stack (TensorFlow for Keras runs).
     from keras_lm.runtime.bundle import read_manifest
 
     bundle = Path(bundle)
@@ -215,3 +224,34 @@ def bench_bundles(
         },
         "bundles": [bench_bundle(b, config, progress) for b in bundles],
     }
+
+
+def run_bench(
+    bundles: list[str | Path],
+    config: RuntimeBenchConfig,
+    out: str | Path,
+    command: str = "",
+    progress=None,
+) -> Path:
+    """Benchmark `bundles`; write `bench.json`, `bench.md` and the PNG plots under `out`.
+
+    Returns the path of `bench.md`. A folder without a manifest.json is refused (an
+    `InputError` naming it) before anything is measured or written.
+
+    >>> run_bench(["export/nothing-here"], RuntimeBenchConfig(), "reports/bench/runtime")
+    Traceback (most recent call last):
+    ...
+    keras_lm.errors.InputError: export/nothing-here: not an export bundle (no manifest.json); ...
+    """
+    for bundle in bundles:
+        if not Path(bundle, "manifest.json").is_file():
+            raise InputError(
+                str(bundle),
+                "not an export bundle (no manifest.json); make one with `keras-lm export RUN`",
+            )
+    out = Path(out)
+    result = bench_bundles(bundles, config, command, progress)
+    plots = write_plots(result, out)
+    write_text_atomic(out / "bench.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out / "bench.md", format_markdown(result, plots) + "\n")
+    return out / "bench.md"

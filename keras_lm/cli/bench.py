@@ -1,21 +1,41 @@
-"""`keras-lm bench tokenizers`: measured speed, printed with the command that produced it."""
+"""`keras-lm bench ...`: the benchmark commands; each parses its options and calls one function.
+
+The product benchmarks (`bench BUNDLE...`, `bench mobile`) are `keras_lm.bench`. The
+research benchmarks (`train`, `parity`, `step`, `quality`, `tokenizers`, `generate`)
+are the `benchmarks/` package of a source checkout, the folder beside `keras_lm/`:
+it is not in the wheel, and without it these commands fail with one line saying so.
+
+Example:
+>>> research_module("processes").ROOT == CHECKOUT  # in a source checkout
+True
+"""
 
 from __future__ import annotations
 
-import json
-import shlex
+import argparse
+import importlib
+import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
+import keras_lm
+from keras_lm.cli.argtypes import add_torch_ref_arguments
+from keras_lm.cli.argtypes import comma_list
+from keras_lm.cli.argtypes import command_line
+from keras_lm.cli.argtypes import int_list
 from keras_lm.cli.argtypes import positive_int
-from keras_lm.cli.bench_parity import add_torch_ref_arguments
+from keras_lm.cli.argtypes import seed_list
+from keras_lm.cli.bench_bundles import register_bundles
+from keras_lm.cli.bench_mobile import register_mobile
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.cli.data import add_source_arguments
-from keras_lm.cli.data import open_source
-from keras_lm.errors import ConfigError
-from keras_lm.io import write_text_atomic
+from keras_lm.errors import KerasLMError
 
+# The folder that holds the keras_lm package: a source checkout has benchmarks/ there too.
+CHECKOUT = Path(keras_lm.__file__).resolve().parents[1]
 KINDS = ("char", "byte", "wordpiece", "sentencepiece")
 
 
@@ -24,13 +44,71 @@ def register(commands) -> None:
         "bench", help="benchmarks (results printed with the command that made them)"
     )
     sub = group.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
+    _register_tokenizers(sub)
+    _register_train(sub)
+    _register_step(sub)
+    _register_generate(sub)
+    _register_quality(sub)
+    register_bundles(sub)
+    register_mobile(sub)
+    _register_parity(sub)
 
+
+def research_module(name: str, checkout: Path | None = None) -> ModuleType:
+    """`benchmarks.<name>` of the source checkout keras_lm runs from.
+
+    A `KerasLMError` (printed by the CLI as one line) when there is no `benchmarks/`
+    beside the keras_lm package, as in an install from a wheel.
+    """
+    folder = (checkout or CHECKOUT) / "benchmarks"
+    if not (folder / "__init__.py").is_file():
+        raise KerasLMError(
+            "this is a research benchmark: it runs from a source checkout of keras_lm "
+            f"(the benchmarks/ folder beside keras_lm/), and {folder} is absent; "
+            "clone the repository and `pip install -e .` there"
+        )
+    package = sys.modules.get("benchmarks")
+    if package is None:
+        spec = importlib.util.spec_from_file_location(
+            "benchmarks", folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["benchmarks"] = package
+        spec.loader.exec_module(package)
+    if Path(package.__file__).resolve().parent != folder.resolve():
+        raise KerasLMError(
+            f"another package named benchmarks is imported ({package.__file__}), not {folder}"
+        )
+    return importlib.import_module(f"benchmarks.{name}")
+
+
+def run_with_status(function: Callable, config) -> str:
+    """`function(config, command, progress)` under a status line on stderr; its Markdown."""
+    status = err_console().status("starting")
+    with status:
+        return function(config, command_line(), progress=status.update)
+
+
+def _print(text: str, out: str | None = None) -> int:
+    out_console().print(text, markup=False)
+    if out:
+        err_console().print(f"written to {out}")
+    return 0
+
+
+# === tokenizers ===
+
+
+def _register_tokenizers(sub) -> None:
     tok = sub.add_parser(
         "tokenizers", help="tokens/s of each tokenizer, TensorFlow graph vs TensorFlow-free"
     )
     add_source_arguments(tok)
     tok.add_argument(
-        "--kinds", default=",".join(KINDS), help=f"comma-separated, from {', '.join(KINDS)}"
+        "--kinds",
+        type=comma_list,
+        default=KINDS,
+        help=f"comma-separated, from {', '.join(KINDS)}",
     )
     tok.add_argument(
         "--vocab-size", type=int, default=8000, help="vocabulary of the subword tokenizers"
@@ -42,11 +120,38 @@ def register(commands) -> None:
     )
     tok.set_defaults(run=run_tokenizers)
 
+
+def run_tokenizers(args: argparse.Namespace) -> int:
+    module = research_module("tokenizer_speed")
+    config = module.TokenizerBenchConfig(
+        source=args.source,
+        data_dir=args.data_dir,
+        download=not args.no_download,
+        format=args.format,
+        labels=comma_list(args.labels) if args.labels else (),
+        encoding_errors=args.encoding_errors,
+        kinds=tuple(args.kinds),
+        vocab_size=args.vocab_size,
+        lines=args.lines,
+        repeats=args.repeats,
+        out=args.out,
+    )
+    text = run_with_status(module.run_tokenizers, config)
+    return _print(text, f"{Path(args.out) / 'tokenizers.md'} and tokenizers.json")
+
+
+# === train ===
+
+
+def _register_train(sub) -> None:
     train = sub.add_parser(
         "train", help="training tokens/s of the shipped GPT configs vs the PyTorch reference"
     )
     train.add_argument(
-        "--configs", default="shakespeare-baby,shakespeare-small", help="comma-separated"
+        "--configs",
+        type=comma_list,
+        default=("shakespeare-baby", "shakespeare-small"),
+        help="comma-separated",
     )
     train.add_argument(
         "--steps", type=int, default=120, help="steps per measurement (the first 10 are warm-up)"
@@ -81,6 +186,77 @@ def register(commands) -> None:
     train.add_argument("--out", default="reports/bench", help="folder for train.json and train.md")
     train.set_defaults(run=run_train_speed)
 
+
+def run_train_speed(args: argparse.Namespace) -> int:
+    module = research_module("speed_rounds")
+    config = module.TrainSpeedConfig(
+        configs=tuple(args.configs),
+        steps=args.steps,
+        repeats=args.repeats,
+        variants=tuple(args.variant),
+        overrides=tuple(args.set),
+        quality_steps=args.quality_steps,
+        data_dir=args.data_dir,
+        torch_python=args.torch_python,
+        torch_ref=args.torch_ref,
+        out=args.out,
+    )
+    return _print(run_with_status(module.run_train_speed, config))
+
+
+# === parity ===
+
+
+def _register_parity(sub) -> None:
+    parity = sub.add_parser(
+        "parity",
+        help="train keras_lm from torch_ref's initial weights on torch_ref's batches; compare losses",
+    )
+    parity.add_argument(
+        "--config", default="shakespeare-small", help="a shipped transformer_lm config"
+    )
+    parity.add_argument("--steps", type=positive_int, default=120, help="steps on both sides")
+    parity.add_argument(
+        "--seeds",
+        "--seed",
+        type=seed_list,
+        default=[1337],
+        help="comma-separated seeds, one run each: torch_ref's seed (weights, batches, dropout) "
+        "and keras_lm's loop.seed (its dropout); default 1337, torch_ref's own",
+    )
+    parity.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, both sides",
+    )
+    add_torch_ref_arguments(parity)
+    parity.add_argument(
+        "--out", default="reports/bench", help="folder for parity.json and parity.md"
+    )
+    parity.set_defaults(run=run_parity)
+
+
+def run_parity(args: argparse.Namespace) -> int:
+    module = research_module("torch_parity")
+    config = module.ParityConfig(
+        config=args.config,
+        steps=args.steps,
+        seeds=tuple(args.seeds),
+        overrides=tuple(args.set),
+        data_dir=args.data_dir,
+        torch_python=args.torch_python,
+        torch_ref=args.torch_ref,
+        out=args.out,
+    )
+    return _print(run_with_status(module.run_parity, config))
+
+
+# === step ===
+
+
+def _register_step(sub) -> None:
     step = sub.add_parser(
         "step", help="one train step: Keras fit vs a bare tf.function step vs forward"
     )
@@ -97,21 +273,51 @@ def register(commands) -> None:
     )
     step.set_defaults(run=run_step)
 
+
+def run_step(args: argparse.Namespace) -> int:
+    module = research_module("step_breakdown")
+    config = module.StepConfig(config=args.config, variants=tuple(args.variant), ops=args.ops)
+    return _print(run_with_status(module.run_step, config))
+
+
+# === generate ===
+
+
+def _register_generate(sub) -> None:
     generate = sub.add_parser(
         "generate", help="in-process Keras decoding: KV cache against full recompute"
     )
     generate.add_argument("--config", default="shakespeare-small", help="architecture to time")
-    generate.add_argument("--lengths", default="64,256,512", help="new tokens per measurement")
+    generate.add_argument(
+        "--lengths", type=int_list, default=(64, 256, 512), help="new tokens per measurement"
+    )
     generate.add_argument("--prompt-length", type=int, default=32)
     generate.add_argument("--out", default="reports/bench", help="folder for generate.json and .md")
     generate.set_defaults(run=run_generation_speed)
 
+
+def run_generation_speed(args: argparse.Namespace) -> int:
+    module = research_module("generation_speed")
+    config = module.GenerationBenchConfig(
+        config=args.config,
+        lengths=tuple(args.lengths),
+        prompt_length=args.prompt_length,
+        out=args.out,
+    )
+    return _print(run_with_status(module.run_generation_speed, config))
+
+
+# === quality ===
+
+
+def _register_quality(sub) -> None:
     quality = sub.add_parser(
         "quality", help="train each shipped config within its CPU budget and evaluate it on valid"
     )
     quality.add_argument(
         "--configs",
-        default=None,
+        type=comma_list,
+        default=(),
         help="comma-separated subset of the table's configs (default: all)",
     )
     quality.add_argument("--work", default="runs/quality", help="folder for the runs and the log")
@@ -120,250 +326,8 @@ def register(commands) -> None:
     )
     quality.set_defaults(run=run_quality)
 
-    from keras_lm.cli.bench_bundles import register_bundles
-    from keras_lm.cli.bench_mobile import register_mobile
-    from keras_lm.cli.bench_parity import register_parity
 
-    register_bundles(sub)
-    register_mobile(sub)
-    register_parity(sub)
-
-
-def command_line() -> str:
-    return "keras-lm " + shlex.join(sys.argv[1:]) if sys.argv else "keras-lm"
-
-
-def run_tokenizers(args) -> int:
-    from keras_lm.bench.tokenizer_speed import benchmark_tokenizers
-    from keras_lm.bench.tokenizer_speed import format_markdown
-    from keras_lm.tokenizers import TokenizerConfig
-    from keras_lm.tokenizers import train_tokenizer
-
-    ds = open_source(args)
-    texts = ds["train"].texts()
-    texts = texts[: args.lines] if args.lines else texts
-    tokenizers = {}
-    for kind in args.kinds.split(","):
-        with err_console().status(f"training {kind} on {ds.name}/train"):
-            config = TokenizerConfig(kind=kind)
-            if kind in ("wordpiece", "sentencepiece"):
-                config = config.with_overrides([f"vocab_size={args.vocab_size}"])
-            tokenizers[kind] = train_tokenizer(texts, config)
-    with err_console().status("timing"):
-        rows = benchmark_tokenizers(texts, tokenizers, repeats=args.repeats)
-    command = command_line()
-    table = format_markdown(rows)
-    header = (
-        f"Tokenizer throughput on {ds.name}/train ({len(texts)} texts).\n\nCommand: `{command}`\n\n"
-    )
-    out = Path(args.out)
-    write_text_atomic(out / "tokenizers.md", header + table + "\n")
-    write_text_atomic(
-        out / "tokenizers.json",
-        json.dumps({"command": command, "rows": rows}, indent=2) + "\n",
-    )
-    out_console().print(header + table, markup=False)
-    err_console().print(f"written to {out / 'tokenizers.md'} and tokenizers.json")
-    return 0
-
-
-def run_train_speed(args) -> int:
-    import os
-
-    from keras_lm.bench.speed_rounds import combine_rounds
-    from keras_lm.bench.train_speed import format_markdown
-    from keras_lm.data.datasets import find_local
-    from keras_lm.data.registry import get_spec
-
-    data_dir = args.data_dir or os.environ.get("KERAS_LM_DATA")
-    folder = find_local(get_spec("tinyshakespeare"), data_dir)
-    has_torch = Path(args.torch_python).is_file() and folder is not None
-    if not has_torch:
-        err_console().print(
-            f"no PyTorch reference run: {args.torch_python} or tinyshakespeare is absent "
-            "(make torchref creates the venv)"
-        )
-    jobs, partner = _speed_jobs(args, data_dir, folder, has_torch)
-    rounds = []
-    for r in range(args.repeats):
-        measured = []
-        for label, job in jobs:
-            with err_console().status(f"round {r + 1}/{args.repeats}: {label}"):
-                measured.append(job())
-        rounds.append(measured)
-    rows = combine_rounds(rounds, partner)
-    quality = _quality_rows(args, data_dir, folder, has_torch) if args.quality_steps else []
-    command = command_line()
-    text = (
-        f"Training speed, {args.steps} steps each, one process at a time, {args.repeats} round(s); "
-        "tokens/s is the median over rounds, keras/torch the median of the per-round ratios.\n\n"
-        f"Command: `{command}`\n\n"
-    )
-    text += format_markdown(rows)
-    if quality:
-        from keras_lm.bench.train_speed import format_quality
-
-        text += f"\n\nValidation loss after {args.quality_steps} steps:\n\n" + format_quality(
-            quality
-        )
-    out = Path(args.out)
-    write_text_atomic(out / "train.md", text + "\n")
-    write_text_atomic(
-        out / "train.json",
-        json.dumps({"command": command, "rows": rows, "quality": quality}, indent=2) + "\n",
-    )
-    out_console().print(text, markup=False)
-    return 0
-
-
-def _speed_jobs(args, data_dir, folder, has_torch) -> tuple[list, list[int | None]]:
-    """One round's measurements as (label, thunk), and the torch_ref row each is compared with."""
-    from functools import partial
-
-    from keras_lm.bench.train_speed import run_keras
-    from keras_lm.bench.train_speed import torch_worker
-    from keras_lm.training.presets import load_config
-
-    jobs, partner = [], []
-    for name in args.configs.split(","):
-        torch_index = None
-        if has_torch:
-            dropout = load_config(name, args.set).model["dropout"]
-            torch_index = len(jobs)
-            jobs.append(
-                (
-                    f"torch_ref {name}",
-                    partial(
-                        torch_worker,
-                        name,
-                        args.steps,
-                        args.torch_python,
-                        Path(args.torch_ref),
-                        folder,
-                        dropout,
-                    ),
-                )
-            )
-            partner.append(None)
-        for variant in ["", *args.variant]:
-            overrides = [*args.set, *(v for v in variant.split(",") if v)]
-            jobs.append(
-                (
-                    f"keras_lm {name} {variant}",
-                    partial(run_keras, name, args.steps, overrides, data_dir),
-                )
-            )
-            partner.append(torch_index)
-    return jobs, partner
-
-
-def _quality_rows(args, data_dir, folder, has_torch) -> list[dict]:
-    import tempfile
-
-    from keras_lm.bench.train_speed import quality_run
-    from keras_lm.bench.train_speed import torch_quality_run
-    from keras_lm.training.presets import load_config
-
-    rows = []
-    for name in args.configs.split(","):
-        if has_torch:
-            dropout = load_config(name, args.set).model["dropout"]
-            with err_console().status(f"torch_ref {name}: {args.quality_steps} steps"):
-                rows.append(
-                    torch_quality_run(
-                        name,
-                        args.quality_steps,
-                        args.torch_python,
-                        Path(args.torch_ref),
-                        folder,
-                        dropout,
-                    )
-                )
-        for variant in ["", *args.variant]:
-            overrides = [*args.set, *(v for v in variant.split(",") if v)]
-            run_dir = Path(tempfile.mkdtemp(prefix="keras_lm_quality_")) / name
-            with err_console().status(f"keras_lm {name} {variant}: {args.quality_steps} steps"):
-                rows.append(quality_run(name, args.quality_steps, overrides, data_dir, run_dir))
-    return rows
-
-
-def run_step(args) -> int:
-    from keras_lm.bench.step_breakdown import step_breakdown
-
-    lines = [
-        f"Command: `{command_line()}`",
-        "",
-        "| config | variant | fit step ms | bare step ms | forward+backward ms | forward ms |",
-        "|---|---|---|---|---|---|",
-    ]
-    profiles = []
-    for variant in ["", *args.variant]:
-        overrides = [v for v in variant.split(",") if v]
-        with err_console().status(f"timing {args.config} {variant}"):
-            row = step_breakdown(args.config, overrides, ops=args.ops)
-        lines.append(
-            f"| {args.config} | {variant or '-'} | {row['fit_step_ms']} | {row['bare_step_ms']} "
-            f"| {row['gradients_ms']} | {row['forward_ms']} |"
-        )
-        if args.ops:
-            profiles.append((variant or "-", row["ops"]))
-    for variant, ops in profiles:
-        lines += [
-            "",
-            f"CPU time by op kind, bare step, variant {variant} (summed over threads):",
-            "",
-        ]
-        lines += ["| op kind | ms per step | share |", "|---|---|---|"]
-        lines += [f"| {kind} | {ms} | {share:.0%} |" for kind, ms, share in ops]
-    out_console().print("\n".join(lines), markup=False)
-    return 0
-
-
-def run_quality(args) -> int:
-    from keras_lm.bench.quality import ROWS
-    from keras_lm.bench.quality import format_markdown
-    from keras_lm.bench.quality import run_row
-
-    wanted = args.configs.split(",") if args.configs else [r.config for r in ROWS]
-    unknown = set(wanted) - {r.config for r in ROWS}
-    if unknown:
-        raise ConfigError(
-            f"--configs: {sorted(unknown)} not in the table {[r.config for r in ROWS]}"
-        )
-    work, out = Path(args.work), Path(args.out)
-    work.mkdir(parents=True, exist_ok=True)
-    command, rows = command_line(), []
-    for row in (r for r in ROWS if r.config in wanted):
-        with err_console().status(
-            f"{row.config}: calibrate, train {row.budget_minutes} min, evaluate"
-        ):
-            rows.append(run_row(row, work, work / "quality.log"))
-        text = f"Quality within CPU budgets on this machine.\n\nCommand: `{command}`\n\n"
-        text += format_markdown(rows)
-        write_text_atomic(out / "quality.md", text + "\n")
-        write_text_atomic(
-            out / "quality.json", json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
-        )
-    out_console().print(text, markup=False)
-    return 0
-
-
-def run_generation_speed(args) -> int:
-    from keras_lm.bench.generation_speed import format_markdown
-    from keras_lm.bench.generation_speed import generation_speed
-
-    lengths = tuple(int(n) for n in args.lengths.split(","))
-    with err_console().status(f"timing {args.config} at {lengths} new tokens"):
-        rows = generation_speed(args.config, lengths, args.prompt_length)
-    command = command_line()
-    text = (
-        f"Greedy decoding, batch 1, random weights.\n\nCommand: `{command}`\n\n"
-        + format_markdown(rows)
-    )
-    out = Path(args.out)
-    write_text_atomic(out / "generate.md", text + "\n")
-    write_text_atomic(
-        out / "generate.json", json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
-    )
-    out_console().print(text, markup=False)
-    return 0
+def run_quality(args: argparse.Namespace) -> int:
+    module = research_module("quality")
+    config = module.QualityConfig(configs=tuple(args.configs), work=args.work, out=args.out)
+    return _print(run_with_status(module.run_quality, config))

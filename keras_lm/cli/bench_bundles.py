@@ -9,13 +9,17 @@ Example:
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import argparse
 
+from keras_lm.bench.runtime_speed import RuntimeBenchConfig
+from keras_lm.bench.runtime_speed import run_bench
+from keras_lm.cli.argtypes import TORCH_PYTHON
+from keras_lm.cli.argtypes import TORCH_REF_BESIDE
+from keras_lm.cli.argtypes import command_line
+from keras_lm.cli.argtypes import default_torch_ref
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.errors import InputError
-from keras_lm.io import write_text_atomic
 
 
 def with_bundles_alias(argv: list[str], subcommands: set[str]) -> list[str]:
@@ -52,20 +56,21 @@ def register_bundles(sub) -> None:
     )
     bundles.add_argument(
         "--torch-python",
-        default=".venv-torchref/bin/python",
+        default=TORCH_PYTHON,
         help="python with torch==2.13.0 (make torchref); PyTorch rows are skipped if absent",
     )
-    bundles.add_argument("--torch-ref", default="../shared/anchors/torch_ref")
+    bundles.add_argument(
+        "--torch-ref",
+        default=default_torch_ref(),
+        help=f"torch_ref folder for the PyTorch rows (default {TORCH_REF_BESIDE} if it exists)",
+    )
     bundles.add_argument(
         "--out", default="reports/bench/runtime", help="folder for bench.json, .md, plots"
     )
     bundles.set_defaults(run=run_bundles)
 
 
-def run_bundles(args) -> int:
-    from keras_lm.bench.runtime_speed import RuntimeBenchConfig
-    from keras_lm.cli.bench import command_line
-
+def run_bundles(args: argparse.Namespace) -> int:
     config = RuntimeBenchConfig(
         threads=_ints(args.threads),
         batches=_ints(args.batches),
@@ -77,28 +82,9 @@ def run_bundles(args) -> int:
         torch_python=args.torch_python,
         torch_ref=args.torch_ref,
     )
-    for bundle in args.bundles:
-        if not Path(bundle, "manifest.json").is_file():
-            raise InputError(
-                bundle,
-                "not an export bundle (no manifest.json); make one with `keras-lm export RUN`",
-            )
-    report = write_bench(args.bundles, config, Path(args.out), command_line())
+    status = err_console().status("benchmarking")
+    with status:
+        report = run_bench(args.bundles, config, args.out, command_line(), status.update)
     out_console().print(report.read_text(encoding="utf-8"), markup=False)
     err_console().print(f"written to {report} (with bench.json and the plots)")
     return 0
-
-
-def write_bench(bundles, config, out: Path, command: str) -> Path:
-    """Run the benchmark and write `bench.json`, `bench.md` and the PNG plots under `out`."""
-    from keras_lm.bench.runtime_report import format_markdown
-    from keras_lm.bench.runtime_report import write_plots
-    from keras_lm.bench.runtime_speed import bench_bundles
-
-    status = err_console().status("benchmarking")
-    with status:
-        result = bench_bundles(bundles, config, command, progress=status.update)
-    plots = write_plots(result, out)
-    write_text_atomic(out / "bench.json", json.dumps(result, indent=2) + "\n")
-    write_text_atomic(out / "bench.md", format_markdown(result, plots) + "\n")
-    return out / "bench.md"

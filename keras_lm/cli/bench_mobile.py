@@ -14,13 +14,14 @@ Example:
 
 from __future__ import annotations
 
-import json
+import argparse
 from pathlib import Path
 
+from keras_lm.bench.mobile import write_mobile_report
+from keras_lm.cli.argtypes import command_line
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.errors import ConfigError
-from keras_lm.io import write_text_atomic
 
 
 def register_mobile(sub) -> None:
@@ -60,21 +61,13 @@ def default_out(bundle: str) -> Path:
     return Path("reports/bench") / Path(bundle).resolve().name
 
 
-def run_mobile(args) -> int:
-    from keras_lm.bench.mobile import format_markdown
-    from keras_lm.bench.mobile import mobile_report
-    from keras_lm.cli.bench import command_line  # here: keras_lm.cli.bench imports this module
-
+def run_mobile(args: argparse.Namespace) -> int:
     threads = parse_threads(args.threads)
-    with err_console().status(f"timing the .tflite files of {args.bundle}"):
-        report = mobile_report(args.bundle, threads=threads, repeats=args.repeats)
-    command = command_line()
-    text = f"Command: `{command}`\n\n" + format_markdown(report)
     out = Path(args.out) if args.out else default_out(args.bundle)
-    write_text_atomic(out / "mobile.md", text)
-    write_text_atomic(
-        out / "mobile.json", json.dumps({"command": command, **report}, indent=2) + "\n"
-    )
+    with err_console().status(f"timing the .tflite files of {args.bundle}"):
+        text = write_mobile_report(
+            args.bundle, out, command_line(), threads=threads, repeats=args.repeats
+        )
     out_console().print(text, markup=False, soft_wrap=True)  # Markdown lines unwrapped
     err_console().print(f"written to {out / 'mobile.md'} and mobile.json")
     return 0

@@ -62,7 +62,7 @@ def register(commands) -> None:
 def run_evaluate(args) -> int:
     from keras_lm.evaluation.evaluate import eval_path
     from keras_lm.evaluation.evaluate import evaluate_run
-    from keras_lm.generation.sampling import SamplingConfig
+    from keras_lm.inference.sampling import SamplingConfig
 
     decoding = SamplingConfig(
         strategy=args.strategy, num_beams=args.num_beams, length_penalty=args.length_penalty

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 
@@ -35,6 +33,7 @@ def run_export(args) -> int:
     from keras_lm.export.bundle import ExportConfig
     from keras_lm.export.bundle import export_run
     from keras_lm.export.summary import verification_table
+    from keras_lm.inference.manifest import Manifest
 
     config = ExportConfig(
         formats=_names(args.format),
@@ -47,7 +46,7 @@ def run_export(args) -> int:
     )
     with err_console().status(f"exporting {args.run_dir}: {', '.join(config.formats)}"):
         path = export_run(args.run_dir, config)
-    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    manifest = Manifest.read(path)
     out_console().print(verification_table(manifest), markup=False)
     out_console().print(f"bundle written to {path}")
     return 0

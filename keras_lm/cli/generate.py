@@ -21,7 +21,7 @@ def register(commands) -> None:
 
 
 def _common(parser, noun: str, help_text: str) -> None:
-    from keras_lm.generation.sampling import STRATEGIES
+    from keras_lm.inference.sampling import STRATEGIES
 
     parser.add_argument("run_dir", metavar="RUN", help="a run directory from `keras-lm train`")
     parser.add_argument("texts", metavar=noun.upper(), nargs="*", help=help_text)
@@ -59,7 +59,7 @@ def _texts(args) -> list[str]:
 
 
 def _sampling(args):
-    from keras_lm.generation.sampling import SamplingConfig
+    from keras_lm.inference.sampling import SamplingConfig
 
     return SamplingConfig(
         strategy=args.strategy,

@@ -64,11 +64,12 @@ def export_stage(run_dir: Path, quantize: tuple[str, ...], out: Path) -> tuple[l
     from keras_lm.export.bundle import ExportConfig
     from keras_lm.export.bundle import export_run
     from keras_lm.export.summary import verification_table
+    from keras_lm.inference.manifest import Manifest
 
     start = time.perf_counter()
     bundle = export_run(run_dir, ExportConfig(quantize=quantize, out=str(out)))
     seconds = time.perf_counter() - start
-    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest = Manifest.read(bundle)
     lines = [
         f"### Export: {bundle.name} ({seconds:.0f} s, every variant verified against Keras)\n",
         verification_table(manifest),

@@ -32,10 +32,10 @@ from keras_lm.evaluation.metrics import classification_metrics
 from keras_lm.evaluation.metrics import lm_metrics
 from keras_lm.evaluation.metrics import translation_scores
 from keras_lm.evaluation.plots import plot_confusion
-from keras_lm.generation.sampling import SamplingConfig
+from keras_lm.inference.sampling import SamplingConfig
 from keras_lm.io import write_text_atomic
-from keras_lm.training.runs import Run
-from keras_lm.training.runs import open_run
+from keras_lm.runs import Run
+from keras_lm.runs import open_run
 
 Translate = Callable[[list[str]], list[str]]
 SAMPLES = 5  # (source, reference, hypothesis) triples kept in a seq2seq report

@@ -25,15 +25,34 @@ from pathlib import Path
 from keras_lm.config import Config
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
+from keras_lm.export.onnx import convert_onnx
+from keras_lm.export.onnx import quantize_onnx_dynamic
+from keras_lm.export.probes import build_probe
+from keras_lm.export.probes import calibration_samples
+from keras_lm.export.savedmodel import write_savedmodel
+from keras_lm.export.text_signatures import text_signatures
+from keras_lm.export.tflite import check_builtins_only
+from keras_lm.export.tflite import convert_tflite
+from keras_lm.export.verify import TOLERANCES
+from keras_lm.export.verify import VerificationError
+from keras_lm.export.verify import verify_text_signatures
+from keras_lm.export.verify import verify_variant
+from keras_lm.generation.keras_graphs import KerasGraphs
 from keras_lm.io import atomic_dir
+from keras_lm.inference.manifest import FORMAT_VERSION
+from keras_lm.inference.manifest import Manifest
 from keras_lm.io import sha256_file
+from keras_lm.models.family import Family
+from keras_lm.models.registry import get_family
+from keras_lm.runs import open_run
+from keras_lm.runtime.litert_runner import LiteRTGraphs
+from keras_lm.runtime.onnx_runner import OnnxGraphs
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = {"tflite": ("fp16", "int8", "int8-full"), "onnx": ("int8",)}
 ALL_QUANTIZATIONS = ("fp16", "int8", "int8-full")
-MANIFEST_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +100,6 @@ def _check_names(field: str, given, allowed) -> None:
 
 def export_run(run_dir: str | Path, config: ExportConfig = ExportConfig()) -> Path:
     """Export, verify and write the bundle; return its path. Raises before writing on any failure."""
-    from keras_lm.training.runs import open_run
 
     run = open_run(run_dir)
     target = Path(config.out) / (config.name or run.config.name)
@@ -99,13 +117,8 @@ def export_run(run_dir: str | Path, config: ExportConfig = ExportConfig()) -> Pa
 
 
 def _build(run, model, config: ExportConfig, folder: Path) -> dict:
-    from keras_lm.export.probes import build_probe
-    from keras_lm.export.signatures import export_graphs
-    from keras_lm.export.text_signatures import text_signatures
-    from keras_lm.export.verify import verify_text_signatures
-    from keras_lm.generation.keras_graphs import KerasGraphs
 
-    family = run.family
+    family = get_family(run.family)
     data = run.config.data
     reference = KerasGraphs(model, jit_compile=False, max_target_length=data.max_target_length)
     held_out = run.splits().get("valid") or run.splits()["train"]
@@ -120,9 +133,8 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
         max_length=data.max_length,
     )
     run.tokenizer.save(folder / "tokenizer")
-    graphs = export_graphs(model, family)
+    graphs = family.export_graphs(model)
     manifest = _manifest_head(run, model, config, graphs, reference.facts)
-    from keras_lm.export.savedmodel import write_savedmodel
 
     text_facts = {**reference.facts, "labels": run.labels(), "max_length": data.max_length}
     strings, graph_tokenizer = {}, None
@@ -135,8 +147,10 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
         )
     tflite_source = None
     if "tflite" in config.formats:  # tensor graphs only: no tokenizer tables, no loops
-        # TFLite's builtin LSTM loop needs a static batch: lstm_seq2seq encodes one row at a time.
-        fixed = export_graphs(model, family, encoder_batch=1 if family == "lstm_seq2seq" else None)
+        # TFLite's builtin LSTM loop needs a static batch: such an encoder encodes one row at a time.
+        fixed = family.export_graphs(
+            model, encoder_batch=1 if family.static_encoder_batch else None
+        )
         tflite_source = write_savedmodel(model, fixed, folder / ".tflite-source")
     job = _Job(folder, savedmodel, tflite_source, graphs, probe, reference, family, run, config)
     for fmt, quantization in config.variants():
@@ -160,15 +174,12 @@ class _Job:
     graphs: dict
     probe: object
     reference: object
-    family: str
+    family: Family
     run: object
     config: ExportConfig
 
 
 def _variant(job: _Job, fmt: str, quantization: str) -> dict:
-    from keras_lm.export.verify import TOLERANCES
-    from keras_lm.export.verify import VerificationError
-    from keras_lm.export.verify import verify_variant
 
     path, candidate = _convert(job, fmt, quantization)
     reference = job.reference
@@ -206,9 +217,6 @@ def _convert(job: _Job, fmt: str, quantization: str):
         return job.savedmodel, _SavedModelGraphs(job.savedmodel)
     if fmt == "tflite":
         return _convert_tflite(job, quantization)
-    from keras_lm.export.onnx import convert_onnx
-    from keras_lm.export.onnx import quantize_onnx_dynamic
-    from keras_lm.runtime.onnx_runner import OnnxGraphs
 
     float_dir = job.folder / "onnx" / "float32"
     if quantization == "float32":
@@ -222,10 +230,6 @@ def _convert(job: _Job, fmt: str, quantization: str):
 
 
 def _convert_tflite(job: _Job, quantization: str):
-    from keras_lm.export.probes import calibration_samples
-    from keras_lm.export.tflite import check_builtins_only
-    from keras_lm.export.tflite import convert_tflite
-    from keras_lm.runtime.litert_runner import LiteRTGraphs
 
     path = job.folder / "tflite" / f"model.{quantization}.tflite"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -256,7 +260,7 @@ class _SavedModelGraphs:
 
 def _manifest_head(run, model, config, graphs, facts) -> dict:
     return {
-        "format_version": MANIFEST_VERSION,
+        "format_version": FORMAT_VERSION,
         "name": config.name or run.config.name,
         "family": run.family,
         "task": run.task,
@@ -319,9 +323,8 @@ def _file_hashes(folder: Path) -> dict:
 
 
 def _write_manifest(folder: Path, manifest: dict) -> None:
-    (folder / "manifest.json").write_text(
-        json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8"
-    )
+    """Written through the reader's own checks: what export writes, the runtime reads."""
+    Manifest.from_dict(json.loads(json.dumps(manifest, default=str))).write(folder)
 
 
 def _remove_tree(path: Path) -> None:

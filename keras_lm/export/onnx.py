@@ -18,7 +18,7 @@ Two things tf2onnx 1.17 does not do on this stack are done here:
   written for any graph.
 
 Example (a model is needed, so not run here):
->>> from keras_lm.models import TransformerLMConfig, build_transformer_lm  # doctest: +SKIP
+>>> from keras_lm.models.transformer_lm.model import build_transformer_lm  # doctest: +SKIP
 >>> from keras_lm.export.signatures import export_graphs  # doctest: +SKIP
 >>> model = build_transformer_lm(TransformerLMConfig.tiny())  # doctest: +SKIP
 >>> paths = convert_onnx(export_graphs(model), "export/tiny/onnx")  # doctest: +SKIP

@@ -6,7 +6,8 @@ Keras 3 models are not traced through `from_keras_model` (it breaks on Keras 3);
 the graphs are explicit `tf.function`s with input signatures.
 
 Example:
->>> from keras_lm.models import TransformerLMConfig, build_transformer_lm
+>>> from keras_lm.models import TransformerLMConfig
+>>> from keras_lm.models.transformer_lm.model import build_transformer_lm
 >>> from keras_lm.export.signatures import export_graphs
 >>> import tempfile, tensorflow as tf
 >>> model = build_transformer_lm(TransformerLMConfig.tiny())

@@ -1,8 +1,11 @@
 """String-in/string-out SavedModel signatures: tokenization and greedy decoding inside the graph.
 
-    transformer_lm / lstm_lm            generate(text [B], max_new_tokens []) -> text [B]
-    transformer_seq2seq / lstm_seq2seq  translate(text [B], max_new_tokens []) -> text [B]
-    encoder_classifier                  classify_text(text [B]) -> label [B], probabilities [B, C]
+    lm families        generate(text [B], max_new_tokens []) -> text [B]
+    seq2seq families   translate(text [B], max_new_tokens []) -> text [B]
+    classifiers        classify_text(text [B]) -> label [B], probabilities [B, C]
+
+The loop inside each is chosen by the family's stepper (its graph contract: a cached
+or a recurrent decoder), the in-graph twin of `keras_lm.inference.steppers`.
 
 They need TensorFlow and tensorflow-text (for the tokenizer ops: `import tensorflow_text`
 before `tf.saved_model.load`), not keras_lm. Decoding is greedy with the same
@@ -19,7 +22,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_lm.export.signatures import export_graphs
+from keras_lm.inference.steppers import CachedLMStepper
+from keras_lm.inference.steppers import CachedSeq2SeqStepper
+from keras_lm.inference.steppers import RecurrentLMStepper
+from keras_lm.models.family import Family
 
 
 def cut_at_end(tokens, end_id: int):
@@ -41,24 +47,25 @@ def left_pad_ragged(ragged):
     return tf.where(mask, ids, 0), tf.cast(mask, tf.int32)
 
 
-def text_signatures(model, family: str, tokenizer, facts: dict) -> tuple[dict, tf.Module]:
+def text_signatures(model, family: Family, tokenizer, facts: dict) -> tuple[dict, tf.Module]:
     """The family's string signature(s) as `tf.function`s, and the graph tokenizer they use.
 
     `tokenizer` is the run's (pure) tokenizer; save the returned `tf.Module` with the
     signatures (its lookup tables are resources the SavedModel must track).
     """
-    graphs = export_graphs(model, family)
+    graphs = family.export_graphs(model)
     text = tf.TensorSpec([None], tf.string, name="text")
     steps = tf.TensorSpec([], tf.int32, name="max_new_tokens")
     tok = tokenizer.to_tf()
     specials = tokenizer.specials
-    if family == "encoder_classifier":
+    if family.task == "classify":
         return {"classify_text": _classify(graphs, tok, text, facts)}, tok
-    if family == "transformer_lm":
+    if family.stepper is CachedLMStepper:
         return {"generate": _generate_transformer(graphs, tok, text, steps, facts, specials)}, tok
-    if family == "lstm_lm":
+    if family.stepper is RecurrentLMStepper:
         return {"generate": _generate_lstm(graphs, tok, text, steps, facts, specials)}, tok
-    return {"translate": _translate(graphs, family, tok, text, steps, facts, specials)}, tok
+    cached = family.stepper is CachedSeq2SeqStepper
+    return {"translate": _translate(graphs, cached, tok, text, steps, facts, specials)}, tok
 
 
 def _greedy_loop(step, first_logits, state, steps):
@@ -127,7 +134,7 @@ def _generate_lstm(graphs, tok, text, steps, facts, specials):
     return generate
 
 
-def _translate(graphs, family, tok, text, steps, facts, specials):
+def _translate(graphs, cached: bool, tok, text, steps, facts, specials):
     @tf.function(input_signature=[text, steps])
     def translate(text, max_new_tokens):
         ragged = tok.tokenize(text)
@@ -137,7 +144,7 @@ def _translate(graphs, family, tok, text, steps, facts, specials):
         encoded = graphs["encode"](encoder_token_ids=ids, encoder_padding_mask=mask)
         limit = tf.minimum(max_new_tokens, facts["max_target_length"] - 1)
         start = tf.fill([batch], specials.start_id)
-        if family == "transformer_seq2seq":
+        if cached:
             cache = tf.zeros(tf.concat([[batch], facts["cache_shape"][1:]], 0), tf.float32)
 
             def step(token, state):

@@ -25,13 +25,14 @@ import math
 import numpy as np
 
 from keras_lm.errors import KerasLMError
-from keras_lm.generation.decoding import generate_lm
-from keras_lm.generation.decoding import left_pad
-from keras_lm.generation.decoding import right_pad
-from keras_lm.generation.decoding import translate_ids
-from keras_lm.generation.sampling import SamplingConfig
-from keras_lm.generation.sampling import log_softmax
-from keras_lm.generation.steppers import make_stepper
+from keras_lm.inference.decoding import generate_lm
+from keras_lm.inference.decoding import left_pad
+from keras_lm.inference.decoding import right_pad
+from keras_lm.inference.decoding import translate_ids
+from keras_lm.inference.sampling import SamplingConfig
+from keras_lm.inference.sampling import log_softmax
+from keras_lm.inference.text_model import TextModel
+from keras_lm.models.family import Family
 
 
 class VerificationError(KerasLMError):
@@ -119,7 +120,7 @@ class Probe:
 
 
 def verify_variant(
-    reference, candidate, family: str, facts: dict, probe: Probe, tolerance: Tolerance, specials
+    reference, candidate, family: Family, facts: dict, probe: Probe, tolerance: Tolerance, specials
 ) -> dict:
     """Check `candidate` graphs against `reference` (Keras) graphs; return the results or raise."""
     problems: list[str] = []
@@ -169,13 +170,13 @@ def fit_batch(graphs, graph: str, inputs: dict) -> dict:
 
 def _decode_all(graphs, family, facts, probe, specials) -> list:
     config = SamplingConfig(max_new_tokens=24)
-    if family == "encoder_classifier":
+    if family.task == "classify":
         ids, mask = right_pad(probe.prompts)
         return np.argmax(
             graphs.run("classify", token_ids=ids, padding_mask=mask)["logits"], -1
         ).tolist()
-    stepper = make_stepper(graphs, family, facts)
-    if family in ("transformer_lm", "lstm_lm"):
+    stepper = family.make_stepper(graphs, facts)
+    if family.task == "lm":
         return generate_lm(stepper, probe.prompts, config, specials.end_id)
     return translate_ids(stepper, probe.prompts, config, specials.start_id, specials.end_id)
 
@@ -184,7 +185,7 @@ def decoding_agreement(reference, candidate, family, facts, probe, specials) -> 
     """Greedy outputs of both on the probe's prompts: identical examples and token agreement."""
     expected = _decode_all(reference, family, facts, probe, specials)
     got = _decode_all(candidate, family, facts, probe, specials)
-    if family == "encoder_classifier":
+    if family.task == "classify":
         same = sum(a == b for a, b in zip(expected, got, strict=True))
         return {
             "examples": len(expected),
@@ -203,10 +204,10 @@ def decoding_agreement(reference, candidate, family, facts, probe, specials) -> 
 
 def task_quality(reference, candidate, family, facts, probe, specials) -> dict | None:
     """The task metric of both on the probe data: perplexity (LM), BLEU (seq2seq), accuracy."""
-    if family == "transformer_lm" and probe.windows:
+    if family.task == "lm" and probe.windows:
         keras, export = (_perplexity(g, probe.windows) for g in (reference, candidate))
         return _delta("perplexity", keras, export, lower_is_better=True)
-    if family in ("transformer_seq2seq", "lstm_seq2seq") and probe.references and probe.detokenize:
+    if family.task == "seq2seq" and probe.references and probe.detokenize:
         from keras_lm.evaluation.metrics import translation_scores
 
         refs = [probe.detokenize(r) for r in probe.references]
@@ -219,7 +220,7 @@ def task_quality(reference, candidate, family, facts, probe, specials) -> dict |
             for g in (reference, candidate)
         )
         return _delta("bleu", keras, export, lower_is_better=False)
-    if family == "encoder_classifier" and probe.labels is not None:
+    if family.task == "classify" and probe.labels is not None:
         keras, export = (
             float(np.mean(np.array(_decode_all(g, family, facts, probe, specials)) == probe.labels))
             for g in (reference, candidate)
@@ -268,16 +269,13 @@ def _delta(metric: str, keras: float, export: float, lower_is_better: bool) -> d
 TEXT_CHECKS = 5
 
 
-def verify_text_signatures(savedmodel_dir, family: str, reference, run, probe: Probe) -> dict:
+def verify_text_signatures(savedmodel_dir, family: Family, reference, run, probe: Probe) -> dict:
     """The SavedModel's string signature against Keras greedy text on a few held-out inputs."""
-    import tensorflow as tf
-
-    from keras_lm.generation.api import TextModel
-    from keras_lm.generation.steppers import GENERATIVE
+    import tensorflow as tf  # verifying a SavedModel needs TensorFlow; the rest of this module not
 
     loaded = tf.saved_model.load(str(savedmodel_dir))
     texts = [run.tokenizer.decode(p) for p in probe.prompts[:TEXT_CHECKS]]
-    if family == "encoder_classifier":
+    if family.task == "classify":
         got = loaded.signatures["classify_text"](text=tf.constant(texts))["label"].numpy()
         ids, mask = right_pad([run.tokenizer.encode(t) or [0] for t in texts])
         labels = run.labels() or []
@@ -291,9 +289,9 @@ def verify_text_signatures(savedmodel_dir, family: str, reference, run, probe: P
         name = "classify_text"
     else:
         steps = 16
-        stepper = make_stepper(reference, family, reference.facts) if family in GENERATIVE else None
-        model = TextModel(stepper, run.tokenizer, family)
-        lm = family in ("transformer_lm", "lstm_lm")
+        stepper = family.make_stepper(reference, reference.facts)
+        model = TextModel(stepper, run.tokenizer, family.task, family.name)
+        lm = family.task == "lm"
         name = "generate" if lm else "translate"
         call = loaded.signatures[name](text=tf.constant(texts), max_new_tokens=tf.constant(steps))
         got = [t.decode() for t in call["text"].numpy()]

@@ -1,7 +1,8 @@
-"""Text generation: samplers, decoding loops with a KV cache or LSTM state, and the one-call API.
+"""Text generation with a trained Keras model: `Generator` and the in-process graphs it runs.
 
-`SamplingConfig` and the loops in `decoding` are TensorFlow-free (the runtime uses
-them too); `Generator` loads a run and imports TensorFlow when it is created.
+The samplers, decoding loops, steppers and `TextModel` are TensorFlow-free and live
+in `keras_lm.inference` (the runtime uses them too); this package adds the Keras
+adapters and imports TensorFlow.
 
 Example:
 >>> from keras_lm.generation import SamplingConfig
@@ -10,6 +11,6 @@ Example:
 """
 
 from keras_lm.generation.api import Generator
-from keras_lm.generation.sampling import SamplingConfig
+from keras_lm.inference.sampling import SamplingConfig
 
 __all__ = ["Generator", "SamplingConfig"]

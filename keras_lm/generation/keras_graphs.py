@@ -1,14 +1,15 @@
 """A Keras model's export graphs run in-process: the `graphs` that steppers drive, before any export.
 
-`KerasGraphs` runs the very `tf.function`s that `keras-lm export` converts
-(`keras_lm.export.signatures`), the one-token `decode` XLA-compiled (its shapes never
-change for a batch size). `RecomputeLMStepper` is the naive baseline: the whole
-model over the window for every token.
+`KerasGraphs` runs the very `tf.function`s that `keras-lm export` converts (the
+family's `graphs.export_graphs`), the one-token `decode` XLA-compiled (its shapes
+never change for a batch size). `RecomputeLMStepper` is the naive baseline: the
+whole model over the window for every token.
 
 Example:
->>> from keras_lm.models import TransformerLMConfig, build_transformer_lm
->>> from keras_lm.generation.decoding import generate_lm
->>> from keras_lm.generation.sampling import SamplingConfig
+>>> from keras_lm.models.transformer_lm.config import TransformerLMConfig
+>>> from keras_lm.models.transformer_lm.model import build_transformer_lm
+>>> from keras_lm.inference.decoding import generate_lm
+>>> from keras_lm.inference.sampling import SamplingConfig
 >>> model = build_transformer_lm(TransformerLMConfig.tiny())
 >>> config = SamplingConfig(max_new_tokens=4)
 >>> generate_lm(keras_stepper(model), [[5, 6]], config) == generate_lm(RecomputeLMStepper(model), [[5, 6]], config)
@@ -20,26 +21,24 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from keras_lm.export.signatures import export_graphs
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
-from keras_lm.generation.decoding import right_pad
-from keras_lm.generation.graphs import GRAPHS
-from keras_lm.generation.steppers import make_stepper
+from keras_lm.inference.decoding import right_pad
+from keras_lm.models.registry import family_of
 
 
 class KerasGraphs:
-    """`run(name, **inputs)` over `export_graphs(model)`, numpy in and out."""
+    """`run(name, **inputs)` over the family's export graphs of `model`, numpy in and out."""
 
     def __init__(self, model, jit_compile: bool = True, max_target_length: int | None = None):
-        self.family = model.name
-        self.functions = dict(export_graphs(model, self.family))
+        self.family = family_of(model)
+        self.functions = dict(self.family.export_graphs(model))
         decode = self.functions.get("decode")
         if jit_compile and decode is not None:
             self.functions["decode"] = tf.function(
                 decode.python_function, input_signature=decode.input_signature, jit_compile=True
             )
-        self.facts = model_facts(model, self.family, max_target_length)
+        self.facts = self.family.facts(model, max_target_length)
 
     @property
     def names(self) -> list[str]:
@@ -55,37 +54,17 @@ class KerasGraphs:
         return {k: v.numpy() for k, v in self.functions[name](**inputs).items()}
 
 
-def model_facts(model, family: str, max_target_length: int | None = None) -> dict:
-    """What a stepper needs besides the graphs: context, cache and state shapes, target length."""
-    if family not in GRAPHS:
-        return {}
-    graph = GRAPHS[family](model)
-    facts = {}
-    if family == "transformer_lm":
-        facts = {"context": graph.context, "cache_shape": list(graph.cache_shape(1))}
-    elif family == "transformer_seq2seq":
-        facts = {
-            "max_target_length": graph.max_target_length,
-            "cache_shape": list(graph.cache_shape(1)),
-        }
-    elif family in ("lstm_lm", "lstm_seq2seq"):
-        facts = {"state_shape": [graph.num_layers, graph.units]}
-        if family == "lstm_seq2seq":
-            facts["max_target_length"] = max_target_length or 128
-    return facts
-
-
 def keras_stepper(model, jit_compile: bool = True, max_target_length: int | None = None):
-    """The cached stepper of a Keras model (its family is its name)."""
+    """The cached stepper of a Keras model (None for a family that does not generate)."""
     graphs = KerasGraphs(model, jit_compile, max_target_length)
-    return make_stepper(graphs, graphs.family, graphs.facts)
+    return graphs.family.make_stepper(graphs, graphs.facts)
 
 
 class RecomputeLMStepper:
     """The naive baseline: every token runs the whole model over the last `context` tokens."""
 
     def __init__(self, model, context: int | None = None):
-        self.context = context or model_facts(model, model.name).get("context")
+        self.context = context or family_of(model).facts(model).get("context")
         self._forward = tf.function(
             lambda ids, mask: model({TOKEN_IDS: ids, PADDING_MASK: mask}, training=False),
             input_signature=[tf.TensorSpec((None, None), tf.int32)] * 2,

@@ -1,7 +1,10 @@
-"""Small registered Keras layers the model families need (keras_hub gives the Transformer blocks).
+"""Registered Keras layers the model families need, the cached Transformer decoder block among them.
 
 All are serializable (`get_config`, registered under the `keras_lm` package), so
-models that use them load with `safe_mode=True`.
+models that use them load with `safe_mode=True`. The blocks a family exports with a
+KV cache are ours (`TransformerDecoderBlock`, `CachedAttention`, `kv_cache`), written
+against public Keras ops only; keras_hub still gives the layers we never step with a
+cache (`TransformerEncoder`, embeddings).
 
 Example:
 >>> from keras_lm.layers import Seq2SeqAttention
@@ -10,8 +13,17 @@ Example:
 """
 
 from keras_lm.layers.attention import Seq2SeqAttention
+from keras_lm.layers.cached_attention import CachedAttention
 from keras_lm.layers.masking import BoolMask
 from keras_lm.layers.masking import DropMask
 from keras_lm.layers.pooling import MaskedPooling
+from keras_lm.layers.transformer_decoder import TransformerDecoderBlock
 
-__all__ = ["BoolMask", "DropMask", "MaskedPooling", "Seq2SeqAttention"]
+__all__ = [
+    "BoolMask",
+    "CachedAttention",
+    "DropMask",
+    "MaskedPooling",
+    "Seq2SeqAttention",
+    "TransformerDecoderBlock",
+]

@@ -8,41 +8,32 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from keras_lm.errors import InputError
-from keras_lm.generation.api import TextModel
-from keras_lm.generation.steppers import GENERATIVE
-from keras_lm.generation.steppers import make_stepper
+from keras_lm.errors import KerasLMError
+from keras_lm.inference.manifest import Manifest
+from keras_lm.inference.manifest import Variant
+from keras_lm.inference.text_model import TextModel
 from keras_lm.io import sha256_file
+from keras_lm.models.registry import get_family
+from keras_lm.runtime.litert_runner import LiteRTGraphs
+from keras_lm.runtime.onnx_runner import OnnxGraphs
+from keras_lm.tokenizers import load_tokenizer
 
 BACKENDS = ("onnx", "tflite")
 
 
-def read_manifest(bundle: str | Path) -> dict:
-    """The bundle's manifest; an `InputError` if `bundle` is not one."""
-    path = Path(bundle) / "manifest.json"
-    if not path.is_file():
-        raise InputError(
-            bundle, "not an export bundle (no manifest.json); make one with `keras-lm export RUN`"
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
+def read_manifest(bundle: str | Path) -> Manifest:
+    """The bundle's checked manifest; an `InputError` if `bundle` is not one."""
+    return Manifest.read(bundle)
 
 
-def _variant(manifest: dict, bundle: Path, backend: str, quantization: str) -> dict:
-    for variant in manifest["variants"]:
-        if variant["format"] == backend and variant["quantization"] == quantization:
-            return variant
-    have = [f"{v['format']}/{v['quantization']}" for v in manifest["variants"]]
-    raise InputError(bundle, f"no {backend}/{quantization} variant; the bundle has {have}")
-
-
-def _check_hashes(manifest: dict, bundle: Path, prefix: str) -> None:
+def _check_hashes(manifest: Manifest, bundle: Path, prefix: str) -> None:
     """Every file of the variant must be the one that was verified at export."""
-    for rel, entry in manifest["files"].items():
+    for rel, entry in manifest.files.items():
         if rel.startswith(prefix) or rel.startswith("tokenizer/"):
             path = bundle / rel
             if not path.is_file():
@@ -53,15 +44,11 @@ def _check_hashes(manifest: dict, bundle: Path, prefix: str) -> None:
                 )
 
 
-def open_graphs(bundle: Path, variant: dict, num_threads: int | None):
+def open_graphs(bundle: Path, variant: Variant, num_threads: int | None):
     """The variant's graphs as a runner (`run(name, **inputs)`)."""
-    path = bundle / variant["path"]
-    if variant["format"] == "tflite":
-        from keras_lm.runtime.litert_runner import LiteRTGraphs
-
+    path = bundle / variant.path
+    if variant.format == "tflite":
         return LiteRTGraphs(path, num_threads=num_threads)
-    from keras_lm.runtime.onnx_runner import OnnxGraphs
-
     return OnnxGraphs({p.stem: p for p in sorted(path.glob("*.onnx"))}, num_threads=num_threads)
 
 
@@ -75,23 +62,23 @@ class BundleModel(TextModel):
         quantization: str = "float32",
         num_threads: int | None = None,
     ):
-        from keras_lm.tokenizers import load_tokenizer
-
         bundle = Path(bundle)
         if backend not in BACKENDS:
             raise InputError("backend", f"unknown {backend!r}; expected one of {list(BACKENDS)}")
         self.manifest = manifest = read_manifest(bundle)
-        self.variant = _variant(manifest, bundle, backend, quantization)
-        _check_hashes(manifest, bundle, self.variant["path"])
+        try:
+            family = get_family(manifest.family)
+        except KerasLMError as err:
+            raise InputError(bundle / "manifest.json", f"field family: {err}") from err
+        self.variant = manifest.variant(backend, quantization, bundle)
+        _check_hashes(manifest, bundle, self.variant.path)
         self.graphs = open_graphs(bundle, self.variant, num_threads)
         tokenizer = load_tokenizer(bundle / "tokenizer")
-        family = manifest["family"]
-        stepper = (
-            make_stepper(self.graphs, family, manifest["facts"]) if family in GENERATIVE else None
-        )
-        data = manifest["train_config"]["data"]
-        super().__init__(stepper, tokenizer, family, data.get("max_source_length"))
-        self.labels = manifest.get("labels")
+        stepper = family.make_stepper(self.graphs, manifest.facts)
+        data = manifest.data
+        limit = data.get("max_source_length") if family.bounded_source else None
+        super().__init__(stepper, tokenizer, family.task, family.name, limit)
+        self.labels = manifest.labels
         self.max_length = data.get("max_length")
         self.overflow = data.get("overflow", "truncate")
 

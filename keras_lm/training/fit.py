@@ -25,6 +25,7 @@ from keras_lm.data.datasets import default_cleaning
 from keras_lm.data.datasets import load
 from keras_lm.errors import KerasLMError
 from keras_lm.io import write_text_atomic
+from keras_lm.models.registry import get_family
 from keras_lm.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list) -> Tr
     keras.config.set_dtype_policy("mixed_bfloat16" if config.loop.mixed_precision else "float32")
     cb.remove_temporaries(run_dir)
     tokenizer = _tokenizer(config, splits, run_dir / "tokenizer")
-    task = build_task(config.family, splits, tokenizer, config)
+    task = build_task(get_family(config.family).task, splits, tokenizer, config)
     model = _build(config, task)
     compile_model(model, config)
     backup = cb.read_backup(run_dir / "backup")

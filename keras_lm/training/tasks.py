@@ -1,8 +1,11 @@
-"""What each model family trains on: corpus + tokenizer -> tf.data, the fixed config fields, a sampler.
+"""What each task trains on: corpus + tokenizer -> tf.data, the fixed config fields, a sampler.
+
+A family's `task` ("lm", "seq2seq" or "classify", in its `Family` record) picks the
+pipeline here.
 
 Example:
->>> sorted(FAMILY_TASK.values())
-['classify', 'lm', 'lm', 'seq2seq', 'seq2seq']
+>>> sorted(BUILDERS)
+['classify', 'lm', 'seq2seq']
 """
 
 from __future__ import annotations
@@ -27,13 +30,6 @@ from keras_lm.features import ENCODER_TOKEN_IDS
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
 
-FAMILY_TASK = {
-    "transformer_lm": "lm",
-    "lstm_lm": "lm",
-    "transformer_seq2seq": "seq2seq",
-    "lstm_seq2seq": "seq2seq",
-    "encoder_classifier": "classify",
-}
 SAMPLE_TOKENS = 48
 
 
@@ -49,10 +45,9 @@ class TaskData:
     labels: list[str] | None = None
 
 
-def build_task(family: str, splits: dict[str, Corpus], tokenizer, config) -> TaskData:
-    """Datasets for `family` from the cleaned `splits` (train, and valid if present)."""
-    builder = {"lm": _lm, "seq2seq": _seq2seq, "classify": _classify}[FAMILY_TASK[family]]
-    return builder(splits, tokenizer, config)
+def build_task(task: str, splits: dict[str, Corpus], tokenizer, config) -> TaskData:
+    """Datasets for `task` from the cleaned `splits` (train, and valid if present)."""
+    return BUILDERS[task](splits, tokenizer, config)
 
 
 def _lm(splits, tokenizer, config) -> TaskData:
@@ -205,3 +200,6 @@ def _greedy_seq2seq(model, source: list[int], start: int, end: int, max_length: 
             break
         out.append(token)
     return out[1:]
+
+
+BUILDERS = {"lm": _lm, "seq2seq": _seq2seq, "classify": _classify}

@@ -50,8 +50,8 @@ def test_recompute_decodes_the_same_tokens_as_the_cache(lm_bundle):
     stepper = load_bundle(lm_bundle, "onnx").stepper
     prompt = [[5, 6, 7, 8]]
     cached, naive = TimedStepper(stepper), TimedStepper(RecomputeStepper(stepper))
-    from keras_lm.generation.decoding import generate_lm
-    from keras_lm.generation.sampling import SamplingConfig
+    from keras_lm.inference.decoding import generate_lm
+    from keras_lm.inference.sampling import SamplingConfig
 
     config = SamplingConfig(max_new_tokens=12)
     assert generate_lm(cached, prompt, config) == generate_lm(naive, prompt, config)
@@ -131,3 +131,24 @@ def test_cli_bench_path_writes_json_markdown_and_plots(lm_bundle, tmp_path, caps
 def test_cli_bench_names_a_path_that_is_not_a_bundle(tmp_path, capsys):
     assert main(["bench", str(tmp_path / "nothing")]) == 2
     assert "nothing" in capsys.readouterr().err
+
+
+def test_no_pytorch_rows_unless_a_torch_ref_is_given(tmp_path, monkeypatch):
+    import keras_lm.bench.runtime_speed as runtime_speed
+
+    calls = []
+    monkeypatch.setattr(runtime_speed, "torch_decode_rows", lambda *a: calls.append(a) or [])
+    python = tmp_path / "python"
+    python.write_text("")
+    manifest = {"family": "transformer_lm"}
+    assert RuntimeBenchConfig().torch_ref is None  # the library never guesses a path
+    config = RuntimeBenchConfig(torch_python=str(python))
+    assert runtime_speed._torch_rows(tmp_path, manifest, config) == [] and not calls
+
+
+def test_run_bench_refuses_a_folder_that_is_not_a_bundle_before_writing(tmp_path):
+    from keras_lm.bench.runtime_speed import run_bench
+
+    with pytest.raises(InputError, match="not an export bundle"):
+        run_bench([tmp_path / "nothing"], TINY, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -20,10 +20,8 @@ from keras_lm.evaluation.evaluate import eval_path  # noqa: E402
 from keras_lm.evaluation.evaluate import evaluate_run  # noqa: E402
 from keras_lm.evaluation.metrics import translation_scores  # noqa: E402
 from keras_lm.models.losses import SmoothedSparseCrossentropy  # noqa: E402
-from keras_lm.training.runs import Run  # noqa: E402
-from keras_lm.training.runs import open_run  # noqa: E402
-
-pytestmark = pytest.mark.slow
+from keras_lm.runs import Run  # noqa: E402
+from keras_lm.runs import open_run  # noqa: E402
 
 
 @pytest.fixture
@@ -53,6 +51,7 @@ def read_report(run_dir: Path, split: str) -> dict:
 # --- language model -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_lm_loss_matches_keras_evaluate_on_the_same_windows(run_copy):
     run_dir = run_copy("tiny-transformer-lm")
     report = evaluate_run(run_dir, "test", checkpoint="final")
@@ -71,6 +70,7 @@ def test_lm_loss_matches_keras_evaluate_on_the_same_windows(run_copy):
     assert read_report(run_dir, "test") == report
 
 
+@pytest.mark.slow
 def test_lm_valid_loss_is_the_one_training_reported(run_copy):
     """Training ends with `model.evaluate` on its whole validation set: the same windows must score the same."""
     run_dir = run_copy("tiny-transformer-lm")
@@ -80,6 +80,7 @@ def test_lm_valid_loss_is_the_one_training_reported(run_copy):
     assert report["token_accuracy"] == pytest.approx(trained["accuracy"], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_lm_limit_scores_the_first_windows_only(run_copy):
     run_dir = run_copy("tiny-transformer-lm")
     length = open_run(run_dir).config.loop.sequence_length
@@ -93,6 +94,7 @@ def test_lm_limit_scores_the_first_windows_only(run_copy):
 # --- classifier ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_classifier_report_plot_and_keras_agreement(run_copy):
     run_dir = run_copy("tiny-classifier")
     report = evaluate_run(run_dir, "valid", checkpoint="final")
@@ -112,6 +114,7 @@ def test_classifier_report_plot_and_keras_agreement(run_copy):
     assert read_report(run_dir, "valid") == report
 
 
+@pytest.mark.slow
 def test_classifier_limit(run_copy):
     run_dir = run_copy("tiny-classifier")
     report = evaluate_run(run_dir, "test", limit=10)
@@ -122,6 +125,7 @@ def test_classifier_limit(run_copy):
 # --- seq2seq ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_seq2seq_scores_the_translations_it_is_given(run_copy):
     run_dir = run_copy("tiny-transformer-seq2seq")
     valid = open_run(run_dir).splits()["valid"]
@@ -146,6 +150,7 @@ def test_seq2seq_scores_the_translations_it_is_given(run_copy):
     }
 
 
+@pytest.mark.slow
 def test_seq2seq_imperfect_translations_and_limit(run_copy):
     run_dir = run_copy("tiny-transformer-seq2seq")
     run = open_run(run_dir)
@@ -171,6 +176,7 @@ def _fits(run, corpus) -> list[bool]:
     ]
 
 
+@pytest.mark.slow
 def test_seq2seq_translate_of_the_wrong_length_is_an_error(run_copy):
     run_dir = run_copy("tiny-transformer-seq2seq")
     with pytest.raises(ValueError, match="hypotheses but"):
@@ -178,6 +184,7 @@ def test_seq2seq_translate_of_the_wrong_length_is_an_error(run_copy):
     assert not (run_dir / "eval").exists()
 
 
+@pytest.mark.slow
 def test_seq2seq_teacher_forced_loss_is_a_mean_over_real_tokens(run_copy):
     """Not Keras' batch-weighted mean of batch means: it must not depend on the batch size,
     and must equal Keras when the whole split is one batch (where both are the token mean)."""
@@ -219,6 +226,7 @@ def no_model_loading(monkeypatch):
     monkeypatch.setattr(Run, "model", refuse)
 
 
+@pytest.mark.slow
 def test_train_split_is_refused_before_any_model_and_nothing_is_written(run_copy, no_model_loading):
     run_dir = run_copy("tiny-transformer-lm")
     with pytest.raises(InputError) as err:
@@ -229,6 +237,7 @@ def test_train_split_is_refused_before_any_model_and_nothing_is_written(run_copy
     assert not (run_dir / "eval").exists()
 
 
+@pytest.mark.slow
 def test_unknown_split_lists_the_available_ones(run_copy, no_model_loading):
     run_dir = run_copy("tiny-classifier")
     with pytest.raises(InputError, match=r"no 'dev' split; it has test, train, valid"):
@@ -244,6 +253,7 @@ def test_not_a_run_directory(tmp_path):
 # --- command line -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_refuses_the_train_split_with_exit_code_2(run_copy, capsys):
     run_dir = run_copy("tiny-transformer-lm")
     code = main(["evaluate", str(run_dir), "--split", "train"])
@@ -253,6 +263,7 @@ def test_cli_refuses_the_train_split_with_exit_code_2(run_copy, capsys):
     assert not (run_dir / "eval").exists()
 
 
+@pytest.mark.slow
 def test_cli_prints_the_metrics_and_the_report_path(run_copy, capsys):
     run_dir = run_copy("tiny-transformer-lm")
     code = main(["evaluate", str(run_dir), "--split", "valid", "--limit", "4"])
@@ -264,6 +275,7 @@ def test_cli_prints_the_metrics_and_the_report_path(run_copy, capsys):
     assert str(eval_path(run_dir, "valid")) in out
 
 
+@pytest.mark.slow
 def test_cli_json_output_is_the_report(run_copy, capsys):
     run_dir = run_copy("tiny-classifier")
     code = main(["evaluate", str(run_dir), "--split", "test", "--checkpoint", "final", "--json"])
@@ -273,12 +285,14 @@ def test_cli_json_output_is_the_report(run_copy, capsys):
     assert str(eval_path(run_dir, "test")) in captured.err
 
 
+@pytest.mark.slow
 def test_cli_rejects_a_non_positive_limit(run_copy, capsys):
     run_dir = run_copy("tiny-classifier")
     assert main(["evaluate", str(run_dir), "--limit", "0"]) == 2
     assert "positive" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_seq2seq_drops_and_counts_the_rows_training_would_drop(run_copy):
     """With `overflow: drop`, sources too long for the model are not translated (nor scored)."""
     import yaml
@@ -303,6 +317,7 @@ def test_seq2seq_drops_and_counts_the_rows_training_would_drop(run_copy):
     assert report["examples"] == sum(fits)
 
 
+@pytest.mark.slow
 def test_cli_beam_search_translations_are_the_generators_and_recorded(run_copy, capsys):
     from keras_lm.generation import Generator
 

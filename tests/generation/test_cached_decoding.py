@@ -9,16 +9,19 @@ from keras_lm.features import DECODER_PADDING_MASK
 from keras_lm.features import DECODER_TOKEN_IDS
 from keras_lm.features import ENCODER_PADDING_MASK
 from keras_lm.features import ENCODER_TOKEN_IDS
-from keras_lm.generation.decoding import generate_lm
-from keras_lm.generation.decoding import left_pad
-from keras_lm.generation.decoding import translate_ids
+from keras_lm.inference.decoding import generate_lm
+from keras_lm.inference.decoding import left_pad
+from keras_lm.inference.decoding import translate_ids
 from keras_lm.generation.keras_graphs import RecomputeLMStepper
 from keras_lm.generation.keras_graphs import keras_stepper
-from keras_lm.generation.sampling import SamplingConfig
+from keras_lm.inference.sampling import SamplingConfig
 from keras_lm.models import registry
 
 LM_FAMILIES = ["transformer_lm", "lstm_lm"]
-SEQ2SEQ_FAMILIES = ["transformer_seq2seq", "lstm_seq2seq"]
+SEQ2SEQ_FAMILIES = [
+    "transformer_seq2seq",
+    pytest.param("lstm_seq2seq", marks=pytest.mark.slow),  # 3 to 6 s each on 2 cores
+]
 GREEDY = SamplingConfig(max_new_tokens=12)
 
 

@@ -12,6 +12,7 @@ from keras_lm.errors import InputError
 from keras_lm.generation import Generator
 
 
+@pytest.mark.slow
 def test_generate_cached_equals_recompute_from_a_run(tiny_run):
     run = tiny_run("tiny-transformer-lm")
     cached = Generator.from_run(run).generate(["def ", "class Foo"], max_new_tokens=20)
@@ -20,6 +21,7 @@ def test_generate_cached_equals_recompute_from_a_run(tiny_run):
     assert all(isinstance(t, str) and t for t in cached)
 
 
+@pytest.mark.slow
 def test_one_string_in_one_string_out(tiny_run):
     out = Generator.from_run(tiny_run("tiny-lstm-lm")).generate(
         "x", max_new_tokens=5, strategy="top_k", top_k=3, seed=1
@@ -27,6 +29,7 @@ def test_one_string_in_one_string_out(tiny_run):
     assert isinstance(out, str)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny-transformer-seq2seq", "tiny-lstm-seq2seq"])
 def test_translate_from_a_run_greedy_and_beam(tiny_run, name):
     gen = Generator.from_run(tiny_run(name))
@@ -37,6 +40,7 @@ def test_translate_from_a_run_greedy_and_beam(tiny_run, name):
     assert gen.translate(sources[0], max_new_tokens=10) == greedy[0]
 
 
+@pytest.mark.slow
 def test_a_classifier_run_cannot_generate_or_translate(tiny_run):
     classifier = Generator.from_run(tiny_run("tiny-classifier"))
     with pytest.raises(InputError, match="encoder_classifier model cannot generate"):
@@ -45,11 +49,13 @@ def test_a_classifier_run_cannot_generate_or_translate(tiny_run):
         classifier.translate("def ")
 
 
+@pytest.mark.slow
 def test_an_lm_cannot_translate(tiny_run):
     with pytest.raises(InputError, match="cannot translate"):
         Generator.from_run(tiny_run("tiny-transformer-lm")).translate("hello")
 
 
+@pytest.mark.slow
 def test_cli_generate_prints_prompt_and_continuation(tiny_run, capsys):
     run = tiny_run("tiny-transformer-lm")
     code = main(["generate", str(run), "def ", "--max-new-tokens", "8", "--json"])
@@ -58,6 +64,7 @@ def test_cli_generate_prints_prompt_and_continuation(tiny_run, capsys):
     assert printed["outputs"][0].startswith("def ") and printed["sampling"]["max_new_tokens"] == 8
 
 
+@pytest.mark.slow
 def test_cli_translate_reads_an_input_file(tiny_run, tmp_path, capsys):
     sources = tmp_path / "in.txt"
     sources.write_text("Return the sum.\nOpen a file.\n", encoding="utf-8")
@@ -89,12 +96,14 @@ def _copy_without_checkpoints(run, tmp_path):
     return copy
 
 
+@pytest.mark.slow
 def test_cli_run_without_a_checkpoint_exits_2(tiny_run, tmp_path, capsys):
     copy = _copy_without_checkpoints(tiny_run("tiny-transformer-lm"), tmp_path)
     assert main(["generate", str(copy), "x"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_corrupted_checkpoint_exits_2_and_names_it(tiny_run, tmp_path, capsys):
     copy = _copy_without_checkpoints(tiny_run("tiny-transformer-lm"), tmp_path)
     (copy / "checkpoints").mkdir()
@@ -104,8 +113,9 @@ def test_cli_corrupted_checkpoint_exits_2_and_names_it(tiny_run, tmp_path, capsy
     assert "best.keras" in err and "cannot be loaded" in err
 
 
+@pytest.mark.slow
 def test_classify_on_keras_labels_each_text_the_same_alone_or_batched(tiny_run, caplog):
-    from keras_lm.training.runs import open_run
+    from keras_lm.runs import open_run
 
     run_dir = tiny_run("tiny-classifier")
     classifier = Generator.from_run(run_dir)
@@ -123,8 +133,9 @@ def test_classify_on_keras_labels_each_text_the_same_alone_or_batched(tiny_run, 
         Generator.from_run(tiny_run("tiny-lstm-lm")).classify("x")
 
 
+@pytest.mark.slow
 def test_classify_refuses_a_long_text_when_the_run_trained_with_overflow_error(tiny_run):
-    from keras_lm.training.runs import open_run
+    from keras_lm.runs import open_run
 
     run = open_run(tiny_run("tiny-classifier"))
     assert Generator.from_run(tiny_run("tiny-classifier")).overflow == run.config.data.overflow

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from keras_lm.errors import ConfigError
-from keras_lm.generation.sampling import SamplingConfig
-from keras_lm.generation.sampling import choose_tokens
-from keras_lm.generation.sampling import filtered_probabilities
+from keras_lm.inference.sampling import SamplingConfig
+from keras_lm.inference.sampling import choose_tokens
+from keras_lm.inference.sampling import filtered_probabilities
 
 PROBS = np.array([[0.5, 0.3, 0.15, 0.05]])
 LOGITS = np.log(PROBS)
@@ -101,7 +101,7 @@ def test_greedy_matches_keras_hub_greedy_sampler_on_a_fake_model():
     import keras_hub
     from keras import ops
 
-    from keras_lm.generation.decoding import generate_lm
+    from keras_lm.inference.decoding import generate_lm
     from keras_lm.generation.testing import SequenceStepper
 
     table = np.random.default_rng(5).normal(size=(12, 12)).astype("float32")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_lm.models import LSTMLMConfig
-from keras_lm.models import build_lstm_lm
+from keras_lm.models.lstm_lm.model import build_lstm_lm
 from tests.models import harness
 
 CASE = harness.Case("lstm_lm", LSTMLMConfig.tiny())

@@ -9,7 +9,7 @@ import pytest
 
 from keras_lm.errors import ConfigError
 from keras_lm.models import LSTMSeq2SeqConfig
-from keras_lm.models import build_attention_model
+from keras_lm.models.lstm_seq2seq.model import build_attention_model
 from tests.models import harness
 
 TINY = LSTMSeq2SeqConfig.tiny()

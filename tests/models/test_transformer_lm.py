@@ -8,7 +8,7 @@ import pytest
 
 from keras_lm.errors import ConfigError
 from keras_lm.models import TransformerLMConfig
-from keras_lm.models import build_transformer_lm
+from keras_lm.models.transformer_lm.model import build_transformer_lm
 from tests.models import harness
 
 CASE = harness.Case("transformer_lm", TransformerLMConfig.tiny())

@@ -8,7 +8,7 @@ import pytest
 
 from keras_lm.errors import ConfigError
 from keras_lm.models import TransformerSeq2SeqConfig
-from keras_lm.models import build_transformer_seq2seq
+from keras_lm.models.transformer_seq2seq.model import build_transformer_seq2seq
 from tests.models import harness
 
 TINY = TransformerSeq2SeqConfig.tiny()

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from keras_lm.generation.decoding import generate_lm
-from keras_lm.generation.sampling import SamplingConfig
+from keras_lm.inference.decoding import generate_lm
+from keras_lm.inference.sampling import SamplingConfig
 from keras_lm.runtime.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
@@ -46,8 +46,8 @@ NETWORK_ERRORS = (
 CHILD = """
 import json, sys
 import keras_lm
-from keras_lm.generation.decoding import generate_lm
-from keras_lm.generation.sampling import SamplingConfig
+from keras_lm.inference.decoding import generate_lm
+from keras_lm.inference.sampling import SamplingConfig
 from keras_lm.runtime.bundle import load_bundle
 
 bundle, prompts, new_tokens = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
@@ -31,6 +32,7 @@ def test_schedule_is_torch_refs_from_the_first_step():
         assert math.isclose(float(schedule(step)), expected, rel_tol=1e-5), step
 
 
+@pytest.mark.slow
 def test_first_step_moves_every_weight_and_decays_only_matrices():
     config = load_config("tiny-transformer-lm", ["loop.max_steps=10", "optimizer.weight_decay=0.5"])
     model = build_model(config.family, config.model_config(vocab_size=40))

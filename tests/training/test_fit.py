@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,11 +31,12 @@ TINY = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TINY)
-def test_every_family_trains_into_a_complete_run_dir(tmp_path, name):
+def test_every_family_trains_into_a_complete_run_dir(tiny_training, name):
     config = load_config(name, ["loop.max_steps=20", "loop.steps_per_epoch=10"])
-    result = train(config, tmp_path / "run", verbose=0)
-    run = tmp_path / "run"
+    result = tiny_training(name)  # `train(config, ...)`, run once per session (conftest.py)
+    run = result.run_dir
     for path in (
         "config.yaml",
         "split.json",
@@ -82,6 +84,7 @@ class PoisonAtEpoch(keras.callbacks.Callback):
             weight.assign(np.full(weight.shape, np.nan, dtype="float32"))
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
     config = load_config("tiny-lstm-lm", ["loop.max_steps=30", "loop.steps_per_epoch=10"])
     with pytest.raises(TrainingError, match=r"NaN at step 11.*best\.keras \(epoch 1\)"):
@@ -91,10 +94,12 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
     assert json.loads((tmp_path / "run" / "backup" / "backup.json").read_text())["epoch"] == 1
 
 
-def test_a_run_dir_with_another_config_is_refused(tmp_path):
-    train(load_config("tiny-lstm-lm", ["loop.max_steps=10"]), tmp_path / "run", verbose=0)
+@pytest.mark.slow
+def test_a_run_dir_with_another_config_is_refused(tiny_run, tmp_path):
+    # A copy of the session's finished 20-step run, which must refuse a 10-step config.
+    shutil.copytree(tiny_run("tiny-lstm-lm"), tmp_path / "run")
     with pytest.raises(Exception, match="different config"):
-        train(load_config("tiny-lstm-lm", ["loop.max_steps=20"]), tmp_path / "run", verbose=0)
+        train(load_config("tiny-lstm-lm", ["loop.max_steps=10"]), tmp_path / "run", verbose=0)
 
 
 def test_cli_rejects_bad_overrides_by_name(capsys):
@@ -130,6 +135,7 @@ def _train_command(run_dir, steps):
     ]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_completes_the_same_steps(tmp_path):
     steps = 60
     killed = tmp_path / "killed"
@@ -173,17 +179,17 @@ def test_resume_after_sigkill_completes_the_same_steps(tmp_path):
     assert not leftovers
 
 
-def test_same_seed_same_run(tmp_path):
+@pytest.mark.slow
+def test_same_seed_same_run(tiny_training, tmp_path):
     config = load_config("tiny-transformer-lm", ["loop.max_steps=20", "loop.steps_per_epoch=10"])
-    a = train(config, tmp_path / "a", verbose=0)
+    a = tiny_training("tiny-transformer-lm")  # the session's run of the same config
     b = train(config, tmp_path / "b", verbose=0)
     np.testing.assert_allclose(a.history["loss"], b.history["loss"], rtol=1e-5)
     np.testing.assert_allclose(a.history["val_loss"], b.history["val_loss"], rtol=1e-5)
-    assert (tmp_path / "a" / "split.json").read_text() == (
-        tmp_path / "b" / "split.json"
-    ).read_text()
+    assert (a.run_dir / "split.json").read_text() == (tmp_path / "b" / "split.json").read_text()
 
 
+@pytest.mark.slow
 def test_max_steps_shorter_than_an_epoch_runs_exactly_max_steps(tmp_path):
     config = load_config("tiny-lstm-lm", ["loop.max_steps=6", "loop.steps_per_epoch=10"])
     assert train(config, tmp_path / "run", verbose=0).steps == 6
@@ -191,6 +197,7 @@ def test_max_steps_shorter_than_an_epoch_runs_exactly_max_steps(tmp_path):
         load_config("tiny-lstm-lm", ["loop.max_steps=25", "loop.steps_per_epoch=10"])
 
 
+@pytest.mark.slow
 def test_steps_per_execution_runs_exactly_max_steps(tmp_path):
     overrides = ["loop.max_steps=20", "loop.steps_per_epoch=10", "loop.steps_per_execution=5"]
     result = train(load_config("tiny-lstm-lm", overrides), tmp_path / "run", verbose=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras_lm.training.fit as fit
 from keras_lm.training.presets import load_config
-from keras_lm.training.runs import Run
+from keras_lm.runs import Run
 
 
 def test_splits_are_loaded_once_and_each_call_gets_its_own_dict(monkeypatch, tmp_path):
@@ -29,7 +29,7 @@ def test_max_train_rows_caps_train_only_and_training_sees_the_cap(tmp_path, capl
     import pytest
 
     from keras_lm.errors import ConfigError
-    from keras_lm.training.runs import open_run
+    from keras_lm.runs import open_run
 
     full, _ = fit.load_and_clean(load_config("tiny-classifier"), None)
     config = load_config(

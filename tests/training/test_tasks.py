@@ -49,7 +49,9 @@ def test_window_stride_out_of_range_is_named(stride):
         )
 
 
-@pytest.mark.parametrize("name", ["tiny-transformer-lm", "tiny-lstm-lm"])
+@pytest.mark.parametrize(
+    "name", ["tiny-transformer-lm", pytest.param("tiny-lstm-lm", marks=pytest.mark.slow)]
+)
 def test_epoch_end_sample_equals_an_eager_recompute(name):
     # The sample runs one right-padded [1, window] shape through predict_on_batch; past the
     # window it slides. It must pick the tokens an unpadded eager forward would pick.
@@ -70,6 +72,7 @@ def test_epoch_end_sample_equals_an_eager_recompute(name):
     assert _greedy_lm(model, [3, 7, 9, 11], window + 5, window) == ids
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny-transformer-seq2seq", "tiny-lstm-seq2seq"])
 def test_seq2seq_epoch_end_sample_equals_an_eager_recompute(name):
     # The sample right-pads the decoder to max_target_length under a zero mask, so that one

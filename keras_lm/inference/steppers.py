@@ -1,0 +1,197 @@
+"""Steppers: a family's named graphs driven one token at a time, for any backend.
+
+A stepper wraps *graphs*: anything with `run(name, **inputs) -> {output: ndarray}`
+and `inputs(name) -> {input: (shape, dtype)}` over the graph names of
+`keras_lm.export.signatures` (`prefill`, `decode`, `encode`). There is one stepper per
+graph contract, not per family: a family record (`keras_lm.models.family.Family`)
+names the one its graphs follow. The same classes run a Keras model in-process
+(`keras_lm.generation.keras_graphs.KerasGraphs`), an ONNX bundle and a TFLite bundle
+(`keras_lm.runtime`), so a float32 export decodes token-identically to Keras by
+construction of the loop. Pure numpy: no TensorFlow.
+
+Example, with fake graphs whose decode always favours token 7:
+>>> import numpy as np
+>>> class Fake:
+...     def inputs(self, name): return {}
+...     def run(self, name, **x):
+...         return {"logits": np.eye(9)[[7] * len(x["token_ids"])], "h": x["past_h"], "c": x["past_c"]}
+>>> stepper = RecurrentLMStepper(Fake(), state_shape=(1, 2))
+>>> logits, state = stepper.prefill(np.array([[0, 3]]), np.array([[0, 1]]))
+>>> int(logits.argmax())
+7
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _take(state: dict, rows: np.ndarray) -> dict:
+    return {k: v[rows] for k, v in state.items()}
+
+
+class CachedLMStepper:
+    """`prefill` then one-token `decode` steps with the fixed-size cache (`context` slots)."""
+
+    def __init__(self, graphs, context: int):
+        self.graphs, self.context = graphs, context
+
+    @classmethod
+    def from_facts(cls, graphs, facts: dict) -> CachedLMStepper:
+        return cls(graphs, facts["context"])
+
+    def prefill(self, ids: np.ndarray, mask: np.ndarray):
+        out = self.graphs.run(
+            "prefill", token_ids=ids.astype(np.int32), padding_mask=mask.astype(np.int32)
+        )
+        positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)
+        state = {"cache": out["cache"], "next": (positions[:, -1] + 1).astype(np.int32)}
+        return out["logits"][:, -1], state
+
+    def step(self, tokens: np.ndarray, state: dict):
+        out = self.graphs.run(
+            "decode",
+            token_ids=tokens.astype(np.int32)[:, None],
+            positions=state["next"][:, None],
+            past_cache=state["cache"],
+        )
+        return out["logits"][:, -1], {"cache": out["cache"], "next": state["next"] + 1}
+
+    def select(self, state: dict, rows: np.ndarray) -> dict:
+        return _take(state, rows)
+
+    def full(self, state: dict) -> bool:
+        return int(state["next"].max()) >= self.context
+
+
+class RecurrentLMStepper:
+    """`decode` one token at a time, carrying `h` and `c` `(B, layers, units)`."""
+
+    context = None
+
+    def __init__(self, graphs, state_shape: tuple[int, int]):
+        self.graphs, self.state_shape = graphs, tuple(state_shape)
+
+    @classmethod
+    def from_facts(cls, graphs, facts: dict) -> RecurrentLMStepper:
+        return cls(graphs, facts["state_shape"])
+
+    def prefill(self, ids: np.ndarray, mask: np.ndarray):
+        zeros = np.zeros((len(ids), *self.state_shape), np.float32)
+        state = {"h": zeros, "c": zeros.copy()}
+        for t in range(ids.shape[1]):  # left padding: a row's state starts at its first real token
+            logits, new = self.step(ids[:, t], state)
+            keep = mask[:, t, None, None].astype(bool)
+            state = {k: np.where(keep, new[k], state[k]) for k in new}
+        return logits, state
+
+    def step(self, tokens: np.ndarray, state: dict):
+        out = self.graphs.run(
+            "decode", token_ids=tokens.astype(np.int32), past_h=state["h"], past_c=state["c"]
+        )
+        return out["logits"], {"h": out["h"], "c": out["c"]}
+
+    def select(self, state: dict, rows: np.ndarray) -> dict:
+        return _take(state, rows)
+
+    def full(self, state: dict) -> bool:
+        return False
+
+
+class CachedSeq2SeqStepper:
+    """`encode` once (cross-attention keys/values), then cached `decode` steps."""
+
+    def __init__(self, graphs, max_target_length: int, cache_shape: tuple[int, ...]):
+        self.graphs, self.max_target_length = graphs, max_target_length
+        self.cache_shape = tuple(cache_shape[1:])
+
+    @classmethod
+    def from_facts(cls, graphs, facts: dict) -> CachedSeq2SeqStepper:
+        return cls(graphs, facts["max_target_length"], facts["cache_shape"])
+
+    def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
+        cross = self.graphs.run(
+            "encode",
+            encoder_token_ids=ids.astype(np.int32),
+            encoder_padding_mask=mask.astype(np.int32),
+        )
+        batch = len(ids)
+        state = {
+            "cache": np.zeros((batch, *self.cache_shape), np.float32),
+            "cross": cross["cross_cache"],
+            "source_mask": mask.astype(np.int32),
+            "next": np.zeros((batch,), np.int32),
+        }
+        return self.step(np.full((batch,), start_id, np.int32), state)
+
+    def step(self, tokens: np.ndarray, state: dict):
+        out = self.graphs.run(
+            "decode",
+            token_ids=tokens.astype(np.int32)[:, None],
+            positions=state["next"][:, None],
+            past_cache=state["cache"],
+            cross_cache=state["cross"],
+            encoder_padding_mask=state["source_mask"],
+        )
+        return out["logits"][:, -1], {**state, "cache": out["cache"], "next": state["next"] + 1}
+
+    def select(self, state: dict, rows: np.ndarray) -> dict:
+        return _take(state, rows)
+
+
+class RecurrentSeq2SeqStepper:
+    """`encode` once (outputs and initial state), then one `decode` step per token.
+
+    A graph whose `encode` has a fixed batch (TFLite's builtin LSTM loop needs one)
+    is run row by row and the rows stacked.
+    """
+
+    def __init__(self, graphs, max_target_length: int):
+        self.graphs, self.max_target_length = graphs, max_target_length
+        spec = graphs.inputs("encode").get("encoder_token_ids")
+        batch = spec[0][0] if spec else None
+        self.encoder_batch = batch if isinstance(batch, int) and batch > 0 else None
+
+    @classmethod
+    def from_facts(cls, graphs, facts: dict) -> RecurrentSeq2SeqStepper:
+        return cls(graphs, facts["max_target_length"])
+
+    def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
+        out = self._encode(ids.astype(np.int32), mask.astype(np.int32))
+        state = {
+            "h": out["h"],
+            "c": out["c"],
+            "encoded": out["encoded"],
+            "source_mask": mask.astype(np.int32),
+        }
+        return self.step(np.full((len(ids),), start_id, np.int32), state)
+
+    def _encode(self, ids: np.ndarray, mask: np.ndarray) -> dict:
+        step = self.encoder_batch or len(ids)
+        parts = []
+        for i in range(0, len(ids), step):
+            chunk_ids, chunk_mask = ids[i : i + step], mask[i : i + step]
+            short = step - len(chunk_ids)  # pad the last chunk to the fixed batch
+            if short:
+                chunk_ids, chunk_mask = (
+                    np.pad(a, ((0, short), (0, 0))) for a in (chunk_ids, chunk_mask)
+                )
+            out = self.graphs.run(
+                "encode", encoder_token_ids=chunk_ids, encoder_padding_mask=chunk_mask
+            )
+            parts.append({k: v[: step - short] for k, v in out.items()})
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def step(self, tokens: np.ndarray, state: dict):
+        out = self.graphs.run(
+            "decode",
+            token_ids=tokens.astype(np.int32),
+            past_h=state["h"],
+            past_c=state["c"],
+            encoded=state["encoded"],
+            encoder_padding_mask=state["source_mask"],
+        )
+        return out["logits"], {**state, "h": out["h"], "c": out["c"]}
+
+    def select(self, state: dict, rows: np.ndarray) -> dict:
+        return _take(state, rows)

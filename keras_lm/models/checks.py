@@ -1,0 +1,22 @@
+"""Checks that several families' configs share (TensorFlow-free)."""
+
+from __future__ import annotations
+
+from keras_lm.errors import ConfigError
+
+
+def check_heads(hidden_dim: int, num_heads: int) -> None:
+    """Raise `ConfigError` unless `hidden_dim` splits evenly into `num_heads` heads.
+
+    Example:
+    >>> from keras_lm.models.checks import check_heads
+    >>> check_heads(16, 2)
+    >>> check_heads(16, 3)
+    Traceback (most recent call last):
+    ...
+    keras_lm.errors.ConfigError: hidden_dim (16) must be a multiple of num_heads (3)
+    """
+    if num_heads < 1 or hidden_dim % num_heads:
+        raise ConfigError(
+            f"hidden_dim ({hidden_dim}) must be a multiple of num_heads ({num_heads})"
+        )

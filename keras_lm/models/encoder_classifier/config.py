@@ -1,0 +1,58 @@
+"""`EncoderClassifierConfig`: the encoder_classifier family's hyperparameters, JSON/YAML round trip (TensorFlow-free).
+
+Example:
+>>> from keras_lm.models.encoder_classifier.config import EncoderClassifierConfig
+>>> EncoderClassifierConfig.from_dict(EncoderClassifierConfig.tiny().to_dict()) == EncoderClassifierConfig.tiny()
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from keras_lm.config import Config
+from keras_lm.models.checks import check_heads
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderClassifierConfig(Config):
+    """Args:
+    vocab_size: int. Token ids are in `[0, vocab_size)`.
+    num_classes: int. Width of the logits.
+    max_length: int. Longest input (rows of the position embedding).
+    num_layers / num_heads / hidden_dim: int. Sizes (`hidden_dim % num_heads == 0`).
+    intermediate_dim: int | None. Feed-forward width; None means `4 * hidden_dim`.
+    dropout: float. Embeddings, attention, residual branches and before the head.
+    pooling: str. "mean" over non-padded tokens, or "first" (a [CLS]-style token at position 0).
+    normalize_first: bool. Pre-LayerNorm blocks; False is BERT's post-LN.
+    layer_norm_epsilon: float.
+    """
+
+    vocab_size: int = 8000
+    num_classes: int = 2
+    max_length: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    hidden_dim: int = 128
+    intermediate_dim: int | None = None  # None: 4 * hidden_dim
+    dropout: float = 0.1
+    pooling: Literal["mean", "first"] = "mean"
+    normalize_first: bool = False
+    layer_norm_epsilon: float = 1e-5
+
+    def __post_init__(self):
+        check_heads(self.hidden_dim, self.num_heads)
+
+    @classmethod
+    def tiny(cls) -> EncoderClassifierConfig:
+        """2 layers, 16 wide, vocabulary 40, 3 classes, length 16: for tests and examples."""
+        return cls(
+            vocab_size=40,
+            num_classes=3,
+            max_length=16,
+            num_layers=2,
+            num_heads=2,
+            hidden_dim=16,
+            dropout=0.0,
+        )

@@ -1,0 +1,95 @@
+"""`transformer_lm`'s export graphs: prefill and one-token decode over a fixed-size KV cache.
+
+    prefill(token_ids, padding_mask) -> logits, cache
+    decode(token_ids, positions, past_cache) -> logits, cache
+
+`token_ids`, `positions` and `padding_mask` are `(B, T)`: the new tokens, their
+positions (left-padded prompts start at 0 on their first real token) and which are
+real. The cache is `(B, 2 * num_layers, context, num_heads, head_dim)`: layer i's keys
+at `2i`, its values at `2i + 1` (5-D: TFLite's calibration kernels slice at most 5-D),
+written with a one-hot blend (`keras_lm.layers.kv_cache`) so that every shape is
+static and only builtin ops reach the converters.
+
+Example:
+>>> from keras_lm.models.transformer_lm.config import TransformerLMConfig
+>>> from keras_lm.models.transformer_lm.model import build_transformer_lm
+>>> graphs = export_graphs(build_transformer_lm(TransformerLMConfig.tiny()))
+>>> sorted(graphs), [s.name for s in graphs["decode"].input_signature]
+(['decode', 'prefill'], ['token_ids', 'positions', 'past_cache'])
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_lm.features import PADDING_MASK
+from keras_lm.features import TOKEN_IDS
+from keras_lm.models.graph_parts import numbered_layers
+from keras_lm.models.graph_parts import run_cached_blocks
+from keras_lm.models.graph_parts import spec
+
+
+class TransformerLMGraph:
+    """The model with a cache: `(ids, positions, padding_mask, cache) -> (logits, cache)`.
+
+    Prefill is a call on the prompt with an empty cache, a decode step one with `T = 1`.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.embedding = model.get_layer("token_embedding")
+        self.position = model.get_layer("position_embedding")
+        self.blocks = numbered_layers(model, "transformer_layer_")
+        self.final_norm = model.get_layer("final_layer_norm")
+        self.num_layers = len(self.blocks)
+        attention = self.blocks[0].self_attention
+        self.num_heads, self.head_dim = attention.num_heads, attention.key_dim
+        self.context = int(self.position.sequence_length)
+        self.dtype = self.blocks[0].compute_dtype
+
+    def cache_shape(self, batch: int) -> tuple[int, ...]:
+        return (batch, 2 * self.num_layers, self.context, self.num_heads, self.head_dim)
+
+    def __call__(self, token_ids, positions, padding_mask, cache):
+        tokens = self.embedding(token_ids)  # (B, T, D)
+        x = tokens + self.position(tokens, positions=positions)
+        x, cache = run_cached_blocks(
+            self.blocks, x, positions, padding_mask, ops.cast(cache, self.dtype)
+        )
+        logits = self.embedding(self.final_norm(x), reverse=True)  # (B, T, V)
+        return ops.cast(logits, "float32"), cache
+
+
+def facts(model: keras.Model, max_target_length: int | None = None) -> dict:
+    """What the stepper needs besides the graphs: the context and the cache shape at batch 1."""
+    graph = TransformerLMGraph(model)
+    return {"context": graph.context, "cache_shape": list(graph.cache_shape(1))}
+
+
+def export_graphs(model: keras.Model, batch: int | None = None, encoder_batch: int | None = None):
+    """`prefill` and `decode` as `tf.function`s with input signatures; `batch` None is dynamic."""
+    graph = TransformerLMGraph(model)
+    cache_shape = (batch, *graph.cache_shape(1)[1:])
+
+    @tf.function(
+        input_signature=[spec((batch, None), TOKEN_IDS), spec((batch, None), PADDING_MASK)]
+    )
+    def prefill(token_ids, padding_mask):
+        positions = tf.maximum(tf.cumsum(padding_mask, axis=1) - 1, 0)
+        cache = tf.zeros(tf.concat([tf.shape(token_ids)[:1], cache_shape[1:]], 0), graph.dtype)
+        logits, cache = graph(token_ids, positions, padding_mask, cache)
+        return {"logits": logits, "cache": tf.cast(cache, tf.float32)}
+
+    @tf.function(
+        input_signature=[
+            spec((batch, 1), TOKEN_IDS),
+            spec((batch, 1), "positions"),
+            spec(cache_shape, "past_cache", tf.float32),
+        ]
+    )
+    def decode(token_ids, positions, past_cache):
+        logits, cache = graph(token_ids, positions, tf.ones_like(token_ids), past_cache)
+        return {"logits": logits, "cache": tf.cast(cache, tf.float32)}
+
+    return {"prefill": prefill, "decode": decode}

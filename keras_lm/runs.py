@@ -1,0 +1,105 @@
+"""Open a finished (or interrupted) run directory: its config, tokenizer, model and data splits.
+
+Everything after training (generation, evaluation, export) starts here, so every
+one of them gives the same clear error for a directory that is not a run, has no
+checkpoint, or holds a corrupted one.
+
+Example:
+>>> open_run("/nonexistent/run")
+Traceback (most recent call last):
+...
+keras_lm.errors.InputError: /nonexistent/run: not a run directory (no config.yaml); train one with `keras-lm train --config NAME --run-dir DIR`
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from keras_lm.errors import InputError
+from keras_lm.models.registry import get_family
+from keras_lm.training.config import TrainConfig
+
+CHECKPOINTS = {"best": "checkpoints/best.keras", "final": "model.keras"}
+
+
+@dataclasses.dataclass
+class Run:
+    """A run directory opened for use: `config`, `tokenizer`, and loaders for the rest."""
+
+    path: Path
+    config: TrainConfig
+    tokenizer: object
+    _splits: dict | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def family(self) -> str:
+        return self.config.family
+
+    @property
+    def task(self) -> str:
+        """ "lm", "seq2seq" or "classify"."""
+        return get_family(self.config.family).task
+
+    def metrics(self) -> dict:
+        """The run's `metrics.json` ({} while it is unfinished)."""
+        path = self.path / "metrics.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def checkpoint(self, which: str = "best") -> Path:
+        """Path of the `best` (lowest validation loss) or `final` model; `best` falls back to `final`."""
+        if which not in CHECKPOINTS:
+            raise InputError(
+                self.path, f"unknown checkpoint {which!r}; expected one of {list(CHECKPOINTS)}"
+            )
+        order = [which, "final"] if which == "best" else [which]
+        for name in order:
+            path = self.path / CHECKPOINTS[name]
+            if path.is_file():
+                return path
+        raise InputError(
+            self.path,
+            f"no checkpoint ({' or '.join(CHECKPOINTS[n] for n in order)}); the run has not finished "
+            "an epoch yet: run `keras-lm train` again on it to resume",
+        )
+
+    def model(self, which: str = "best"):
+        """Load the checkpoint with `safe_mode=True`; a corrupted file is an `InputError` naming it."""
+        from keras_lm.models.saving import load_checkpoint  # Keras: only when a model is asked for
+
+        return load_checkpoint(self.checkpoint(which))
+
+    def splits(self) -> dict:
+        """The run's data splits, loaded and cleaned exactly as training saw them.
+
+        Loaded once per `Run` (cleaning spa-eng takes seconds); each call returns a new dict of
+        the same split objects.
+        """
+        from keras_lm.training.fit import load_and_clean
+
+        if self._splits is None:
+            self._splits, _ = load_and_clean(self.config, None)
+        return dict(self._splits)
+
+    def labels(self) -> list[str] | None:
+        """Class names of a classifier run, in the order of its logits."""
+        return self.metrics().get("labels")
+
+
+def open_run(path: str | Path) -> Run:
+    """Open `path`; raise `InputError` if it holds no run config or tokenizer."""
+    from keras_lm.tokenizers import load_tokenizer
+
+    path = Path(path)
+    config_file = path / "config.yaml"
+    if not config_file.is_file():
+        raise InputError(
+            path,
+            "not a run directory (no config.yaml); train one with "
+            "`keras-lm train --config NAME --run-dir DIR`",
+        )
+    config = TrainConfig.load(config_file)
+    if not (path / "tokenizer" / "tokenizer.json").is_file():
+        raise InputError(path, "the run has no tokenizer/ yet; it stopped before training began")
+    return Run(path, config, load_tokenizer(path / "tokenizer"))
