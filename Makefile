@@ -38,6 +38,7 @@ demo: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check keras_lm tests benchmarks
 	$(BIN)/ruff format --check keras_lm tests benchmarks
+	$(BIN)/lint-imports  # the layering contracts of .importlinter
 
 test: lint
 	$(BIN)/python -m pytest

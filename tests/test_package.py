@@ -34,6 +34,44 @@ def all_modules() -> list[str]:
     return sorted(names)
 
 
+TF_FREE_PACKAGES = ("keras_lm.runtime", "keras_lm.inference")
+TF_FREE_MODULES = (
+    "keras_lm.models",
+    "keras_lm.models.registry",
+    "keras_lm.models.family",
+    "keras_lm.runs",
+    "keras_lm.training.config",
+    "keras_lm.training.presets",
+)
+
+
+def test_runtime_and_inference_core_import_without_tensorflow():
+    """Every module of the runtime and the inference core, and the family records, in a process
+    where TensorFlow, Keras and keras_hub cannot be imported at all."""
+    modules = [*TF_FREE_MODULES]
+    for package in TF_FREE_PACKAGES:
+        path = importlib.import_module(package).__path__
+        modules += [package] + [i.name for i in pkgutil.walk_packages(path, package + ".")]
+    modules += [f"keras_lm.models.{name}" for name in keras_lm_families()]
+    modules += [f"keras_lm.models.{name}.config" for name in keras_lm_families()]
+    code = (
+        "import sys\n"
+        "for name in ('tensorflow', 'keras', 'keras_hub', 'tensorflow_text', 'tf2onnx'):\n"
+        "    sys.modules[name] = None  # any import of it raises ImportError\n"
+        f"import importlib\nfor m in {modules!r}:\n    importlib.import_module(m)\n"
+        "from keras_lm.models import FAMILIES\nassert FAMILIES\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(modules) > 20
+
+
+def keras_lm_families() -> list[str]:
+    from keras_lm.models import FAMILIES
+
+    return list(FAMILIES)
+
+
 def test_importing_the_core_loads_no_tensorflow():
     code = (
         "import sys, keras_lm, keras_lm.data, keras_lm.data.cleaning, keras_lm.data.quality, keras_lm.tokenizers, "

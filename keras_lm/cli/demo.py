@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from keras_lm.cli.argtypes import default_torch_ref
 from keras_lm.cli.console import out_console
 from keras_lm.errors import InputError
 
@@ -29,12 +31,16 @@ def register(commands) -> None:
 
 
 def run_demo(args) -> int:
+    from keras_lm.demo import DEMO_BENCH
     from keras_lm.demo import DemoConfig
     from keras_lm.demo import run
 
     if Path(args.out).exists() and not args.force:
         raise InputError(args.out, "already exists; pass --force to replace it (after the new run)")
-    config = DemoConfig(dataset=args.dataset, data_dir=args.data_dir).with_overrides(args.set)
+    # PyTorch rows when torch_ref sits beside the checkout (as in `make demo`); --set overrides it.
+    bench = dataclasses.replace(DEMO_BENCH, torch_ref=default_torch_ref())
+    config = DemoConfig(dataset=args.dataset, data_dir=args.data_dir, bench=bench)
+    config = config.with_overrides(args.set)
     report = run(config, args.out, overwrite=args.force)
     out_console().print(f"demo report: {report}")
     return 0

@@ -129,8 +129,9 @@ def calibration_samples(reference, family: Family, probe: Probe, count: int = 8)
     if not probe.windows:
         return [{name: inputs} for name, inputs in probe.inputs.items()]
     samples = []
+    room = (reference.facts.get("context") or DEFAULT_CONTEXT) - 1  # the step after needs a slot
     for i in range(count):
         windows = probe.windows[2 * i : 2 * i + 2] or probe.windows[:2]
-        prompts = [w[: 8 + 7 * i % 48] for w in windows]
+        prompts = [w[: min(8 + 7 * i % 48, room)] for w in windows]
         samples.append(recorded_lm_inputs(reference, family, reference.facts, prompts))
     return samples

@@ -25,7 +25,7 @@ def _window_starts(stride: int, batches: int = 30) -> set[int]:
         "tiny-transformer-lm",
         ["loop.sequence_length=13", f"loop.window_stride={stride}", "loop.batch_size=8"],
     )
-    task = build_task("transformer_lm", {"train": Corpus.from_texts([text])}, tokenizer, config)
+    task = build_task("lm", {"train": Corpus.from_texts([text])}, tokenizer, config)
     first = set()
     for x, _ in task.train.take(batches):
         first.update(tokenizer.decode([int(i)]) for i in np.asarray(x["token_ids"])[:, 0])
