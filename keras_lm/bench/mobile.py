@@ -51,46 +51,42 @@ import numpy as np
 
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
+from keras_lm.inference.manifest import Manifest
+from keras_lm.inference.manifest import Variant
 from keras_lm.io import sha256_file
 from keras_lm.io import write_text_atomic
 
 WARMUP_CALLS = 3
 
 
-def _manifest(bundle: Path) -> dict:
-    """The bundle's manifest; an `InputError` naming `bundle` if it is not one."""
+def _manifest(bundle: Path) -> Manifest:
+    """The bundle's checked manifest; an `InputError` naming `bundle` if it is not one."""
     if not bundle.is_dir():
         raise InputError(str(bundle), "no such bundle folder (make one with `keras-lm export RUN`)")
-    path = bundle / "manifest.json"
-    if not path.is_file():
-        raise InputError(str(bundle), "not an export bundle (no manifest.json)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(str(path), f"not valid JSON: {err.msg}", line=err.lineno) from err
+    return Manifest.read(bundle)
 
 
-def _tflite_variants(manifest: dict, bundle: Path) -> list[dict]:
-    variants = [v for v in manifest.get("variants", []) if v.get("format") == "tflite"]
+def _tflite_variants(manifest: Manifest, bundle: Path) -> list[Variant]:
+    variants = [v for v in manifest.variants if v.format == "tflite"]
     if not variants:
-        have = [f"{v.get('format')}/{v.get('quantization')}" for v in manifest.get("variants", [])]
+        have = [v.key for v in manifest.variants]
         raise InputError(
             str(bundle), f"no tflite variant; the bundle has {have} (export with --format tflite)"
         )
     return variants
 
 
-def _feed_length(manifest: dict) -> int:
+def _feed_length(manifest: Manifest) -> int:
     """The length fed on dynamic non-batch axes: source length, context, or max_length."""
-    data = manifest.get("train_config", {}).get("data", {})
-    if "encode" in manifest.get("graphs", {}):
+    data = manifest.data
+    if "encode" in manifest.graphs:
         return int(data.get("max_source_length") or 16)
-    return int(manifest.get("facts", {}).get("context") or data.get("max_length") or 16)
+    return int(manifest.facts.get("context") or data.get("max_length") or 16)
 
 
-def _token_ids(manifest: dict) -> list[int]:
+def _token_ids(manifest: Manifest) -> list[int]:
     """Ids every tokenizer has: the manifest's special ids (pad, unk, start, end, mask)."""
-    specials = manifest.get("specials", {})
+    specials = manifest.specials
     ids = sorted({int(v) for k, v in specials.items() if k.endswith("_id")})
     return ids or [0, 1, 2, 3, 4]
 
@@ -313,21 +309,21 @@ def _signatures(path: Path, model: dict, settings: dict) -> dict:
     return dict(sorted(report.items()))
 
 
-def _variant_report(bundle: Path, manifest: dict, variant: dict, settings: dict) -> dict:
+def _variant_report(bundle: Path, manifest: Manifest, variant: Variant, settings: dict) -> dict:
     """The report of one `.tflite` variant (see the module docstring)."""
-    path = bundle / variant["path"]
+    path = bundle / variant.path
     if not path.is_file():
         raise InputError(str(path), "listed in the manifest but missing from the bundle")
     model = _read_model(path)
     ops = [op for graph in model["subgraphs"] for op in graph["ops"]]
     custom = sorted({name for name, is_custom in ops if is_custom})
-    recorded = manifest.get("files", {}).get(variant["path"], {}).get("sha256")
+    recorded = manifest.files.get(variant.path, {}).get("sha256")
     row = {
-        "quantization": variant.get("quantization"),
-        "path": variant["path"],
+        "quantization": variant.quantization,
+        "path": variant.path,
         "bytes": path.stat().st_size,
         "sha256_matches_manifest": None if recorded is None else sha256_file(path) == recorded,
-        "verified_at_export": variant.get("verification", {}).get("passed"),
+        "verified_at_export": variant.verification.get("passed"),
         "ops": len(ops),
         "op_histogram": _histogram(ops),
         "builtin_only": not custom,
@@ -400,8 +396,8 @@ def mobile_report(
     }
     return {
         "bundle": str(bundle),
-        "name": manifest.get("name", bundle.name),
-        "family": manifest.get("family"),
+        "name": manifest.name,
+        "family": manifest.family,
         "litert": _litert_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),

@@ -57,7 +57,7 @@ def _quality(row: dict) -> str:
 
 def variant_table(entry: dict) -> str:
     """Every measured cell of one bundle."""
-    speed = "examples/s" if entry["family"] == "encoder_classifier" else "tokens/s"
+    speed = "examples/s" if entry.get("task") == "classify" else "tokens/s"
     lines = [
         f"| engine | threads | batch | size KB | load s | cold start s | first token ms | {speed} "
         "| p50 / p90 / p99 ms | peak RSS MB | TF imported | quality kept |",
@@ -83,7 +83,7 @@ def variant_table(entry: dict) -> str:
 def ratio_table(entry: dict) -> str:
     """Batch-1 speed ratios of the runtimes against the baselines, per thread count."""
     rows, torch = entry["rows"], entry.get("torch", [])
-    lm = entry["family"] == "transformer_lm"
+    lm = any(r.get("mode") == "recompute" for r in rows)  # a naive-recompute baseline ran
     threads = sorted({r["threads"] for r in rows})
     lines = [
         "| engine | threads | tokens/s | vs Keras in-process | vs PyTorch eager + KV cache "
@@ -205,7 +205,7 @@ def _plot_speed(ax, rows: list[dict], entry: dict) -> bool:
             )
     ax.set_xticks([x + width * (len(threads) - 1) / 2 for x in range(len(labels))])
     ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
-    unit = "examples/s" if entry["family"] == "encoder_classifier" else "tokens/s"
+    unit = "examples/s" if entry.get("task") == "classify" else "tokens/s"
     ax.set_ylabel(f"{unit}, batch 1")
     ax.set_title(f"{entry['name']}: speed by engine and threads")
     ax.legend(fontsize=7)

@@ -35,10 +35,13 @@ from pathlib import Path
 
 from keras_lm.bench.runtime_report import format_markdown
 from keras_lm.bench.runtime_report import write_plots
+from keras_lm.bench.torch_decode import TORCH_REF_FAMILY
 from keras_lm.bench.torch_decode import torch_decode_rows
 from keras_lm.config import Config
 from keras_lm.errors import InputError
+from keras_lm.inference.manifest import Manifest
 from keras_lm.io import write_text_atomic
+from keras_lm.runtime.bundle import read_manifest
 
 ENGINES = ("onnx", "tflite")
 
@@ -90,24 +93,24 @@ def _job(bundle: Path, config: RuntimeBenchConfig, **fields) -> dict:
     }
 
 
-def plan_jobs(bundle: Path, manifest: dict, config: RuntimeBenchConfig) -> list[dict]:
+def plan_jobs(bundle: Path, manifest: Manifest, config: RuntimeBenchConfig) -> list[dict]:
     """Every worker job for one bundle, in the order they run."""
-    lm = manifest["family"] == "transformer_lm"
-    keras = config.baselines and Path(manifest.get("source_run") or "").is_dir()
+    lm = recomputes(manifest)
+    keras = config.baselines and Path(manifest.extra.get("source_run") or "").is_dir()
     jobs = []
     for threads in config.threads:
-        for variant in manifest["variants"]:
-            if variant["format"] in config.engines:
+        for variant in manifest.variants:
+            if variant.format in config.engines:
                 jobs.append(
                     _job(
                         bundle,
                         config,
-                        engine=variant["format"],
-                        quantization=variant["quantization"],
+                        engine=variant.format,
+                        quantization=variant.quantization,
                         threads=threads,
                     )
                 )
-        if keras and manifest["family"] != "encoder_classifier":
+        if keras and manifest.task != "classify":
             jobs.append(
                 _job(bundle, config, engine="keras", quantization="float32", threads=threads)
             )
@@ -127,6 +130,11 @@ def plan_jobs(bundle: Path, manifest: dict, config: RuntimeBenchConfig) -> list[
     return jobs
 
 
+def recomputes(manifest: Manifest) -> bool:
+    """Whether the naive-recompute baseline applies: an LM whose prefill scores a whole window."""
+    return manifest.task == "lm" and "prefill" in manifest.graphs
+
+
 def run_worker(job: dict, timeout: float) -> dict:
     """Run one job in a fresh interpreter; its JSON row (or an error row that says why)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(job["threads"]), TF_CPP_MIN_LOG_LEVEL="3")
@@ -143,29 +151,29 @@ def run_worker(job: dict, timeout: float) -> dict:
     return json.loads(lines[-1])
 
 
-def _variant_facts(manifest: dict, bundle: Path) -> dict:
+def _variant_facts(manifest: Manifest, bundle: Path) -> dict:
     """(format, quantization) -> size in bytes and the verification's quality record."""
     facts = {}
-    for variant in manifest["variants"]:
-        path = bundle / variant["path"]
-        size = variant.get("bytes") or sum(
+    for variant in manifest.variants:
+        path = bundle / variant.path
+        size = variant.bytes or sum(
             p.stat().st_size for p in (path.rglob("*") if path.is_dir() else [path]) if p.is_file()
         )
-        quality = (variant.get("verification") or {}).get("quality")
-        facts[(variant["format"], variant["quantization"])] = {"bytes": size, "quality": quality}
+        quality = variant.verification.get("quality")
+        facts[(variant.format, variant.quantization)] = {"bytes": size, "quality": quality}
     return facts
 
 
-def _torch_rows(bundle: Path, manifest: dict, config: RuntimeBenchConfig) -> list[dict]:
+def _torch_rows(bundle: Path, manifest: Manifest, config: RuntimeBenchConfig) -> list[dict]:
     if config.torch_ref is None or not Path(config.torch_python).exists():
         return []
-    if manifest["family"] != "transformer_lm":
+    if manifest.family != TORCH_REF_FAMILY:
         return []
     from keras_lm.tokenizers import load_tokenizer
 
     vocab = load_tokenizer(bundle / "tokenizer").vocab_size
     return torch_decode_rows(
-        manifest["train_config"]["model"] | {"context": manifest["facts"]["context"]},
+        manifest.train_config["model"] | {"context": manifest.facts["context"]},
         vocab,
         config.torch_python,
         config.torch_ref,
@@ -179,16 +187,13 @@ def _torch_rows(bundle: Path, manifest: dict, config: RuntimeBenchConfig) -> lis
 
 def bench_bundle(bundle: str | Path, config: RuntimeBenchConfig, progress=None) -> dict:
     """Every measurement of one bundle: `{"name", "family", "variants", "rows", "torch"}`."""
-    # Here, not at the top: keras_lm.runtime loads the generation stack (TensorFlow for Keras runs).
-    from keras_lm.runtime.bundle import read_manifest
-
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
     rows = []
     for job in plan_jobs(bundle, manifest, config):
         if progress:
             progress(
-                f"{manifest['name']}: {job['engine']} {job['quantization']} {job['mode']} x{job['threads']}"
+                f"{manifest.name}: {job['engine']} {job['quantization']} {job['mode']} x{job['threads']}"
             )
         rows.append(run_worker(job, config.timeout_s))
     facts = _variant_facts(manifest, bundle)
@@ -198,11 +203,12 @@ def bench_bundle(bundle: str | Path, config: RuntimeBenchConfig, progress=None) 
         )
     torch = _torch_rows(bundle, manifest, config)
     return {
-        "name": manifest["name"],
+        "name": manifest.name,
         "bundle": str(bundle),
-        "family": manifest["family"],
-        "params": manifest.get("params"),
-        "facts": manifest.get("facts"),
+        "family": manifest.family,
+        "task": manifest.task,
+        "params": manifest.extra.get("params"),
+        "facts": manifest.facts,
         "rows": rows,
         "torch": torch,
     }

@@ -56,27 +56,27 @@ def _open(job: dict):
         from keras_lm.generation import Generator
 
         tf.config.threading.set_intra_op_parallelism_threads(job["threads"])
-        model = Generator.from_run(manifest["source_run"])
+        model = Generator.from_run(manifest.extra["source_run"])
     else:
         model = load_bundle(job["bundle"], job["engine"], job["quantization"], job["threads"])
     return model, model.tokenizer.vocab_size, manifest
 
 
-def _timer(stepper, family: str, mode: str):
+def _timer(stepper, manifest, mode: str):
     from keras_lm.bench.decode_timing import RecomputeStepper
     from keras_lm.bench.decode_timing import TimedStepper
 
     if mode == "recompute":
-        if family != "transformer_lm":
-            raise SystemExit(f"recompute mode is for transformer_lm, not {family}")
+        if "prefill" not in manifest.graphs:
+            raise SystemExit(f"recompute mode needs a prefill graph; {manifest.family} has none")
         stepper = RecomputeStepper(stepper)
     return TimedStepper(stepper)
 
 
-def _measure(job: dict, family: str, timed, vocab: int) -> list[dict]:
+def _measure(job: dict, task: str, timed, vocab: int) -> list[dict]:
     from keras_lm.bench import decode_timing as dt
 
-    time_fn = dt.time_lm if family in ("transformer_lm", "lstm_lm") else dt.time_seq2seq
+    time_fn = dt.time_lm if task == "lm" else dt.time_seq2seq
     rows = []
     for batch in job["batches"]:
         inputs = dt.random_ids(batch, job["prompt_length"], vocab, seed=batch)
@@ -124,15 +124,15 @@ def _measure_classifier(job: dict, model, vocab: int) -> list[dict]:
     return rows
 
 
-def _cold_start(job: dict, family: str, model, vocab: int) -> float:
+def _cold_start(job: dict, task: str, model, vocab: int) -> float:
     """Seconds from the parent's spawn to the first generated token (or first label)."""
     from keras_lm.bench import decode_timing as dt
 
     prompt = dt.random_ids(1, job["prompt_length"], vocab)
-    if family == "encoder_classifier":
+    if task == "classify":
         model.classify(model.tokenizer.decode(prompt[0]) or "x")
     else:
-        time_fn = dt.time_lm if family in ("transformer_lm", "lstm_lm") else dt.time_seq2seq
+        time_fn = dt.time_lm if task == "lm" else dt.time_seq2seq
         time_fn(dt.TimedStepper(model.stepper), prompt, 1)
     return time.time() - job["spawn_time"]
 
@@ -143,19 +143,19 @@ def run_job(job: dict) -> dict:
     start = time.perf_counter()
     model, vocab, manifest = _open(job)
     load_s = time.perf_counter() - start
-    family = manifest["family"]
-    cold = _cold_start(job, family, model, vocab)
-    if family == "encoder_classifier":
+    cold = _cold_start(job, manifest.task, model, vocab)
+    if manifest.task == "classify":
         rows = _measure_classifier(job, model, vocab)
     else:
-        rows = _measure(job, family, _timer(model.stepper, family, job["mode"]), vocab)
+        rows = _measure(job, manifest.task, _timer(model.stepper, manifest, job["mode"]), vocab)
     return {
         "engine": job["engine"],
         "quantization": job["quantization"],
         "mode": job["mode"],
         "label": _engine_label(job),
         "threads": job["threads"],
-        "family": family,
+        "family": manifest.family,
+        "task": manifest.task,
         "prompt_length": job["prompt_length"],
         "process_start_s": round(IMPORTED_AT - job["spawn_time"], 3),
         "load_s": round(load_s, 3),

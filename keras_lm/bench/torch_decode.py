@@ -20,6 +20,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+# The keras_lm family whose architecture torch_ref implements (the only one it can be compared with).
+TORCH_REF_FAMILY = "transformer_lm"
+
 _WRITE_CHECKPOINT = """
 import json, sys, torch
 sys.path.insert(0, sys.argv[1])

@@ -9,11 +9,11 @@ from keras_lm.features import DECODER_PADDING_MASK
 from keras_lm.features import DECODER_TOKEN_IDS
 from keras_lm.features import ENCODER_PADDING_MASK
 from keras_lm.features import ENCODER_TOKEN_IDS
+from keras_lm.generation.keras_graphs import RecomputeLMStepper
+from keras_lm.generation.keras_graphs import keras_stepper
 from keras_lm.inference.decoding import generate_lm
 from keras_lm.inference.decoding import left_pad
 from keras_lm.inference.decoding import translate_ids
-from keras_lm.generation.keras_graphs import RecomputeLMStepper
-from keras_lm.generation.keras_graphs import keras_stepper
 from keras_lm.inference.sampling import SamplingConfig
 from keras_lm.models import registry
 

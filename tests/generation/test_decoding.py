@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from keras_lm.errors import InputError
-from keras_lm.inference.decoding import generate_lm
-from keras_lm.inference.decoding import translate_ids
-from keras_lm.inference.sampling import SamplingConfig
 from keras_lm.generation.testing import CountingStepper
 from keras_lm.generation.testing import SequenceStepper
 from keras_lm.generation.testing import TableSeq2SeqStepper
+from keras_lm.inference.decoding import generate_lm
+from keras_lm.inference.decoding import translate_ids
+from keras_lm.inference.sampling import SamplingConfig
 
 END = 5
 

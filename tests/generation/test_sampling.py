@@ -101,8 +101,8 @@ def test_greedy_matches_keras_hub_greedy_sampler_on_a_fake_model():
     import keras_hub
     from keras import ops
 
-    from keras_lm.inference.decoding import generate_lm
     from keras_lm.generation.testing import SequenceStepper
+    from keras_lm.inference.decoding import generate_lm
 
     table = np.random.default_rng(5).normal(size=(12, 12)).astype("float32")
 

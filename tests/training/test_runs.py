@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import keras_lm.training.fit as fit
-from keras_lm.training.presets import load_config
 from keras_lm.runs import Run
+from keras_lm.training.presets import load_config
 
 
 def test_splits_are_loaded_once_and_each_call_gets_its_own_dict(monkeypatch, tmp_path):
