@@ -60,6 +60,7 @@ def test_runtime_and_inference_core_import_without_tensorflow():
         "    sys.modules[name] = None  # any import of it raises ImportError\n"
         f"import importlib\nfor m in {modules!r}:\n    importlib.import_module(m)\n"
         "from keras_lm.models import FAMILIES\nassert FAMILIES\n"
+        "from keras_lm.api import Manifest, SamplingConfig, get_family, load_bundle, open_run\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -122,3 +123,30 @@ def test_runtime_extra_has_no_tensorflow():
     cfg.read(ROOT / "setup.cfg")
     runtime = cfg["options.extras_require"]["runtime"] + cfg["options"]["install_requires"]
     assert "tensorflow" not in runtime and "keras" not in runtime
+
+
+def test_notebooks_and_readme_use_the_public_api_only():
+    """Tutorials import keras_lm.api (and the TF-free data and tokenizer packages), nothing deeper."""
+    import json
+    import re
+
+    allowed = re.compile(
+        r"^(import keras_lm|from keras_lm(\.api)? import|from keras_lm import (data|tokenizers)\b)"
+    )
+    found = []
+    texts = {
+        nb.name: json.loads(nb.read_text(encoding="utf-8")) for nb in ROOT.glob("notebooks/*.ipynb")
+    }
+    for name, notebook in texts.items():
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                found += [(name, line) for line in "".join(cell["source"]).splitlines()]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    python = readme.split("## From Python, in a notebook")[1].split("\n## ")[0]
+    found += [("README.md", line) for line in python.splitlines()]
+    imports = [
+        (n, line.strip()) for n, line in found if re.match(r"\s*(from|import) keras_lm", line)
+    ]
+    assert len(imports) > 10
+    deeper = [(n, line) for n, line in imports if not allowed.match(line)]
+    assert not deeper, deeper
