@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.processes import torch_ref_folder
+from keras_lm.bench.torch_decode import TORCH_REF_FAMILY
 from keras_lm.config import Config
 from keras_lm.data.datasets import find_local
 from keras_lm.data.registry import get_spec
@@ -371,8 +372,8 @@ def run_parity(
         s: load_config(config.config, [f"loop.seed={s}", *config.overrides]) for s in config.seeds
     }
     family = next(iter(configs.values())).family
-    if family != "transformer_lm":
-        raise InputError("config", f"expected a transformer_lm config, got {family}")
+    if family != TORCH_REF_FAMILY:
+        raise InputError("config", f"expected a {TORCH_REF_FAMILY} config, got {family}")
     folder = find_local(get_spec("tinyshakespeare"), config.data_dir)
     if folder is None:
         raise InputError(

@@ -25,8 +25,16 @@ from pathlib import Path
 
 from keras_lm.bench.runtime_speed import RuntimeBenchConfig
 from keras_lm.config import Config
+from keras_lm.data.cleaning import clean
+from keras_lm.data.datasets import default_cleaning
 from keras_lm.data.datasets import load
+from keras_lm.data.quality import format_report_text
+from keras_lm.data.quality import quality_report
+from keras_lm.data.quality import write_report
+from keras_lm.data.writers import write_corpus
 from keras_lm.io import atomic_dir
+from keras_lm.tokenizers import TokenizerConfig
+from keras_lm.tokenizers import train_tokenizer
 
 # Short workloads: the demo shows every number once; `keras-lm bench` measures at length.
 DEMO_BENCH = RuntimeBenchConfig(prompt_length=16, new_tokens=24, repeats=3)
@@ -80,12 +88,6 @@ def run(config: DemoConfig, out: str | Path, overwrite: bool = False) -> Path:
 
 
 def _data_stage(ds, folder: Path) -> list[str]:
-    from keras_lm.data.cleaning import clean
-    from keras_lm.data.datasets import default_cleaning
-    from keras_lm.data.quality import format_report_text
-    from keras_lm.data.quality import quality_report
-    from keras_lm.data.quality import write_report
-    from keras_lm.data.writers import write_corpus
 
     lines = ["## Data\n", f"Splits: {ds.info.sizes} ({ds.info.method}; {ds.info.note})\n"]
     config = default_cleaning(ds)
@@ -105,8 +107,6 @@ def _data_stage(ds, folder: Path) -> list[str]:
 
 
 def _tokenizer_stage(ds, config: DemoConfig, folder: Path) -> list[str]:
-    from keras_lm.tokenizers import TokenizerConfig
-    from keras_lm.tokenizers import train_tokenizer
 
     lines = [
         "## Tokenizers\n",

@@ -11,11 +11,23 @@ import json
 import time
 from pathlib import Path
 
+from keras_lm.bench import mobile
+from keras_lm.bench import runtime_report
+from keras_lm.bench.mobile import mobile_report
+from keras_lm.bench.runtime_report import write_plots
+from keras_lm.bench.runtime_speed import bench_bundles
+from keras_lm.evaluation.evaluate import evaluate_run
+from keras_lm.export.bundle import ExportConfig
+from keras_lm.export.bundle import export_run
+from keras_lm.export.summary import verification_table
+from keras_lm.inference.manifest import Manifest
+from keras_lm.io import write_text_atomic
+from keras_lm.training.fit import train
+from keras_lm.training.presets import load_config
+
 
 def train_stage(name: str, overrides: list[str], folder: Path) -> tuple[list[str], Path]:
     """Train shipped config `name` into `folder`; (report lines, run directory)."""
-    from keras_lm.training.fit import train
-    from keras_lm.training.presets import load_config
 
     run_config = load_config(name, overrides)
     result = train(run_config, folder, verbose=0)
@@ -40,7 +52,6 @@ def train_stage(name: str, overrides: list[str], folder: Path) -> tuple[list[str
 
 def evaluate_stage(run_dir: Path, limit: int | None) -> tuple[list[str], dict]:
     """Score the run on its valid split; (report lines, metrics)."""
-    from keras_lm.evaluation import evaluate_run
 
     metrics = evaluate_run(run_dir, split="valid", limit=limit)
     shown = {k: metrics[k] for k in ("bleu", "chrf", "perplexity", "accuracy") if k in metrics}
@@ -61,10 +72,6 @@ def evaluate_stage(run_dir: Path, limit: int | None) -> tuple[list[str], dict]:
 
 def export_stage(run_dir: Path, quantize: tuple[str, ...], out: Path) -> tuple[list[str], Path]:
     """Export every format of the run, verified; (report lines, bundle)."""
-    from keras_lm.export.bundle import ExportConfig
-    from keras_lm.export.bundle import export_run
-    from keras_lm.export.summary import verification_table
-    from keras_lm.inference.manifest import Manifest
 
     start = time.perf_counter()
     bundle = export_run(run_dir, ExportConfig(quantize=quantize, out=str(out)))
@@ -81,16 +88,12 @@ def export_stage(run_dir: Path, quantize: tuple[str, ...], out: Path) -> tuple[l
 
 def bench_stage(bundles: list[Path], config, folder: Path) -> list[str]:
     """The inference benchmark of the bundles and the mobile readiness of their `.tflite` files."""
-    from keras_lm.bench.runtime_report import format_markdown
-    from keras_lm.bench.runtime_report import write_plots
-    from keras_lm.bench.runtime_speed import bench_bundles
-    from keras_lm.io import write_text_atomic
 
     command = "keras-lm bench " + " ".join(str(b) for b in bundles) + _bench_flags(config)
     result = bench_bundles(bundles, config, command)
     plots = write_plots(result, folder)
     write_text_atomic(folder / "bench.json", json.dumps(result, indent=2) + "\n")
-    text = format_markdown(result, plots)
+    text = runtime_report.format_markdown(result, plots)
     write_text_atomic(folder / "bench.md", text + "\n")
     relative = folder.name
     text = text.replace("](", f"]({relative}/")  # the plots sit beside bench.md
@@ -109,9 +112,6 @@ def _bench_flags(config) -> str:
 
 def _mobile(bundles: list[Path], folder: Path) -> list[str]:
     """The mobile readiness report of each bundle (op histogram, builtin check, XNNPACK timings)."""
-    from keras_lm.bench.mobile import format_markdown
-    from keras_lm.bench.mobile import mobile_report
-    from keras_lm.io import write_text_atomic
 
     lines = ["## Mobile readiness (LiteRT, XNNPACK)\n"]
     for bundle in bundles:
@@ -121,7 +121,7 @@ def _mobile(bundles: list[Path], folder: Path) -> list[str]:
         )
         lines += [
             f"### {bundle.name}\n",
-            format_markdown(report),
+            mobile.format_markdown(report),
             f"\nCommand: `keras-lm bench mobile {bundle}`\n",
         ]
     return lines

@@ -331,6 +331,7 @@ def test_runner_imports_neither_tensorflow_nor_keras():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["transformer_lm", "transformer_seq2seq", "encoder_classifier"])
 def test_every_layer_norm_becomes_one_onnx_node(case, exported):
     """tf2onnx's 13-node moments pattern is fused; the numerics are checked by the test above."""

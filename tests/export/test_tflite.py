@@ -20,8 +20,6 @@ from keras_lm.export.tflite import convert_tflite
 from keras_lm.export.tflite import op_histogram
 from keras_lm.runtime.litert_runner import LiteRTGraphs
 
-pytestmark = pytest.mark.slow
-
 FAMILIES = [
     "transformer_lm",
     "lstm_lm",
@@ -137,6 +135,7 @@ def _scenario(family: str, call) -> list[dict[str, np.ndarray]]:
     return outs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_float32_is_builtin_only_and_matches_the_tf_functions(family, exported):
     graphs, _, path = exported(family)
@@ -153,6 +152,7 @@ def test_float32_is_builtin_only_and_matches_the_tf_functions(family, exported):
             np.testing.assert_allclose(actual[key], expected[key], atol=1e-4, rtol=0, err_msg=key)
 
 
+@pytest.mark.slow
 def test_runner_reports_signatures_and_bad_inputs(exported):
     _, _, path = exported("lstm_seq2seq")
     runner = LiteRTGraphs(path, num_threads=1)
@@ -176,6 +176,7 @@ def test_runner_reports_signatures_and_bad_inputs(exported):
         runner.run("prefill", token_ids=ids)
 
 
+@pytest.mark.slow
 def test_dynamic_axes_resize_between_calls(exported):
     _, _, path = exported("transformer_lm")
     runner = LiteRTGraphs(path)
@@ -189,6 +190,7 @@ def test_dynamic_axes_resize_between_calls(exported):
         assert out["logits"].shape == (batch, length, 40)
 
 
+@pytest.mark.slow
 def test_lstm_seq2seq_needs_a_fixed_batch_to_convert(tmp_path):
     # Fully dynamic shapes leave TensorList ops whose element shape (batch, units) is unknown.
     _, _, saved = _export("lstm_seq2seq", tmp_path)
@@ -198,10 +200,10 @@ def test_lstm_seq2seq_needs_a_fixed_batch_to_convert(tmp_path):
     assert not (tmp_path / "dynamic.tflite").exists()
 
 
-def test_lstm_seq2seq_with_a_fixed_batch_keeps_a_dynamic_source_length(tmp_path):
+@pytest.mark.slow
+def test_lstm_seq2seq_with_a_fixed_batch_keeps_a_dynamic_source_length(exported):
     # With the batch fixed, the element shape is static: the LSTM loops lower to WHILE.
-    _, graphs, saved = _export("lstm_seq2seq", tmp_path, batch=2)
-    path = convert_tflite(saved, tmp_path / "model.tflite")
+    graphs, _, path = exported("lstm_seq2seq")  # exported with batch=2 (STATIC), float32
     assert check_builtins_only(path)["WHILE"] >= 1
     runner = LiteRTGraphs(path)
     assert runner.inputs("encode")["encoder_token_ids"] == ((2, None), "int32")
@@ -214,6 +216,7 @@ def test_lstm_seq2seq_with_a_fixed_batch_keeps_a_dynamic_source_length(tmp_path)
             np.testing.assert_allclose(got[key], value.numpy(), atol=1e-4, rtol=0, err_msg=key)
 
 
+@pytest.mark.slow
 def test_fp16_and_int8_are_smaller_and_agree(tmp_path):
     # The block weights must dominate the file. A big vocabulary would not do: the tied
     # embedding is stored once in float, but twice in int8 (a per-row table for GATHER and a
@@ -254,6 +257,7 @@ def _representative(family: str, samples: int = 4) -> list[dict]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["lstm_lm", "encoder_classifier"])
 def test_int8_full_quantizes_weights_and_activations(family, exported, tmp_path):
     graphs, saved, float_path = exported(family)
@@ -271,6 +275,7 @@ def test_int8_full_quantizes_weights_and_activations(family, exported, tmp_path)
     assert np.abs(got - want).max() < 0.25 * (np.abs(want).max() + 1e-6) + 0.05
 
 
+@pytest.mark.slow
 def test_int8_full_quantizes_a_transformer_lm_with_its_5d_kv_cache(exported, tmp_path):
     # TF 2.21's calibrator (its own TFLite kernels) slices at most 5-D: the cache layout
     # (B, 2 * layers, C, heads, head_dim) keeps every per-layer slice within that.
@@ -293,6 +298,7 @@ def test_int8_full_quantizes_a_transformer_lm_with_its_5d_kv_cache(exported, tmp
     assert np.isfinite(got).all() and got.shape == want.shape
 
 
+@pytest.mark.slow
 def test_int8_full_needs_samples_for_every_signature(exported, tmp_path):
     _, saved, _ = exported("lstm_lm")
     with pytest.raises(ConfigError, match="needs representative samples"):
@@ -322,6 +328,7 @@ def string_model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_failed_conversion_leaves_nothing_and_keeps_the_message(string_model, tmp_path):
     out = tmp_path / "model.tflite"
     out.write_bytes(b"previous")
@@ -331,6 +338,7 @@ def test_a_failed_conversion_leaves_nothing_and_keeps_the_message(string_model, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
 
 
+@pytest.mark.slow
 def test_a_crashing_converter_is_an_export_error(exported, tmp_path, monkeypatch):
     _, saved, _ = exported("lstm_lm")
     monkeypatch.setattr(
@@ -341,6 +349,7 @@ def test_a_crashing_converter_is_an_export_error(exported, tmp_path, monkeypatch
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_check_builtins_only_names_flex_ops(string_model, tmp_path):
     # Select TF ops enabled for this test only, in a subprocess like the real converter.
     out = tmp_path / "flex.tflite"

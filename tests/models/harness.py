@@ -207,3 +207,43 @@ def check_mixed_precision_logits(case: Case) -> None:
     finally:
         keras.config.set_dtype_policy(previous)
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
+
+
+def check_graphs_and_stepper(case: Case) -> None:
+    """The family's export graphs and stepper: named inputs, JSON facts, and cached decoding that
+    gives the tokens of the full model (LMs: greedy against a recompute; seq2seq: the first step's
+    logits against the full model's)."""
+    from keras_lm.generation.keras_graphs import KerasGraphs
+    from keras_lm.generation.keras_graphs import RecomputeLMStepper
+    from keras_lm.inference.decoding import generate_lm
+    from keras_lm.inference.sampling import SamplingConfig
+
+    family = get_family(case.family)
+    model = case.build()
+    graphs = KerasGraphs(model, jit_compile=False, max_target_length=8)
+    assert graphs.names and all(graphs.inputs(name) for name in graphs.names)
+    json.dumps(graphs.facts)  # the manifest stores them
+    stepper = family.make_stepper(graphs, graphs.facts)
+    if family.task == "classify":
+        assert stepper is None and graphs.names == ["classify"]
+        return
+    if family.task == "lm":
+        greedy = SamplingConfig(max_new_tokens=4)
+        prompts = [[FIRST_ID, FIRST_ID + 1, FIRST_ID + 2], [FIRST_ID + 3]]
+        full = generate_lm(RecomputeLMStepper(model), prompts, greedy)
+        assert generate_lm(stepper, prompts, greedy) == full
+        return
+    inputs = random_inputs(case, 2, 5)
+    source = inputs["encoder_token_ids"]
+    logits, _ = stepper.start(source, np.ones_like(source), start_id=1)
+    start = np.ones((2, 1), "int32")
+    full = predict(
+        model,
+        {
+            "encoder_token_ids": source,
+            "encoder_padding_mask": np.ones_like(source),
+            "decoder_token_ids": start,
+            "decoder_padding_mask": np.ones_like(start),
+        },
+    )
+    np.testing.assert_allclose(logits, full[:, 0], atol=1e-5, rtol=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import keras_lm.training.fit as fit
 from keras_lm.runs import Run
 from keras_lm.training.presets import load_config
@@ -23,6 +25,7 @@ def test_splits_are_loaded_once_and_each_call_gets_its_own_dict(monkeypatch, tmp
     assert loads == ["tiny-transformer-lm"]
 
 
+@pytest.mark.slow
 def test_max_train_rows_caps_train_only_and_training_sees_the_cap(tmp_path, caplog):
     import logging
 
