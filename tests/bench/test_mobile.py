@@ -37,7 +37,7 @@ def reports(tiny_bundle):
 
 
 def tflite_variants(manifest: dict) -> list[dict]:
-    return [v for v in manifest["variants"] if v["format"] == "tflite"]
+    return [v for v in manifest["variants"] if v["format"] == "tflite"]  # the raw JSON
 
 
 def cli(args: list[str]):
@@ -211,7 +211,12 @@ def test_a_bad_bundle_path_is_named(tmp_path):
     with pytest.raises(InputError, match="not an export bundle"):
         mobile_report(tmp_path)
     (tmp_path / "manifest.json").write_text(
-        json.dumps({"variants": [{"format": "onnx", "quantization": "float32", "path": "onnx"}]})
+        json.dumps(
+            {
+                **MANIFEST_HEAD,
+                "variants": [{"format": "onnx", "quantization": "float32", "path": "onnx"}],
+            }
+        )
     )
     with pytest.raises(InputError, match=r"no tflite variant.*onnx/float32"):
         mobile_report(tmp_path)
@@ -225,6 +230,10 @@ def test_bad_threads_and_repeats_are_config_errors(tmp_path):
         mobile_report(tmp_path, repeats=0)
     with pytest.raises(ConfigError, match="--threads"):
         cli(["mobile", str(tmp_path), "--threads", "1,x"])
+
+
+# The fields every manifest has (the reader refuses one without them).
+MANIFEST_HEAD = {"format_version": 1, "name": "fake", "family": "transformer_lm", "task": "lm"}
 
 
 def flex_tflite() -> bytes:
@@ -267,7 +276,7 @@ def flex_bundle(folder):
     (folder / "tflite" / "model.float32.tflite").write_bytes(flex_tflite())
     variant = {"format": "tflite", "quantization": "float32", "path": "tflite/model.float32.tflite"}
     (folder / "manifest.json").write_text(
-        json.dumps({"name": "flex", "family": "transformer_lm", "variants": [variant]})
+        json.dumps({**MANIFEST_HEAD, "name": "flex", "variants": [variant]})
     )
     return folder
 

@@ -132,6 +132,7 @@ def test_console_script_is_installed():
     assert result.returncode == 0 and result.stdout.startswith("keras-lm ")
 
 
+@pytest.mark.slow
 @pytest.mark.needs_data
 @pytest.mark.parametrize("name", ["spa-eng", "tinyshakespeare", "sst2"])
 def test_report_on_the_real_data_sets(data_dir, tmp_path, capsys, name):

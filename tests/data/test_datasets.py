@@ -142,6 +142,7 @@ def test_unknown_name_lists_the_known_ones():
         datasets.load("no-such-set")
 
 
+@pytest.mark.slow
 def test_embedded_corpora_are_deterministic_and_split():
     a = datasets.load("stdlib-sigs", seed=3)
     b = datasets.load("stdlib-sigs", seed=3)

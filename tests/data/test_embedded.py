@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from keras_lm.data.embedded import collect_docstrings
 from keras_lm.data.embedded import provenance
 from keras_lm.data.embedded import stdlib_docs_corpus
@@ -16,12 +18,14 @@ def test_docstrings_of_a_module():
     assert docs["textwrap"].text.startswith("Text wrapping and filling.")
 
 
+@pytest.mark.slow
 def test_docs_corpus_respects_the_size_limit():
     corpus = stdlib_docs_corpus(max_chars=20_000)
     assert sum(len(t) + 1 for t in corpus.texts()) <= 20_000
     assert corpus.kind == "text" and "" in corpus.texts()
 
 
+@pytest.mark.slow
 def test_sigs_corpus_pairs_are_distinct_and_bounded():
     corpus = stdlib_sigs_corpus(max_summary=80, max_signature=30)
     pairs = [(r.source, r.target) for r in corpus]

@@ -185,6 +185,7 @@ def test_rendering_escapes_markup_in_data():
     assert "label [bold]" in format_report_text(report)
 
 
+@pytest.mark.slow
 @pytest.mark.needs_data
 def test_reports_on_the_real_data_sets_match_their_readme(data_dir):
     start = time.perf_counter()

@@ -53,7 +53,7 @@ def test_classify_from_a_bundle_equals_keras(tiny_run, bundles, backend):
         assert sum(got["probabilities"].values()) == pytest.approx(1, abs=1e-4)
     assert set(out[0]["probabilities"]) == set(model.labels)
     assert model.classify("Open a file.")["label"] in model.labels  # one text in, one dict out
-    assert model.overflow == model.manifest["train_config"]["data"]["overflow"]
+    assert model.overflow == model.manifest.data["overflow"]
     with pytest.raises(InputError, match="cannot classify"):
         load_bundle(bundles("tiny-transformer-lm"), backend).classify("def ")
 

@@ -150,6 +150,7 @@ def _tf_words(texts: list[str], **options) -> list[list[str]]:
     return [[w.decode("utf-8") for w in row] for row in words]
 
 
+@pytest.mark.slow
 def test_wordpiece_split_matches_tensorflow_for_every_code_point():
     """Default options: the pure pre-tokenizer splits like RE2 for each of the 1.1M code points."""
     texts = [f"a{chr(c)}b" for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
@@ -162,6 +163,7 @@ def test_wordpiece_split_matches_tensorflow_for_every_code_point():
     assert not bad, f"{len(bad)} code points split differently: {bad[:10]}"
 
 
+@pytest.mark.slow
 def test_wordpiece_case_folding_and_accents_match_for_unicode_14_code_points():
     """lowercase + strip_accents: equal for every code point Python's Unicode 14 database knows.
 

@@ -1,0 +1,79 @@
+"""The typed manifest: what export writes is read back, and anything else is refused by field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from keras_lm.errors import InputError
+from keras_lm.inference.manifest import Manifest
+from keras_lm.inference.manifest import Variant
+
+HEAD = {"format_version": 1, "name": "tiny", "family": "lstm_lm", "task": "lm", "variants": []}
+VARIANT = {"format": "onnx", "quantization": "float32", "path": "onnx/float32", "bytes": 10}
+
+
+def write(folder, data) -> None:
+    text = data if isinstance(data, (str, bytes)) else json.dumps(data)
+    path = folder / "manifest.json"
+    path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+
+
+def test_round_trip_keeps_every_field_and_the_extras(tmp_path):
+    manifest = Manifest.from_dict(
+        {
+            **HEAD,
+            "variants": [VARIANT],
+            "files": {"onnx/float32/decode.onnx": {"sha256": "ab"}},
+            "facts": {"state_shape": [1, 16]},
+            "params": 123,
+            "source_run": "runs/x",
+        }
+    )
+    manifest.write(tmp_path)
+    again = Manifest.read(tmp_path)
+    assert again == manifest
+    assert again.variant("onnx", "float32") == Variant(**VARIANT)
+    assert again.extra == {"params": 123, "source_run": "runs/x"}
+    assert json.loads((tmp_path / "manifest.json").read_text())["params"] == 123
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"format_version": 1, "na', "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        ("{}", "missing field format_version"),
+        ({**HEAD, "format_version": 99}, "format_version 99 is not one this keras_lm reads"),
+        ({**HEAD, "family": 7}, "field family: expected str"),
+        ({**HEAD, "variants": [{**VARIANT, "path": "../outside.onnx"}]}, "leaves the bundle"),
+        ({**HEAD, "variants": [{**VARIANT, "path": "/etc"}]}, "leaves the bundle"),
+        (
+            {**HEAD, "files": {"tokenizer/../../../etc/passwd": {"sha256": "0"}}},
+            "leaves the bundle",
+        ),
+        ({**HEAD, "files": {"tokenizer/vocab.txt": "abc"}}, r"files\['tokenizer/vocab.txt'\]"),
+        ({**HEAD, "variants": [{**VARIANT, "bytes": "10"}]}, r"variants\[0\].bytes: expected int"),
+        ({**HEAD, "variants": ["onnx"]}, r"variants\[0\]: expected an object"),
+    ],
+)
+def test_a_bad_manifest_is_one_error_naming_the_file_and_field(tmp_path, content, message):
+    write(tmp_path, content)
+    with pytest.raises(InputError, match=message) as err:
+        Manifest.read(tmp_path)
+    assert "manifest.json" in str(err.value)
+
+
+def test_a_folder_without_a_manifest_is_not_a_bundle(tmp_path):
+    with pytest.raises(InputError, match="not an export bundle"):
+        Manifest.read(tmp_path)
+
+
+def test_an_absent_variant_lists_the_others(tmp_path):
+    write(tmp_path, {**HEAD, "variants": [VARIANT]})
+    with pytest.raises(
+        InputError, match=r"no tflite/int8 variant; the bundle has \['onnx/float32'\]"
+    ):
+        Manifest.read(tmp_path).variant("tflite", "int8", tmp_path)
