@@ -83,7 +83,14 @@ def test_importing_the_core_loads_no_tensorflow():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("name", all_modules())
+# Docstring examples that take more than a few seconds (loading the embedded corpus).
+SLOW_EXAMPLES = {"keras_lm.data.datasets"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_EXAMPLES else n for n in all_modules()],
+)
 def test_docstring_examples_run(name):
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)

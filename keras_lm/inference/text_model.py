@@ -151,7 +151,8 @@ class TextModel:
     def _require(self, task: str, verb: str) -> None:
         if self.task != task:
             raise InputError(
-                "model", f"a {self.family} model cannot {verb} (a {self.task} model); a {task} model can"
+                "model",
+                f"a {self.family} model cannot {verb} (a {self.task} model); a {task} model can",
             )
 
     def _check_lengths(self, texts: list[str], ids: list[list[int]]) -> None:

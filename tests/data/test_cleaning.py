@@ -285,6 +285,7 @@ def test_deterministic_and_json_serialisable(tiny_pairs):
     assert summary["rows_in"] == len(pairs) and summary["config"] == PARALLEL.to_dict()
 
 
+@pytest.mark.slow
 @pytest.mark.needs_data
 def test_clean_real_spa_eng_leaves_no_duplicate_pairs(data_dir):
     corpus = read_parallel(data_dir / "spa-eng" / "train.txt")

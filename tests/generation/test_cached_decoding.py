@@ -18,10 +18,7 @@ from keras_lm.inference.sampling import SamplingConfig
 from keras_lm.models import registry
 
 LM_FAMILIES = ["transformer_lm", "lstm_lm"]
-SEQ2SEQ_FAMILIES = [
-    "transformer_seq2seq",
-    pytest.param("lstm_seq2seq", marks=pytest.mark.slow),  # 3 to 6 s each on 2 cores
-]
+SEQ2SEQ_FAMILIES = ["transformer_seq2seq", "lstm_seq2seq"]
 GREEDY = SamplingConfig(max_new_tokens=12)
 
 
@@ -65,7 +62,9 @@ def test_lm_cached_logits_match_full_recompute_at_every_step(family):
         logits, state = stepper.step(np.array([token], np.int32), state)
 
 
-@pytest.mark.parametrize("family", LM_FAMILIES)
+@pytest.mark.parametrize(
+    "family", [pytest.param("transformer_lm", marks=pytest.mark.slow), "lstm_lm"]
+)
 def test_lm_batched_prompts_of_different_lengths_decode_as_each_alone(family):
     model = _model(family)
     prompts = [[5, 9, 11, 7, 12, 30], [8], [20, 21, 22]]
@@ -130,6 +129,7 @@ def test_seq2seq_cached_logits_match_full_recompute(family):
         logits, state = stepper.step(np.array([token], np.int32), state)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", SEQ2SEQ_FAMILIES)
 def test_seq2seq_batched_sources_decode_as_each_alone(family):
     model = _model(family)

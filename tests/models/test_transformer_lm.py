@@ -1,4 +1,4 @@
-"""transformer_lm: the shared harness, plus parity of shape and size with torch_ref's GPT."""
+"""transformer_lm beyond the shared harness (test_every_family.py): shape and size as torch_ref's GPT."""
 
 from __future__ import annotations
 
@@ -12,34 +12,6 @@ from keras_lm.models.transformer_lm.model import build_transformer_lm
 from tests.models import harness
 
 CASE = harness.Case("transformer_lm", TransformerLMConfig.tiny())
-
-
-def test_config_round_trip():
-    harness.check_config_round_trip(CASE)
-
-
-def test_variable_length():
-    harness.check_variable_length(CASE)
-
-
-def test_fit_memorises():
-    harness.check_fit_memorises(CASE)
-
-
-def test_save_load(tmp_path):
-    harness.check_save_load(CASE, tmp_path)
-
-
-def test_padding_invariance():
-    harness.check_padding_invariance(CASE)
-
-
-def test_causal():
-    harness.check_causal(CASE)
-
-
-def test_mixed_precision_logits():
-    harness.check_mixed_precision_logits(CASE)
 
 
 @pytest.mark.parametrize(
