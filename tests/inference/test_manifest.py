@@ -77,3 +77,21 @@ def test_an_absent_variant_lists_the_others(tmp_path):
         InputError, match=r"no tflite/int8 variant; the bundle has \['onnx/float32'\]"
     ):
         Manifest.read(tmp_path).variant("tflite", "int8", tmp_path)
+
+
+def test_a_manifest_written_before_the_redesign_reads_unchanged():
+    """`tests/fixtures/manifest-v1-transformer-lm.json` is the manifest keras_lm wrote at commit
+    fc98eed (format 1, before the typed reader) for a tiny transformer_lm, TFLite and ONNX."""
+    from pathlib import Path
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "manifest-v1-transformer-lm.json"
+    raw = json.loads(fixture.read_text(encoding="utf-8"))
+    manifest = Manifest.from_dict(raw, fixture)
+    assert (manifest.format_version, manifest.family, manifest.task) == (1, "transformer_lm", "lm")
+    assert [v.key for v in manifest.variants] == [
+        f"{v['format']}/{v['quantization']}" for v in raw["variants"]
+    ]
+    assert manifest.variant("onnx", "float32").verification == raw["variants"][1]["verification"]
+    assert manifest.facts["cache_shape"] == raw["facts"]["cache_shape"]
+    assert set(manifest.files) == set(raw["files"]) and manifest.extra["params"] == raw["params"]
+    assert manifest.to_dict() == raw  # nothing lost or added on a round trip
