@@ -45,7 +45,7 @@ _SCORES = "aecd,abcd->acbe"  # key (B, S, H, Dh), query (B, T, H, Dh) -> (B, H, 
 _COMBINE = "acbe,aecd->abcd"  # weights (B, H, T, S), value (B, S, H, Dh) -> (B, T, H, Dh)
 
 
-def _clone_initializer(initializer: keras.initializers.Initializer):
+def clone_initializer(initializer: keras.initializers.Initializer):
     """A fresh instance, so two sublayers never draw the same values from a seeded initializer."""
     return initializer.__class__.from_config(initializer.get_config())
 
@@ -123,8 +123,8 @@ class CachedAttention(keras.layers.Layer):
             equation,
             output_shape=output_shape,
             bias_axes=bias_axes,
-            kernel_initializer=_clone_initializer(self.kernel_initializer),
-            bias_initializer=_clone_initializer(self.bias_initializer),
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
             dtype=self.dtype_policy,
             name=name,
         )

@@ -40,12 +40,8 @@ import keras
 from keras import ops
 
 from keras_lm.layers.cached_attention import CachedAttention
+from keras_lm.layers.cached_attention import clone_initializer
 from keras_lm.layers.kv_cache import write_slots
-
-
-def _clone_initializer(initializer: keras.initializers.Initializer):
-    """A fresh instance, so two sublayers never draw the same values from a seeded initializer."""
-    return initializer.__class__.from_config(initializer.get_config())
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
@@ -151,8 +147,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
             num_heads=self.num_heads,
             key_dim=head_dim,
             dropout=self.dropout,
-            kernel_initializer=_clone_initializer(self.kernel_initializer),
-            bias_initializer=_clone_initializer(self.bias_initializer),
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
             dtype=self.dtype_policy,
             name=name,
         )
@@ -171,8 +167,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
         return keras.layers.Dense(
             units,
             activation=activation,
-            kernel_initializer=_clone_initializer(self.kernel_initializer),
-            bias_initializer=_clone_initializer(self.bias_initializer),
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
             dtype=self.dtype_policy,
             name=name,
         )
