@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from keras_lm.bench.memory import wait_with_peak
 from keras_lm.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: benchmarks/ and keras_lm/ side by side
@@ -37,18 +38,17 @@ def child_env(extra: dict[str, str] | None) -> dict[str, str]:
 
 
 def run_measured(command: list[str], extra_env: dict[str, str] | None = None) -> dict:
-    """Run `command`; its stdout and its own peak RSS (os.wait4 gives that child's rusage)."""
+    """Run `command`; its stdout and its own peak RSS (its `VmHWM`: wait4's ru_maxrss holds ours)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
             command, stdout=out, stderr=err, text=True, env=child_env(extra_env)
         )
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak = wait_with_peak(proc)
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{err.read()[-3000:]}")
-        return {"stdout": out.read(), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+        return {"stdout": out.read(), "peak_rss_mb": peak}
 
 
 def torch_ref_folder(torch_ref: str | None) -> Path | None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import tempfile
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from benchmarks.processes import python_module
 from benchmarks.processes import run_measured
+from keras_lm.bench.memory import peak_rss_mb
 from keras_lm.errors import ConfigError
 
 BACKENDS = ("tensorflow", "jax")
@@ -89,7 +89,7 @@ def keras_worker(name: str, steps: int, overrides: list[str], data_dir: str | No
         "first_step_ms": round(timer.times[0] * 1000, 1),
         "wall_s": round(wall, 1),
         "final_loss": round(float(timer.last_loss), 4),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "threads": os.cpu_count(),
     }
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
+
+from keras_lm.bench.memory import peak_rss_mb
 
 IMPORTED_AT = time.time()
 
@@ -31,10 +32,6 @@ IMPORTED_AT = time.time()
 def _engine_label(job: dict) -> str:
     label = f"{job['engine']} {job['quantization']}"
     return label + (" recompute" if job["mode"] == "recompute" else "")
-
-
-def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KB on Linux
 
 
 def _limit_threads(job: dict) -> None:
@@ -160,7 +157,7 @@ def run_job(job: dict) -> dict:
         "process_start_s": round(IMPORTED_AT - job["spawn_time"], 3),
         "load_s": round(load_s, 3),
         "cold_start_s": round(cold, 3),
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "imported_tensorflow": "tensorflow" in sys.modules,
         "imported_keras": "keras" in sys.modules,
         "rows": rows,
