@@ -39,10 +39,12 @@ from keras_lm.export.verify import verify_text_signatures
 from keras_lm.export.verify import verify_variant
 from keras_lm.generation.keras_graphs import KerasGraphs
 from keras_lm.io import atomic_dir
+from keras_lm.inference.manifest import CONTRACTS
 from keras_lm.inference.manifest import FORMAT_VERSION
 from keras_lm.inference.manifest import Manifest
 from keras_lm.io import sha256_file
 from keras_lm.models.family import Family
+from keras_lm.models.graph_parts import prefill_buckets
 from keras_lm.models.registry import get_family
 from keras_lm.runs import open_run
 from keras_lm.runtime.litert_runner import LiteRTGraphs
@@ -67,6 +69,10 @@ class ExportConfig(Config):
     checkpoint: "best" or "final".
     overwrite: replace an existing bundle.
     opset: ONNX opset.
+    decode_graphs: the cache contract of the TFLite and ONNX graphs, for families that have
+        both (`keras_lm.inference.manifest.CONTRACTS`): "runtime_cache" (each runtime's
+        own graphs: the runtime keeps the cache; TFLite at batch 1 with static prefill
+        lengths) or "graph_cache" (the SavedModel's graphs, whole cache in and out).
     """
 
     formats: tuple[str, ...] = FORMATS
@@ -76,9 +82,11 @@ class ExportConfig(Config):
     checkpoint: str = "best"
     overwrite: bool = False
     opset: int = 17
+    decode_graphs: str = "runtime_cache"
 
     def __post_init__(self):
         _check_names("formats", self.formats, FORMATS)
+        _check_names("decode_graphs", (self.decode_graphs,), CONTRACTS)
         _check_names("quantize", self.quantize, ALL_QUANTIZATIONS)
         if self.opset < 17:
             raise ConfigError(f"opset: expected 17 or newer, got {self.opset}")
@@ -119,40 +127,34 @@ def export_run(run_dir: str | Path, config: ExportConfig = ExportConfig()) -> Pa
 def _build(run, model, config: ExportConfig, folder: Path) -> dict:
 
     family = get_family(run.family)
-    data = run.config.data
-    reference = KerasGraphs(model, jit_compile=False, max_target_length=data.max_target_length)
-    held_out = run.splits().get("valid") or run.splits()["train"]
-    probe = build_probe(
-        reference,
-        family,
-        reference.facts,
-        held_out,
-        run.tokenizer,
-        run.labels(),
-        data.max_source_length,
-        max_length=data.max_length,
+    reference = KerasGraphs(
+        model, jit_compile=False, max_target_length=run.config.data.max_target_length
     )
     run.tokenizer.save(folder / "tokenizer")
-    graphs = family.export_graphs(model)
-    manifest = _manifest_head(run, model, config, graphs, reference.facts)
+    standard = _target(run, family, model, reference, None, "graph_cache")
+    manifest = _manifest_head(run, model, config, standard.functions, reference.facts)
 
-    text_facts = {**reference.facts, "labels": run.labels(), "max_length": data.max_length}
+    text_facts = {**reference.facts, "labels": run.labels(), "max_length": run.config.data.max_length}
     strings, graph_tokenizer = {}, None
     if "savedmodel" in config.formats:
         strings, graph_tokenizer = text_signatures(model, family, run.tokenizer, text_facts)
-    savedmodel = write_savedmodel(model, graphs, folder / "savedmodel", strings, graph_tokenizer)
+    savedmodel = write_savedmodel(
+        model, standard.functions, folder / "savedmodel", strings, graph_tokenizer
+    )
     if strings:
         manifest["text_signatures"] = verify_text_signatures(
-            savedmodel, family, reference, run, probe
+            savedmodel, family, reference, run, standard.probe
         )
+    targets = {"savedmodel": standard}
+    for fmt in ("tflite", "onnx"):
+        if fmt in config.formats:
+            targets[fmt] = _format_target(run, family, model, reference, config, fmt, standard)
     tflite_source = None
-    if "tflite" in config.formats:  # tensor graphs only: no tokenizer tables, no loops
-        # TFLite's builtin LSTM loop needs a static batch: such an encoder encodes one row at a time.
-        fixed = family.export_graphs(
-            model, encoder_batch=1 if family.static_encoder_batch else None
+    if "tflite" in targets:  # tensor graphs only: no tokenizer tables, no loops
+        tflite_source = write_savedmodel(
+            model, targets["tflite"].functions, folder / ".tflite-source"
         )
-        tflite_source = write_savedmodel(model, fixed, folder / ".tflite-source")
-    job = _Job(folder, savedmodel, tflite_source, graphs, probe, reference, family, run, config)
+    job = _Job(folder, savedmodel, tflite_source, targets, family, run, config)
     for fmt, quantization in config.variants():
         entry = _variant(job, fmt, quantization)
         manifest["variants"].append(entry)
@@ -165,15 +167,66 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
 
 
 @dataclasses.dataclass
+class _Target:
+    """One format's graphs, the Keras graphs they are verified against, and the probe."""
+
+    functions: dict
+    reference: object
+    probe: object
+    contract: str
+
+
+def _target(run, family, model, reference, functions, contract: str) -> _Target:
+    """`functions` (None: the family's standard graphs) with a Keras reference running the same ones."""
+    if functions is not None:
+        reference = KerasGraphs(
+            model,
+            jit_compile=False,
+            max_target_length=run.config.data.max_target_length,
+            functions=functions,
+        )
+    data = run.config.data
+    probe = build_probe(
+        reference,
+        family,
+        reference.facts,
+        run.splits().get("valid") or run.splits()["train"],
+        run.tokenizer,
+        run.labels(),
+        data.max_source_length,
+        max_length=data.max_length,
+        contract=contract,
+    )
+    return _Target(dict(reference.functions), reference, probe, contract)
+
+
+def _format_target(run, family, model, reference, config, fmt: str, standard: _Target) -> _Target:
+    """The graphs `fmt` gets: the runtime-cache ones where the family has them, else the standard."""
+    if family.runtime_cache_stepper is not None and config.decode_graphs == "runtime_cache":
+        static = fmt == "tflite"  # TFLite: batch 1, static prompt lengths, one XNNPACK-ready shape
+        lengths = prefill_buckets(reference.facts["context"]) if static else None
+        functions = family.runtime_cache_graphs(model, 1 if static else None, lengths)
+        if static:  # the reference runs any batch over the same static lengths
+            verified = family.runtime_cache_graphs(model, None, lengths)
+            return dataclasses.replace(
+                _target(run, family, model, reference, verified, "runtime_cache"),
+                functions=functions,
+            )
+        return _target(run, family, model, reference, functions, "runtime_cache")
+    if fmt == "tflite" and family.static_encoder_batch:
+        # TFLite's builtin LSTM loop needs a static batch: such an encoder encodes one row at a time.
+        return dataclasses.replace(standard, functions=family.export_graphs(model, encoder_batch=1))
+    return standard
+
+
+@dataclasses.dataclass
 class _Job:
     """What every variant of one export shares."""
 
     folder: Path
     savedmodel: Path | None
     tflite_source: Path | None
-    graphs: dict
-    probe: object
-    reference: object
+    targets: dict[str, _Target]
     family: Family
     run: object
     config: ExportConfig
@@ -182,14 +235,14 @@ class _Job:
 def _variant(job: _Job, fmt: str, quantization: str) -> dict:
 
     path, candidate = _convert(job, fmt, quantization)
-    reference = job.reference
+    target = job.targets[fmt]
     try:
         results = verify_variant(
-            reference,
+            target.reference,
             candidate,
             job.family,
-            reference.facts,
-            job.probe,
+            target.reference.facts,
+            target.probe,
             TOLERANCES[quantization],
             job.run.tokenizer.specials,
         )
@@ -201,12 +254,13 @@ def _variant(job: _Job, fmt: str, quantization: str) -> dict:
         "quantization": quantization,
         "path": str(path.relative_to(job.folder)),
         "bytes": sum(f.stat().st_size for f in files),
+        "contract": target.contract,
         "verification": results,
     }
     if hasattr(candidate, "inputs"):  # this file's own shapes: fixed axes as ints, dynamic as null
         entry["inputs"] = {
             name: {k: list(shape) for k, (shape, _) in candidate.inputs(name).items()}
-            for name in job.graphs
+            for name in target.functions
         }
     return entry
 
@@ -220,7 +274,8 @@ def _convert(job: _Job, fmt: str, quantization: str):
 
     float_dir = job.folder / "onnx" / "float32"
     if quantization == "float32":
-        return float_dir, OnnxGraphs(convert_onnx(job.graphs, float_dir, opset=job.config.opset))
+        functions = job.targets["onnx"].functions
+        return float_dir, OnnxGraphs(convert_onnx(functions, float_dir, opset=job.config.opset))
     out_dir = job.folder / "onnx" / quantization
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -233,13 +288,25 @@ def _convert_tflite(job: _Job, quantization: str):
 
     path = job.folder / "tflite" / f"model.{quantization}.tflite"
     path.parent.mkdir(parents=True, exist_ok=True)
-    representative = calibration_samples(job.reference, job.family, job.probe)
+    target = job.targets["tflite"]
+    representative = None
+    if quantization == "int8-full":
+        samples = calibration_samples(target.reference, job.family, target.probe)
+        representative = [
+            {g: _fit_batch(target.functions[g], inputs) for g, inputs in sample.items()}
+            for sample in samples
+        ]
     quantize = None if quantization == "float32" else quantization
-    # Only the tensor graphs: the string signatures (tokenizer ops, loops) are SavedModel-only.
-    keys = sorted(job.graphs)
+    keys = sorted(target.functions)
     convert_tflite(job.tflite_source, path, quantize, representative, signature_keys=keys)
     check_builtins_only(path)
     return path, LiteRTGraphs(path)
+
+
+def _fit_batch(function, inputs: dict) -> dict:
+    """`inputs` cut to the first rows where `function` has a static batch (TFLite's batch 1)."""
+    batch = function.input_signature[0].shape[0]
+    return inputs if batch is None else {k: v[:batch] for k, v in inputs.items()}
 
 
 class _SavedModelGraphs:

@@ -30,6 +30,10 @@ class Recorder:
     def __init__(self, graphs):
         self.graphs, self.calls = graphs, {}
 
+    @property
+    def names(self) -> list[str]:
+        return self.graphs.names
+
     def inputs(self, name: str) -> dict:
         return self.graphs.inputs(name)
 
@@ -55,38 +59,41 @@ def build_probe(
     labels=None,
     max_source_length: int | None = None,
     max_length: int = 64,
+    contract: str = "graph_cache",
 ) -> Probe:
     """A `Probe` for `family` from the held-out `corpus`, its graph inputs made by `reference`.
 
-    Sources are cut to `max_source_length` (the model's limit).
+    Sources are cut to `max_source_length` (the model's limit). `contract` is the cache
+    contract of `reference`'s graphs (`keras_lm.inference.manifest.CONTRACTS`).
     """
     if family.task == "lm":
-        return _lm_probe(reference, family, facts, corpus, tokenizer)
+        return _lm_probe(reference, family, facts, corpus, tokenizer, contract)
     if family.task == "seq2seq":
         return _seq2seq_probe(reference, family, facts, corpus, tokenizer, max_source_length)
     return _classifier_probe(corpus, tokenizer, labels, max_length)
 
 
-def recorded_lm_inputs(reference, family: Family, facts: dict, prompts: list[list[int]]) -> dict:
+def recorded_lm_inputs(
+    reference, family: Family, facts: dict, prompts: list[list[int]], contract: str = "graph_cache"
+) -> dict:
     """Each graph's inputs as the stepper sends them: a prefill of `prompts`, then one step."""
     recorder = Recorder(reference)
-    stepper = family.make_stepper(recorder, facts)
+    stepper = family.make_stepper(recorder, facts, contract)
     logits, state = stepper.prefill(*left_pad(prompts))
     stepper.step(np.argmax(logits, -1).astype(np.int32), state)
     return recorder.calls
 
 
-def _lm_probe(reference, family, facts, corpus, tokenizer) -> Probe:
+def _lm_probe(reference, family, facts, corpus, tokenizer, contract) -> Probe:
     ids = tokenizer.encode("\n".join(corpus.texts()))
     length = min(facts.get("context") or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
     prompts = [
         w[: 8 + (i * 5) % max(length // 2 - 8, 1)]
         for i, w in enumerate(windows_from_ids(ids, PROMPTS, length))
     ]
-    inputs = recorded_lm_inputs(reference, family, facts, prompts[:4])
-    # Perplexity windows need a graph that scores a whole window at once.
-    windows = windows_from_ids(ids, 16, length) if "prefill" in inputs else None
-    return Probe(inputs, prompts, windows=windows)
+    inputs = recorded_lm_inputs(reference, family, facts, prompts[:4], contract)
+    windows = windows_from_ids(ids, 16, length)  # perplexity, teacher-forced through the stepper
+    return Probe(inputs, prompts, windows=windows, contract=contract)
 
 
 def _seq2seq_probe(reference, family, facts, corpus, tokenizer, max_source_length) -> Probe:
@@ -122,7 +129,7 @@ def _classifier_probe(corpus, tokenizer, labels, max_length) -> Probe:
 def calibration_samples(reference, family: Family, probe: Probe, count: int = 8) -> list[dict]:
     """Representative inputs for full-integer TFLite: {graph: inputs} per sample.
 
-    For an LM with a prefill graph, `count` prefill batches of held-out windows and the
+    For an LM, `count` prefill batches of held-out windows and the
     decode steps from the caches they produce (one probe sample alone gives int8 ranges
     far too narrow); other families use the probe's inputs.
     """
@@ -130,8 +137,15 @@ def calibration_samples(reference, family: Family, probe: Probe, count: int = 8)
         return [{name: inputs} for name, inputs in probe.inputs.items()]
     samples = []
     room = (reference.facts.get("context") or DEFAULT_CONTEXT) - 1  # the step after needs a slot
-    for i in range(count):
-        windows = probe.windows[2 * i : 2 * i + 2] or probe.windows[:2]
-        prompts = [w[: min(8 + 7 * i % 48, room)] for w in windows]
-        samples.append(recorded_lm_inputs(reference, family, reference.facts, prompts))
+    lengths = [min(8 + 7 * i % 48, room) for i in range(count)]
+    # Every static-length prefill graph (`prefill_<T>`) needs samples of its own.
+    names = getattr(reference, "names", ())
+    lengths += [min(int(n.split("_")[1]), room) for n in names if n.startswith("prefill_")]
+    text = [t for w in probe.windows for t in w]
+    for i, length in enumerate(lengths):
+        starts = [(i * 37) % max(len(text) - length, 1), (i * 91 + 13) % max(len(text) - length, 1)]
+        prompts = [text[s : s + length] for s in starts]
+        samples.append(
+            recorded_lm_inputs(reference, family, reference.facts, prompts, probe.contract)
+        )
     return samples

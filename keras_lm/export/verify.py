@@ -26,7 +26,6 @@ import numpy as np
 
 from keras_lm.errors import KerasLMError
 from keras_lm.inference.decoding import generate_lm
-from keras_lm.inference.decoding import left_pad
 from keras_lm.inference.decoding import right_pad
 from keras_lm.inference.decoding import translate_ids
 from keras_lm.inference.sampling import SamplingConfig
@@ -115,6 +114,7 @@ class Probe:
     references: list[list[int]] | None = None
     labels: list[int] | None = None
     windows: list[list[int]] | None = None  # LM perplexity windows
+    contract: str = "graph_cache"  # the graphs' cache contract: which stepper decodes them
     detokenize: object = None  # ids -> text, for BLEU
     sources: list[list[int]] | None = None  # BLEU sources (more than `prompts`), with `references`
 
@@ -175,7 +175,7 @@ def _decode_all(graphs, family, facts, probe, specials) -> list:
         return np.argmax(
             graphs.run("classify", token_ids=ids, padding_mask=mask)["logits"], -1
         ).tolist()
-    stepper = family.make_stepper(graphs, facts)
+    stepper = family.make_stepper(graphs, facts, probe.contract)
     if family.task == "lm":
         return generate_lm(stepper, probe.prompts, config, specials.end_id)
     return translate_ids(stepper, probe.prompts, config, specials.start_id, specials.end_id)
@@ -205,7 +205,10 @@ def decoding_agreement(reference, candidate, family, facts, probe, specials) -> 
 def task_quality(reference, candidate, family, facts, probe, specials) -> dict | None:
     """The task metric of both on the probe data: perplexity (LM), BLEU (seq2seq), accuracy."""
     if family.task == "lm" and probe.windows:
-        keras, export = (_perplexity(g, probe.windows) for g in (reference, candidate))
+        keras, export = (
+            _perplexity(family.make_stepper(g, facts, probe.contract), probe.windows)
+            for g in (reference, candidate)
+        )
         return _delta("perplexity", keras, export, lower_is_better=True)
     if family.task == "seq2seq" and probe.references and probe.detokenize:
         from keras_lm.evaluation.metrics import translation_scores
@@ -229,14 +232,16 @@ def task_quality(reference, candidate, family, facts, probe, specials) -> dict |
     return None
 
 
-def _perplexity(graphs, windows: list[list[int]]) -> float:
-    ids, mask = left_pad(windows)
-    logits = graphs.run("prefill", token_ids=ids, padding_mask=mask)["logits"]
-    logp = log_softmax(logits[:, :-1].reshape(-1, logits.shape[-1]))
-    targets = ids[:, 1:].reshape(-1)
-    real = (mask[:, :-1] * mask[:, 1:]).reshape(-1).astype(bool)
-    nll = -logp[np.arange(len(targets)), targets][real]
-    return float(math.exp(nll.mean()))
+def _perplexity(stepper, windows: list[list[int]]) -> float:
+    """Teacher-forced perplexity of equal-length `windows` through `stepper`: any LM contract."""
+    ids = np.array(windows, np.int32)
+    logits, state = stepper.prefill(ids[:, :1], np.ones_like(ids[:, :1]))
+    nll = []
+    for t in range(1, ids.shape[1]):
+        nll.append(-log_softmax(logits)[np.arange(len(ids)), ids[:, t]])
+        if t < ids.shape[1] - 1:
+            logits, state = stepper.step(ids[:, t], state)
+    return float(math.exp(np.mean(nll)))
 
 
 def _too_far(quality: dict, tolerance: Tolerance) -> bool:

@@ -28,11 +28,21 @@ from keras_lm.models.registry import family_of
 
 
 class KerasGraphs:
-    """`run(name, **inputs)` over the family's export graphs of `model`, numpy in and out."""
+    """`run(name, **inputs)` over the family's export graphs of `model`, numpy in and out.
 
-    def __init__(self, model, jit_compile: bool = True, max_target_length: int | None = None):
+    `functions` are other graphs of the model to run instead (e.g. the family's
+    `runtime_cache_graphs`, the reference their exports are verified against).
+    """
+
+    def __init__(
+        self,
+        model,
+        jit_compile: bool = True,
+        max_target_length: int | None = None,
+        functions: dict | None = None,
+    ):
         self.family = family_of(model)
-        self.functions = dict(self.family.export_graphs(model))
+        self.functions = dict(functions or self.family.export_graphs(model))
         decode = self.functions.get("decode")
         if jit_compile and decode is not None:
             self.functions["decode"] = tf.function(
@@ -51,7 +61,9 @@ class KerasGraphs:
         }
 
     def run(self, name: str, **inputs) -> dict[str, np.ndarray]:
-        return {k: v.numpy() for k, v in self.functions[name](**inputs).items()}
+        function = self.functions[name]  # positional: a graph's inputs may be `*past` varargs
+        args = [inputs[s.name] for s in function.input_signature]
+        return {k: v.numpy() for k, v in function(*args).items()}
 
 
 def keras_stepper(model, jit_compile: bool = True, max_target_length: int | None = None):

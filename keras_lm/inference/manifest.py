@@ -34,6 +34,10 @@ from keras_lm.errors import InputError
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 FILE_NAME = "manifest.json"
+# How a variant's decode graphs treat the cache (see keras_lm.inference.steppers): "graph_cache"
+# takes and returns the whole cache; "runtime_cache" returns each step's keys and values and
+# the runtime writes them. Manifests written before the field existed are "graph_cache".
+CONTRACTS = ("graph_cache", "runtime_cache")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Variant:
     bytes: int = 0
     verification: dict = dataclasses.field(default_factory=dict)
     inputs: dict | None = None  # this file's own input shapes per graph (fixed axes as ints)
+    contract: str = "graph_cache"  # one of CONTRACTS
 
     @property
     def key(self) -> str:
@@ -187,7 +192,17 @@ def _variant(data: Any, index: int, source) -> Variant:
         bytes=field.get("bytes", int, 0),
         verification=field.get("verification", dict, {}),
         inputs=field.get("inputs", (dict, type(None)), None),
+        contract=_one_of(field.get("contract", str, "graph_cache"), CONTRACTS, source, index),
     )
+
+
+def _one_of(value: str, allowed: tuple[str, ...], source, index: int) -> str:
+    if value not in allowed:
+        raise InputError(
+            source,
+            f"variants[{index}].contract: expected one of {list(allowed)}, got {value!r:.60}",
+        )
+    return value
 
 
 def safe_relative(path: str, source, field: str) -> str:

@@ -64,6 +64,86 @@ class CachedLMStepper:
         return int(state["next"].max()) >= self.context
 
 
+class RuntimeCacheLMStepper:
+    """`prefill` then one-token `decode` steps over graphs that return only the new keys/values.
+
+    The cache is this stepper's: one `(B, H, C, Dh)` array per layer's keys and one per
+    its values, each step's keys written in place at the row's position (a state is
+    consumed by `step`). Prompts go to `prefill` right-padded with their `lengths`, to
+    the smallest `prefill_<T>` graph that holds them (static TFLite signatures) or to
+    one dynamic `prefill`. A graph set with a fixed batch (TFLite's batch 1) runs a
+    batch row by row.
+    """
+
+    def __init__(self, graphs, context: int):
+        self.graphs, self.context = graphs, context
+        decode = graphs.inputs("decode")
+        self.names = [n[len("past_") :] for n in decode if n.startswith("past_")]
+        self.head_shape = tuple(decode[f"past_{self.names[0]}"][0][1:])  # (H, C, Dh)
+        batch = decode["token_ids"][0][0]
+        self.batch = batch if isinstance(batch, int) and batch > 0 else None
+        self.lengths = sorted(
+            int(n.split("_")[1]) for n in graphs.names if n.startswith("prefill_")
+        )
+
+    @classmethod
+    def from_facts(cls, graphs, facts: dict) -> RuntimeCacheLMStepper:
+        return cls(graphs, facts["context"])
+
+    def _prefill_graph(self, longest: int) -> tuple[str, int]:
+        if not self.lengths:
+            return "prefill", longest
+        fits = [n for n in self.lengths if n >= longest]
+        if not fits:
+            raise ValueError(f"a prompt of {longest} tokens is longer than {self.lengths[-1]}")
+        return f"prefill_{fits[0]}", fits[0]
+
+    def prefill(self, ids: np.ndarray, mask: np.ndarray):
+        mask = mask.astype(bool)
+        lengths = mask.sum(axis=1).astype(np.int32)
+        name, width = self._prefill_graph(int(lengths.max()))
+        right = np.zeros((len(ids), width), np.int32)
+        for row, (seq, real) in enumerate(zip(ids, mask, strict=True)):
+            right[row, : lengths[row]] = seq[real]
+        out = self._run(name, token_ids=right, lengths=lengths)
+        caches = {}
+        for key in self.names:
+            caches[key] = np.zeros((len(ids), *self.head_shape), np.float32)
+            caches[key][:, :, :width] = out[key]
+        return out["logits"], {"caches": caches, "next": lengths}
+
+    def step(self, tokens: np.ndarray, state: dict):
+        position = state["next"]
+        caches = state["caches"]
+        past = {f"past_{k}": v for k, v in caches.items()}
+        out = self._run(
+            "decode",
+            token_ids=tokens.astype(np.int32)[:, None],
+            positions=position[:, None],
+            **past,
+        )
+        rows = np.arange(len(tokens))
+        for key, cache in caches.items():
+            cache[rows, :, position] = out[key][:, :, 0]  # (B, H, Dh) into slot `position`
+        return out["logits"], {"caches": caches, "next": position + 1}
+
+    def _run(self, name: str, **inputs) -> dict:
+        rows = len(inputs["token_ids"])
+        if self.batch is None or rows == self.batch:
+            return self.graphs.run(name, **inputs)
+        parts = [
+            self.graphs.run(name, **{k: v[r : r + 1] for k, v in inputs.items()})
+            for r in range(rows)
+        ]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def select(self, state: dict, rows: np.ndarray) -> dict:
+        return {"caches": _take(state["caches"], rows), "next": state["next"][rows]}
+
+    def full(self, state: dict) -> bool:
+        return int(state["next"].max()) >= self.context
+
+
 class RecurrentLMStepper:
     """`decode` one token at a time, carrying `h` and `c` `(B, layers, units)`."""
 

@@ -46,6 +46,9 @@ class Family:
     bounded_source: the encoder has a fixed maximum source length (position embeddings):
         longer sources are refused instead of decoded.
     static_encoder_batch: TFLite needs its `encode` graph at batch 1 (the builtin LSTM loop).
+    runtime_cache_stepper: the stepper of its `graphs.runtime_cache_graphs` (None: the family
+        has no such graphs, and every format gets `export_graphs`). These are the graphs
+        TFLite and ONNX get: the runtime keeps the cache and writes each step's keys.
     """
 
     name: str
@@ -55,6 +58,7 @@ class Family:
     stepper: type | None = None
     bounded_source: bool = False
     static_encoder_batch: bool = False
+    runtime_cache_stepper: type | None = None
 
     def _module(self, part: str):
         # The Keras half is imported on first use only: the record itself stays TensorFlow-free.
@@ -74,6 +78,19 @@ class Family:
         """What the stepper needs besides the graphs (context, cache or state shape, lengths)."""
         return self._module("graphs").facts(model, max_target_length)
 
-    def make_stepper(self, graphs, facts: dict):
-        """The stepper over `graphs` (Keras in-process, ONNX or LiteRT); None if not generative."""
+    def runtime_cache_graphs(
+        self, model, batch: int | None = None, prefill_lengths: tuple[int, ...] | None = None
+    ):
+        """The graphs whose cache the runtime writes (TFLite, ONNX); static-length prefills if asked."""
+        return self._module("graphs").runtime_cache_graphs(model, batch, prefill_lengths)
+
+    def make_stepper(self, graphs, facts: dict, contract: str = "graph_cache"):
+        """The stepper over `graphs` (Keras in-process, ONNX or LiteRT); None if not generative.
+
+        `contract` is the variant's (`keras_lm.inference.manifest.CONTRACTS`).
+        """
+        if contract == "runtime_cache":
+            if self.runtime_cache_stepper is None:
+                raise ValueError(f"family {self.name} has no runtime_cache graphs")
+            return self.runtime_cache_stepper.from_facts(graphs, facts)
         return None if self.stepper is None else self.stepper.from_facts(graphs, facts)

@@ -61,6 +61,19 @@ def run_cached_blocks(blocks, x, positions, padding_mask, cache, cross=None):
     return x, ops.stack(updated, axis=1)  # (B, 2L, C, H, Dh)
 
 
+def prefill_buckets(context: int, smallest: int = 16) -> tuple[int, ...]:
+    """Static prompt lengths for runtimes without dynamic shapes: powers of two, then `context`.
+
+    >>> prefill_buckets(128), prefill_buckets(100), prefill_buckets(8)
+    ((16, 32, 64, 128), (16, 32, 64, 100), (8,))
+    """
+    lengths, length = [], smallest
+    while length < context:
+        lengths.append(length)
+        length *= 2
+    return (*lengths, context)
+
+
 def lstm_cells_step(cells, x, h, c):
     """One step of stacked LSTM cells; `h`, `c` `(B, L, H)` in and out."""
     hs, cs = [], []

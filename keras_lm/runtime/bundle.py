@@ -74,7 +74,13 @@ class BundleModel(TextModel):
         _check_hashes(manifest, bundle, self.variant.path)
         self.graphs = open_graphs(bundle, self.variant, num_threads)
         tokenizer = load_tokenizer(bundle / "tokenizer")
-        stepper = family.make_stepper(self.graphs, manifest.facts)
+        try:
+            stepper = family.make_stepper(self.graphs, manifest.facts, self.variant.contract)
+        except (ValueError, KeyError, IndexError) as err:  # a contract or facts the graphs lack
+            raise InputError(
+                bundle / "manifest.json",
+                f"variant {self.variant.key} (contract {self.variant.contract}): {err}",
+            ) from err
         data = manifest.data
         limit = data.get("max_source_length") if family.bounded_source else None
         super().__init__(stepper, tokenizer, family.task, family.name, limit)

@@ -7,6 +7,7 @@ The folder: `config.py` (hyperparameters), `model.py` (the Keras builder),
 from __future__ import annotations
 
 from keras_lm.inference.steppers import CachedLMStepper
+from keras_lm.inference.steppers import RuntimeCacheLMStepper
 from keras_lm.models.family import Family
 from keras_lm.models.transformer_lm.config import TransformerLMConfig
 
@@ -16,6 +17,7 @@ FAMILY = Family(
     config=TransformerLMConfig,
     package="keras_lm.models.transformer_lm",
     stepper=CachedLMStepper,
+    runtime_cache_stepper=RuntimeCacheLMStepper,
 )
 
 __all__ = ["FAMILY", "TransformerLMConfig"]

@@ -26,6 +26,7 @@ from keras import ops
 
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
+from keras_lm.layers.cached_attention import MASKED
 from keras_lm.models.graph_parts import numbered_layers
 from keras_lm.models.graph_parts import run_cached_blocks
 from keras_lm.models.graph_parts import spec
@@ -59,6 +60,65 @@ class TransformerLMGraph:
         )
         logits = self.embedding(self.final_norm(x), reverse=True)  # (B, T, V)
         return ops.cast(logits, "float32"), cache
+
+
+def runtime_cache_graphs(
+    model: keras.Model, batch: int | None = None, prefill_lengths: tuple[int, ...] | None = None
+):
+    """The graphs of the runtime-written cache (`keras_lm.inference.steppers.RuntimeCacheLMStepper`).
+
+        prefill(token_ids (B, T), lengths (B,)) -> logits (B, V), key_i, value_i (B, H, T, Dh)
+        decode(token_ids (B, 1), positions (B, 1), past_key_i, past_value_i (B, H, C, Dh))
+            -> logits (B, V), key_i, value_i (B, H, 1, Dh)
+
+    Prompts are right-padded (a pad only writes slots that decoding overwrites before
+    any query sees them), so no padding mask is needed. The graphs return only the new
+    keys and values and the runtime writes them into its cache in place: no cache
+    crosses back out of the runtime, and no scatter, `DYNAMIC_UPDATE_SLICE` or one-hot
+    blend splits the graph around the delegate. `prefill_lengths` gives static-length
+    `prefill_<T>` graphs (TFLite); None one `prefill` with a dynamic length (ONNX).
+    """
+    graph = TransformerLMGraph(model)
+    heads = (graph.num_heads, graph.context, graph.head_dim)
+    cache_names = [f"{kind}_{i}" for i in range(graph.num_layers) for kind in ("key", "value")]
+
+    def run(token_ids, positions, past, lengths):
+        tokens = graph.embedding(token_ids)  # (B, T, D)
+        x = tokens + graph.position(tokens, positions=positions)
+        out = {}
+        for i, block in enumerate(graph.blocks):
+            layer_past = None if past is None else (past[2 * i], past[2 * i + 1], past[-1])
+            x, out[f"key_{i}"], out[f"value_{i}"] = block.step_with_past(x, layer_past)
+        if lengths is not None:  # only the last real position's logits
+            pick = ops.arange(ops.shape(x)[1])[None, None, :] == (lengths[:, None, None] - 1)
+            x = ops.matmul(ops.cast(pick, x.dtype), x)  # (B, 1, D)
+        logits = graph.embedding(graph.final_norm(x), reverse=True)[:, -1]
+        out = {k: tf.cast(v, tf.float32) for k, v in out.items()}
+        return {"logits": ops.cast(logits, "float32"), **out}
+
+    def prefill(token_ids, lengths):
+        positions = tf.zeros_like(token_ids) + tf.range(tf.shape(token_ids)[1])[None]
+        return run(token_ids, positions, None, lengths)
+
+    past_specs = [spec((batch, *heads), f"past_{n}", tf.float32) for n in cache_names]
+
+    @tf.function(
+        input_signature=[spec((batch, 1), TOKEN_IDS), spec((batch, 1), "positions"), *past_specs]
+    )
+    def decode(token_ids, positions, *past):
+        slots = tf.range(graph.context)[None, None, None, :]  # (1, 1, 1, C)
+        bias = tf.where(slots < positions[:, None, :, None], 0.0, MASKED)  # (B, 1, 1, C)
+        past = [tf.cast(p, graph.dtype) for p in past] + [tf.cast(bias, graph.dtype)]
+        return run(token_ids, positions, past, None)
+
+    graphs = {"decode": decode}
+    lengths_spec = spec((batch,), "lengths")
+    for length in prefill_lengths or (None,):
+        name = "prefill" if length is None else f"prefill_{length}"
+        graphs[name] = tf.function(
+            prefill, input_signature=[spec((batch, length), TOKEN_IDS), lengths_spec]
+        )
+    return graphs
 
 
 def facts(model: keras.Model, max_target_length: int | None = None) -> dict:
