@@ -85,13 +85,19 @@ def ratio_table(entry: dict) -> str:
     rows, torch = entry["rows"], entry.get("torch", [])
     lm = any(r.get("mode") == "recompute" for r in rows)  # a naive-recompute baseline ran
     threads = sorted({r["threads"] for r in rows})
+    bound = entry.get("bound", {}).get("tokens_per_s", {})
     lines = [
         "| engine | threads | tokens/s | vs Keras in-process | vs PyTorch eager + KV cache "
-        "| vs naive recompute (same engine) |",
-        "|---|---|---|---|---|---|",
+        "| vs naive recompute (same engine) | of GEMM bound |",
+        "|---|---|---|---|---|---|---|",
     ]
     for t in threads:
         keras = tokens_per_s(rows, "keras", threads=t)
+        limit = bound.get(str(t))
+
+        def share(rate, limit=limit):
+            return f"{100 * rate / limit:.1f}%" if rate and limit else "-"
+
         for row in rows:
             if row["threads"] != t or row["engine"] == "keras" or row["mode"] != "cached":
                 continue
@@ -100,19 +106,28 @@ def ratio_table(entry: dict) -> str:
             lines.append(
                 f"| {row['engine']} {row['quantization']} | {t} | {rate or 0:,.1f} "
                 f"| {_ratio(rate, keras)} | {_ratio(rate, _torch(torch, t, True))} "
-                f"| {_ratio(rate, naive) if row['quantization'] == 'float32' else '-'} |"
+                f"| {_ratio(rate, naive) if row['quantization'] == 'float32' else '-'} "
+                f"| {share(rate)} |"
             )
         if keras:
             naive = tokens_per_s(rows, "keras", mode="recompute", threads=t) if lm else None
             lines.append(
                 f"| keras in-process (XLA step) | {t} | {keras:,.1f} | 1.00x "
-                f"| {_ratio(keras, _torch(torch, t, True))} | {_ratio(keras, naive)} |"
+                f"| {_ratio(keras, _torch(torch, t, True))} | {_ratio(keras, naive)} "
+                f"| {share(keras)} |"
             )
         for cache in (True, False):
             rate = _torch(torch, t, cache)
             if rate:
                 name = "pytorch eager, KV cache" if cache else "pytorch eager, no cache"
-                lines.append(f"| {name} | {t} | {rate:,.1f} | {_ratio(rate, keras)} | - | - |")
+                lines.append(
+                    f"| {name} | {t} | {rate:,.1f} | {_ratio(rate, keras)} | - | - | {share(rate)} |"
+                )
+        if limit:
+            lines.append(
+                f"| GEMM bound (FLOPs/token at numpy GEMM speed) | {t} | {limit:,.0f} "
+                "| - | - | - | 100% |"
+            )
     return "\n".join(lines)
 
 

@@ -185,6 +185,38 @@ def _torch_rows(bundle: Path, manifest: Manifest, config: RuntimeBenchConfig) ->
     )
 
 
+def gemm_rates(threads: tuple[int, ...], timeout: float = 120) -> dict[int, float]:
+    """numpy's float32 GEMM FLOP/s at each thread count, each in a fresh process."""
+    rates = {}
+    for t in threads:
+        env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t))
+        command = [sys.executable, "-m", "keras_lm.bench.roofline"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+        if done.returncode == 0:
+            rates[t] = json.loads(done.stdout.strip().splitlines()[-1])["gemm_flops_per_s"]
+    return rates
+
+
+def _bound(bundle: Path, manifest: Manifest, config: RuntimeBenchConfig) -> dict:
+    """FLOPs per decoded token and, per thread count, the tokens/s they allow at GEMM speed."""
+    from keras_lm.bench.roofline import flops_per_token
+    from keras_lm.tokenizers import load_tokenizer
+
+    if manifest.family != TORCH_REF_FAMILY:  # the FLOP count is the decoder-only Transformer's
+        return {}
+    vocab = load_tokenizer(bundle / "tokenizer").vocab_size
+    position = config.prompt_length + config.new_tokens // 2  # the mean cached length
+    flops = flops_per_token(manifest.train_config.get("model", {}), vocab, position)
+    if not flops:
+        return {}
+    rates = gemm_rates(config.threads, config.timeout_s)
+    return {
+        "flops_per_token": flops,
+        "gemm_flops_per_s": {str(t): r for t, r in rates.items()},
+        "tokens_per_s": {str(t): r / flops for t, r in rates.items()},
+    }
+
+
 def bench_bundle(bundle: str | Path, config: RuntimeBenchConfig, progress=None) -> dict:
     """Every measurement of one bundle: `{"name", "family", "variants", "rows", "torch"}`."""
     bundle = Path(bundle)
@@ -203,6 +235,7 @@ def bench_bundle(bundle: str | Path, config: RuntimeBenchConfig, progress=None) 
         )
     torch = _torch_rows(bundle, manifest, config)
     return {
+        "bound": _bound(bundle, manifest, config),
         "name": manifest.name,
         "bundle": str(bundle),
         "family": manifest.family,

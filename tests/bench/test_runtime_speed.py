@@ -96,6 +96,10 @@ def test_bench_bundle_rows_plots_and_report(lm_bundle, tmp_path):
     text = format_markdown(result, plots)
     assert "Command: `keras-lm bench x`" in text and "vs Keras in-process" in text
     assert "onnx float32 recompute" in text and "tflite int8" in text
+    bound = entry["bound"]
+    assert bound["flops_per_token"] > 0 and set(bound["tokens_per_s"]) == {"1"}
+    assert bound["tokens_per_s"]["1"] > rows[("onnx", "float32", "cached")]["rows"][0]["tokens_per_s"]
+    assert "of GEMM bound" in text and "| GEMM bound (FLOPs/token" in text
 
 
 @pytest.mark.slow

@@ -94,4 +94,16 @@ def test_a_manifest_written_before_the_redesign_reads_unchanged():
     assert manifest.variant("onnx", "float32").verification == raw["variants"][1]["verification"]
     assert manifest.facts["cache_shape"] == raw["facts"]["cache_shape"]
     assert set(manifest.files) == set(raw["files"]) and manifest.extra["params"] == raw["params"]
-    assert manifest.to_dict() == raw  # nothing lost or added on a round trip
+    assert all(v.contract == "graph_cache" for v in manifest.variants)  # its decode graphs' kind
+    # Nothing lost on a round trip; the one field added is that default, now written out.
+    variants = [{**v, "contract": "graph_cache"} for v in raw["variants"]]
+    assert manifest.to_dict() == {**raw, "variants": variants}
+
+
+def test_a_variants_cache_contract_is_read_checked_and_defaults_for_older_bundles():
+    older = Manifest.from_dict({**HEAD, "variants": [VARIANT]})
+    assert older.variants[0].contract == "graph_cache"  # written before the field existed
+    newer = Manifest.from_dict({**HEAD, "variants": [{**VARIANT, "contract": "runtime_cache"}]})
+    assert newer.variants[0].contract == "runtime_cache"
+    with pytest.raises(InputError, match=r"variants\[0\]\.contract: expected one of"):
+        Manifest.from_dict({**HEAD, "variants": [{**VARIANT, "contract": "anything"}]})

@@ -209,6 +209,30 @@ def check_mixed_precision_logits(case: Case) -> None:
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
 
 
+def check_runtime_cache_graphs(family, model, facts: dict, prompts) -> None:
+    """The graphs TFLite and ONNX get decode as the standard ones: greedy past the context
+    (the window slides, so prefill runs again) and beam search, at a dynamic batch with one
+    dynamic prefill and at TFLite's batch 1 with static prefill lengths."""
+    from keras_lm.generation.keras_graphs import KerasGraphs
+    from keras_lm.generation.keras_graphs import keras_stepper
+    from keras_lm.inference.decoding import generate_lm
+    from keras_lm.inference.sampling import SamplingConfig
+    from keras_lm.models.graph_parts import prefill_buckets
+
+    configs = [
+        SamplingConfig(max_new_tokens=facts["context"] + 4),
+        SamplingConfig(max_new_tokens=5, strategy="beam", num_beams=3),
+    ]
+    standard = keras_stepper(model, jit_compile=False)
+    expected = [generate_lm(standard, prompts, c) for c in configs]
+    for batch, lengths in [(None, None), (1, prefill_buckets(facts["context"], smallest=4))]:
+        functions = family.runtime_cache_graphs(model, batch, lengths)
+        graphs = KerasGraphs(model, jit_compile=False, functions=functions)
+        assert ("prefill" in graphs.names) == (lengths is None)
+        stepper = family.make_stepper(graphs, facts, "runtime_cache")
+        assert [generate_lm(stepper, prompts, c) for c in configs] == expected, (batch, lengths)
+
+
 def check_graphs_and_stepper(case: Case) -> None:
     """The family's export graphs and stepper: named inputs, JSON facts, and cached decoding that
     gives the tokens of the full model (LMs: greedy against a recompute; seq2seq: the first step's
@@ -232,6 +256,8 @@ def check_graphs_and_stepper(case: Case) -> None:
         prompts = [[FIRST_ID, FIRST_ID + 1, FIRST_ID + 2], [FIRST_ID + 3]]
         full = generate_lm(RecomputeLMStepper(model), prompts, greedy)
         assert generate_lm(stepper, prompts, greedy) == full
+        if family.runtime_cache_stepper is not None:
+            check_runtime_cache_graphs(family, model, graphs.facts, prompts)
         return
     inputs = random_inputs(case, 2, 5)
     source = inputs["encoder_token_ids"]
