@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_lm.bench.delegation import delegation
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
 from keras_lm.inference.manifest import Manifest
@@ -336,6 +337,7 @@ def _variant_report(bundle: Path, manifest: Manifest, variant: Variant, settings
         )
         return row
     row["signatures"] = _signatures(path, model, settings)
+    row["delegation"] = delegation(path, settings["threads"][0])
     row["memory"] = _memory(path, settings["threads"][0], settings["length"], settings["ids"])
     return row
 
@@ -506,6 +508,17 @@ def _timings_table(variant: dict) -> list[str]:
     return lines
 
 
+def _delegation_line(found: dict) -> str:
+    share = found["delegated_flops_share"]
+    left = ", ".join(f"{op} x{n}" for op, n in found["left_out"].items()) or "none"
+    return (
+        f"XNNPACK on `{found['signature']}`: {found['partitions']} partition(s), "
+        f"{found['delegated_nodes']} of {found['nodes']} ops and "
+        f"{'-' if share is None else f'{100 * share:.1f}%'} of {found['flops']:,.0f} FLOPs "
+        f"delegated; left to LiteRT's builtin kernels: {left}."
+    )
+
+
 def format_markdown(report: dict) -> str:
     """The report as Markdown: per `.tflite` file a summary, its ops, its signatures, timings.
 
@@ -533,6 +546,8 @@ def format_markdown(report: dict) -> str:
             lines += ["", f"**Not runnable:** {variant['error']}"]
         if "error" in variant.get("memory", {}):
             lines += ["", f"Memory probe failed: {variant['memory']['error']}"]
+        if variant.get("delegation"):
+            lines += ["", _delegation_line(variant["delegation"])]
         lines += ["", "Ops:", ""] + _ops_table(variant)
         if variant.get("signatures"):
             lines += ["", "Signatures:", ""] + _shapes_table(variant)

@@ -22,6 +22,13 @@ def register(commands) -> None:
     export.add_argument("--checkpoint", choices=["best", "final"], default="best")
     export.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
+    export.add_argument(
+        "--decode-graphs",
+        choices=["runtime_cache", "graph_cache"],
+        default="runtime_cache",
+        help="TFLite/ONNX decode graphs: the runtime keeps the cache (default, fast) or the "
+        "graph takes and returns the whole cache (the SavedModel's graphs)",
+    )
     export.set_defaults(run=run_export)
 
 
@@ -43,6 +50,7 @@ def run_export(args) -> int:
         checkpoint=args.checkpoint,
         overwrite=args.overwrite,
         opset=args.opset,
+        decode_graphs=args.decode_graphs,
     )
     with err_console().status(f"exporting {args.run_dir}: {', '.join(config.formats)}"):
         path = export_run(args.run_dir, config)

@@ -205,9 +205,9 @@ def _format_target(run, family, model, reference, config, fmt: str, standard: _T
     if family.runtime_cache_stepper is not None and config.decode_graphs == "runtime_cache":
         static = fmt == "tflite"  # TFLite: batch 1, static prompt lengths, one XNNPACK-ready shape
         lengths = prefill_buckets(reference.facts["context"]) if static else None
-        functions = family.runtime_cache_graphs(model, 1 if static else None, lengths)
+        functions = family.runtime_cache_graphs(model, 1 if static else None, lengths, fmt)
         if static:  # the reference runs any batch over the same static lengths
-            verified = family.runtime_cache_graphs(model, None, lengths)
+            verified = family.runtime_cache_graphs(model, None, lengths, fmt)
             return dataclasses.replace(
                 _target(run, family, model, reference, verified, "runtime_cache"),
                 functions=functions,

@@ -79,10 +79,14 @@ class Family:
         return self._module("graphs").facts(model, max_target_length)
 
     def runtime_cache_graphs(
-        self, model, batch: int | None = None, prefill_lengths: tuple[int, ...] | None = None
+        self,
+        model,
+        batch: int | None = None,
+        prefill_lengths: tuple[int, ...] | None = None,
+        target: str = "onnx",
     ):
-        """The graphs whose cache the runtime writes (TFLite, ONNX); static-length prefills if asked."""
-        return self._module("graphs").runtime_cache_graphs(model, batch, prefill_lengths)
+        """The graphs whose cache the runtime writes, built for `target` ("tflite" or "onnx")."""
+        return self._module("graphs").runtime_cache_graphs(model, batch, prefill_lengths, target)
 
     def make_stepper(self, graphs, facts: dict, contract: str = "graph_cache"):
         """The stepper over `graphs` (Keras in-process, ONNX or LiteRT); None if not generative.

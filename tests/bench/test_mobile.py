@@ -291,3 +291,15 @@ def test_a_flex_op_is_named_as_a_failure(tmp_path):
     assert variant["sha256_matches_manifest"] is None  # no `files` in this manifest
     text = format_markdown(report)
     assert "**NO**: FlexStringLength" in text and "**Not runnable:**" in text
+
+
+@slow
+def test_xnnpack_takes_every_matmul_of_the_transformer_decode_graph(reports):
+    """The runtime-cache decode graph is one delegate partition in all but the cheapest ops."""
+    _, _, report = reports("tiny-transformer-lm")
+    for variant in report["variants"]:
+        found = variant["delegation"]
+        assert found["signature"] == "decode"
+        assert found["matmul_nodes_left_out"] == 0 and found["delegated_flops_share"] >= 0.95
+        assert 1 <= found["partitions"] <= 2 and found["delegated_nodes"] <= found["nodes"]
+        assert "XNNPACK on `decode`" in format_markdown(report)

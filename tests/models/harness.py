@@ -225,12 +225,13 @@ def check_runtime_cache_graphs(family, model, facts: dict, prompts) -> None:
     ]
     standard = keras_stepper(model, jit_compile=False)
     expected = [generate_lm(standard, prompts, c) for c in configs]
-    for batch, lengths in [(None, None), (1, prefill_buckets(facts["context"], smallest=4))]:
-        functions = family.runtime_cache_graphs(model, batch, lengths)
+    static = (1, prefill_buckets(facts["context"], smallest=4), "tflite")
+    for batch, lengths, target in [(None, None, "onnx"), static]:
+        functions = family.runtime_cache_graphs(model, batch, lengths, target)
         graphs = KerasGraphs(model, jit_compile=False, functions=functions)
         assert ("prefill" in graphs.names) == (lengths is None)
         stepper = family.make_stepper(graphs, facts, "runtime_cache")
-        assert [generate_lm(stepper, prompts, c) for c in configs] == expected, (batch, lengths)
+        assert [generate_lm(stepper, prompts, c) for c in configs] == expected, target
 
 
 def check_graphs_and_stepper(case: Case) -> None:

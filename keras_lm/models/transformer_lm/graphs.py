@@ -27,6 +27,7 @@ from keras import ops
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
 from keras_lm.layers.cached_attention import MASKED
+from keras_lm.models.fused_block import FusedBlock
 from keras_lm.models.graph_parts import numbered_layers
 from keras_lm.models.graph_parts import run_cached_blocks
 from keras_lm.models.graph_parts import spec
@@ -63,7 +64,10 @@ class TransformerLMGraph:
 
 
 def runtime_cache_graphs(
-    model: keras.Model, batch: int | None = None, prefill_lengths: tuple[int, ...] | None = None
+    model: keras.Model,
+    batch: int | None = None,
+    prefill_lengths: tuple[int, ...] | None = None,
+    target: str = "onnx",
 ):
     """The graphs of the runtime-written cache (`keras_lm.inference.steppers.RuntimeCacheLMStepper`).
 
@@ -77,22 +81,32 @@ def runtime_cache_graphs(
     crosses back out of the runtime, and no scatter, `DYNAMIC_UPDATE_SLICE` or one-hot
     blend splits the graph around the delegate. `prefill_lengths` gives static-length
     `prefill_<T>` graphs (TFLite); None one `prefill` with a dynamic length (ONNX).
+    The blocks run as `keras_lm.models.fused_block.FusedBlock`s for `target`
+    ("tflite" or "onnx"): few, large ops, the GELU each converter maps best.
     """
     graph = TransformerLMGraph(model)
+    blocks = [FusedBlock(block, target) for block in graph.blocks]
     heads = (graph.num_heads, graph.context, graph.head_dim)
     cache_names = [f"{kind}_{i}" for i in range(graph.num_layers) for kind in ("key", "value")]
 
+    table = graph.embedding.embeddings  # (V, D)
+
     def run(token_ids, positions, past, lengths):
-        tokens = graph.embedding(token_ids)  # (B, T, D)
-        x = tokens + graph.position(tokens, positions=positions)
+        # Plain gathers and one matmul head: Keras's take() adds index checks to every lookup.
+        x = tf.gather(table, token_ids) + tf.gather(graph.position.position_embeddings, positions)
+        x = tf.cast(x, graph.dtype)
         out = {}
-        for i, block in enumerate(graph.blocks):
+        for i, block in enumerate(blocks):
             layer_past = None if past is None else (past[2 * i], past[2 * i + 1], past[-1])
-            x, out[f"key_{i}"], out[f"value_{i}"] = block.step_with_past(x, layer_past)
+            x, out[f"key_{i}"], out[f"value_{i}"] = block(x, layer_past)
         if lengths is not None:  # only the last real position's logits
             pick = ops.arange(ops.shape(x)[1])[None, None, :] == (lengths[:, None, None] - 1)
             x = ops.matmul(ops.cast(pick, x.dtype), x)  # (B, 1, D)
-        logits = graph.embedding(graph.final_norm(x), reverse=True)[:, -1]
+        x = graph.final_norm(x)[:, -1]  # (B, D)
+        if graph.embedding.tie_weights:
+            logits = tf.matmul(x, tf.cast(table, x.dtype), transpose_b=True)
+        else:
+            logits = graph.embedding(x, reverse=True)
         out = {k: tf.cast(v, tf.float32) for k, v in out.items()}
         return {"logits": ops.cast(logits, "float32"), **out}
 
@@ -108,7 +122,7 @@ def runtime_cache_graphs(
     def decode(token_ids, positions, *past):
         slots = tf.range(graph.context)[None, None, None, :]  # (1, 1, 1, C)
         bias = tf.where(slots < positions[:, None, :, None], 0.0, MASKED)  # (B, 1, 1, C)
-        past = [tf.cast(p, graph.dtype) for p in past] + [tf.cast(bias, graph.dtype)]
+        past = [tf.cast(p, graph.dtype) for p in (*past, bias)]  # no-op in float32
         return run(token_ids, positions, past, None)
 
     graphs = {"decode": decode}

@@ -1,0 +1,129 @@
+"""A `TransformerDecoderBlock` as the runtime-cache export graphs run it: few, large ops.
+
+A runtime runs a one-token decode step op by op, and at the `small` GPT's size the
+per-op overhead, not the arithmetic, sets the pace: ONNX Runtime spent more time in
+the 74 `Reshape`s and the shape bookkeeping tf2onnx writes around each `EinsumDense`
+than in its matrix products. Here one block step is written for the converters:
+one `(D, 3 H Dh)` matmul for the query, key and value (the query's `1 / sqrt(Dh)`
+folded into its weights), head reshapes with a static token axis, the attention of
+`CachedAttention.attend_past` over a head-major past, one matmul back, and the MLP
+as two matmuls. The weights are read from the block's own variables while tracing,
+so the converters fold them into constants and nothing is copied at build time.
+
+GELU is written for the target: TFLite gets `tf.nn.gelu` (its builtin `GELU`
+kernel), ONNX gets `x * 0.5 * (1 + erf(x / sqrt(2)))`, the pattern ONNX Runtime's
+optimizer fuses into one `Gelu` kernel. Both are the exact (erf) GELU the model
+trains with; each export is still verified against the Keras model.
+
+Example:
+>>> import numpy as np
+>>> from keras_lm.layers.transformer_decoder import TransformerDecoderBlock
+>>> block = TransformerDecoderBlock(intermediate_dim=32, num_heads=2, normalize_first=True,
+...                                 activation="gelu")
+>>> x = np.random.default_rng(0).normal(size=(1, 3, 16)).astype("float32")
+>>> expected = block(x)
+>>> out, key, value = FusedBlock(block, "onnx")(tf.constant(x), None)
+>>> bool(np.allclose(out, expected, atol=1e-5)), tuple(key.shape)
+(True, (1, 2, 3, 8))
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+from keras_lm.layers.cached_attention import causal_bias
+
+TARGETS = ("tflite", "onnx")
+
+
+def _gelu_for(target: str):
+    if target == "onnx":
+        return lambda x: x * 0.5 * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
+    return lambda x: tf.nn.gelu(x, approximate=False)
+
+
+class FusedBlock:
+    """`(x, past) -> (x, key, value)` of one block, as `TransformerDecoderBlock.step_with_past`.
+
+    Args:
+        block: a built `TransformerDecoderBlock` without cross-attention.
+        target: "tflite" or "onnx": which GELU form the converter gets.
+    """
+
+    def __init__(self, block, target: str):
+        if target not in TARGETS:
+            raise ValueError(f"target: expected one of {TARGETS}, got {target!r}")
+        if block.cross_attention is not None:
+            raise ValueError(f"{block.name}: FusedBlock has no cross-attention")
+        self.block, self.target = block, target
+        attention = block.self_attention
+        self.heads, self.head_dim = attention.num_heads, attention.key_dim
+        self.scale = attention.scale
+        activation = keras.activations.serialize(block.activation)
+        name = activation if isinstance(activation, str) else activation.get("config")
+        self.activation = _gelu_for(target) if name == "gelu" else block.activation
+
+    def _qkv(self):
+        """The packed `(D, 3 H Dh)` projection and its bias, the query pre-scaled."""
+        a = self.block.self_attention
+        width = self.heads * self.head_dim
+        scales = (self.scale, 1.0, 1.0)
+        dense = (a.query_dense, a.key_dense, a.value_dense)
+        kernel = tf.concat(
+            [tf.reshape(d.kernel, (-1, width)) * s for d, s in zip(dense, scales, strict=True)], 1
+        )
+        bias = tf.concat(
+            [tf.reshape(d.bias, (width,)) * s for d, s in zip(dense, scales, strict=True)], 0
+        )
+        return kernel, bias
+
+    def _heads(self, x, length):
+        """`(B, T, H Dh)` -> `(B, H, T, Dh)`; a static `length` keeps the reshape's shape constant."""
+        return tf.transpose(tf.reshape(x, (-1, length, self.heads, self.head_dim)), (0, 2, 1, 3))
+
+    def _attend(self, h, past):
+        length = h.shape[1] if h.shape[1] is not None else tf.shape(h)[1]
+        kernel, bias = (tf.cast(w, h.dtype) for w in self._qkv())  # no-op in float32
+        qkv = tf.matmul(h, kernel) + bias  # (B, T, 3 H Dh)
+        width = self.heads * self.head_dim
+        query, key, value = (
+            self._heads(qkv[..., i * width : (i + 1) * width], length) for i in range(3)
+        )
+        scores = tf.matmul(query, key, transpose_b=True)  # (B, H, T, T)
+        if h.shape[1] != 1:
+            scores = scores + tf.cast(causal_bias(length), scores.dtype)
+        if past is None:
+            out = tf.matmul(tf.nn.softmax(scores, -1), value)
+        else:
+            past_key, past_value, past_bias = past
+            old = tf.matmul(query, past_key, transpose_b=True) + past_bias  # (B, H, T, C)
+            weights = tf.nn.softmax(tf.concat([old, scores], -1), -1)
+            slots = past_key.shape[2]
+            out = tf.matmul(weights[..., :slots], past_value)
+            out = out + tf.matmul(weights[..., slots:], value)
+        out = tf.reshape(tf.transpose(out, (0, 2, 1, 3)), (-1, length, width))
+        output = self.block.self_attention.output_dense
+        kernel = tf.cast(tf.reshape(output.kernel, (width, -1)), h.dtype)
+        return tf.matmul(out, kernel) + tf.cast(output.bias, h.dtype), key, value
+
+    def _feedforward(self, x):
+        inner, outer = self.block.feedforward_intermediate, self.block.feedforward_output
+        w1, b1, w2, b2 = (
+            tf.cast(w, x.dtype) for w in (inner.kernel, inner.bias, outer.kernel, outer.bias)
+        )
+        return tf.matmul(self.activation(tf.matmul(x, w1) + b1), w2) + b2
+
+    def __call__(self, x, past=None):
+        """`x` `(B, T, D)`, `past` as `CachedAttention.attend_past`'s; returns `(x, key, value)`."""
+        block, first = self.block, self.block.normalize_first
+        h = block.self_attention_norm(x) if first else x
+        attended, key, value = self._attend(h, past)
+        x = attended + x
+        if not first:
+            x = block.self_attention_norm(x)
+        h = block.feedforward_norm(x) if first else x
+        x = self._feedforward(h) + x
+        return (x if first else block.feedforward_norm(x)), key, value
