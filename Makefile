@@ -18,6 +18,21 @@ DATA ?= stdlib-sigs
 
 torchref: .venv-torchref/bin/python
 
+# The anchor engines of keras_lm/bench/anchors.py (HF transformers eager, optimum ONNX + ORT; CPU torch
+# pinned), and onnxruntime-genai and litert-torch when they install: the worker reports a missing one as skipped.
+ANCHORS_VENV ?= .venv-anchors
+ANCHORS_PINS := 'torch==2.13.0' 'transformers==4.57.6' 'optimum-onnx[onnxruntime]==0.1.0' 'optimum==2.1.0' \
+	'onnxruntime==1.32.0' 'onnx==1.23.2' 'h5py==3.16.0' 'numpy==2.4.6'
+$(ANCHORS_VENV)/.installed:
+	$(PYTHON) -m venv $(ANCHORS_VENV)
+	$(ANCHORS_VENV)/bin/pip install --quiet $(ANCHORS_PINS)
+	-$(ANCHORS_VENV)/bin/pip install --quiet $(ANCHORS_PINS) 'onnxruntime-genai==0.18.0' 'onnx-ir==1.1.0'
+	-$(ANCHORS_VENV)/bin/pip install --quiet $(ANCHORS_PINS) 'litert-torch==0.10.0'
+	touch $@
+
+.PHONY: anchors
+anchors: $(ANCHORS_VENV)/.installed
+
 # The research benchmarks (benchmarks/, run from this checkout); torch_ref's rows need TORCH_REF.
 TORCH_REF ?= $(if $(wildcard ../shared/anchors/torch_ref/train.py),$(abspath ../shared/anchors/torch_ref),)
 bench: $(BIN)/.installed torchref

@@ -58,10 +58,27 @@ class _Graph:
         return next(i for i in node.input if i != name)
 
 
+MEANS = ("GlobalAveragePool", "ReduceMean")
+
+
+def _last_axis_mean(g: _Graph, node, x: str) -> bool:
+    """Whether `node` averages `x` over its last axis, keeping it: tf2onnx writes the moments of a
+    (B, T, D) tensor as GlobalAveragePool and of a (B, D) one as ReduceMean."""
+    rank = g.ranks.get(x)
+    if node.op_type == "GlobalAveragePool":
+        return rank == 3
+    if node.op_type != "ReduceMean" or rank is None or len(node.input) > 1:
+        return False
+    attributes = {a.name: a for a in node.attribute}
+    axes = list(attributes["axes"].ints) if "axes" in attributes else []
+    keep = attributes["keepdims"].i if "keepdims" in attributes else 1
+    return keep == 1 and axes in ([-1], [rank - 1])
+
+
 def _match(g: _Graph, mean) -> tuple[list, str, str, str, float] | None:
     """(nodes, x, gamma, beta, epsilon) of the moments pattern starting at `mean`, or None."""
     x = mean.input[0]
-    if g.ranks.get(x) != 3:  # GlobalAveragePool of a (B, T, D) tensor is the mean over D
+    if not _last_axis_mean(g, mean, x):
         return None
     users = {u.op_type: u for u in g.users.get(mean.output[0], [])}
     neg, sub = users.get("Neg"), users.get("Sub")
@@ -70,8 +87,10 @@ def _match(g: _Graph, mean) -> tuple[list, str, str, str, float] | None:
     square = g.only(sub.output[0], "Mul")
     if not square or list(square.input) != [sub.output[0]] * 2:
         return None
-    var = g.only(square.output[0], "GlobalAveragePool")
-    add_eps = var and g.only(var.output[0], "Add")
+    var = g.only(square.output[0], mean.op_type)
+    if not var or not _last_axis_mean(g, var, square.output[0]):
+        return None
+    add_eps = g.only(var.output[0], "Add")
     sqrt = add_eps and g.only(add_eps.output[0], "Sqrt")
     recip = sqrt and g.only(sqrt.output[0], "Reciprocal")
     scale = recip and g.only(recip.output[0], "Mul")
@@ -106,7 +125,7 @@ def fuse_layer_norms(proto: onnx.ModelProto) -> int:
     g = _Graph(graph, _ranks(proto))
     replaced: dict[int, onnx.NodeProto] = {}
     removed: set[int] = set()
-    for mean in [n for n in graph.node if n.op_type == "GlobalAveragePool"]:
+    for mean in [n for n in graph.node if n.op_type in MEANS]:
         found = _match(g, mean)
         if not found:
             continue
@@ -141,8 +160,9 @@ def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
         graph.initializer.remove(init)
 
 
-def _moments_graph(width: int) -> onnx.ModelProto:
-    """A graph of exactly tf2onnx's layer-norm pattern over `(1, 1, width)` (for tests and docs)."""
+def _moments_graph(width: int, rank: int = 3) -> onnx.ModelProto:
+    """A graph of exactly tf2onnx's layer-norm pattern over `(1, 1, width)` (rank 3, for tests
+    and docs) or `(1, width)` (rank 2: `ReduceMean` over the last axis instead of pooling)."""
     f = onnx.TensorProto.FLOAT
     consts = {
         "eps": np.array(1e-5, np.float32),
@@ -150,12 +170,18 @@ def _moments_graph(width: int) -> onnx.ModelProto:
         "beta": np.linspace(-1, 1, width, dtype=np.float32),
     }
     n = helper.make_node
+
+    def mean(source: str, out: str):
+        if rank == 3:
+            return n("GlobalAveragePool", [source], [out])
+        return n("ReduceMean", [source], [out], axes=[rank - 1], keepdims=1)
+
     nodes = [
-        n("GlobalAveragePool", ["x"], ["mean"]),
+        mean("x", "mean"),
         n("Neg", ["mean"], ["neg"]),
         n("Sub", ["x", "mean"], ["d"]),
         n("Mul", ["d", "d"], ["d2"]),
-        n("GlobalAveragePool", ["d2"], ["var"]),
+        mean("d2", "var"),
         n("Add", ["var", "eps"], ["ve"]),
         n("Sqrt", ["ve"], ["sd"]),
         n("Reciprocal", ["sd"], ["r"]),
@@ -168,8 +194,8 @@ def _moments_graph(width: int) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         "moments",
-        [helper.make_tensor_value_info("x", f, [1, 1, width])],
-        [helper.make_tensor_value_info("y", f, [1, 1, width])],
+        [helper.make_tensor_value_info("x", f, [1] * (rank - 1) + [width])],
+        [helper.make_tensor_value_info("y", f, [1] * (rank - 1) + [width])],
         [numpy_helper.from_array(v, k) for k, v in consts.items()],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)

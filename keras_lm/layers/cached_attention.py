@@ -177,35 +177,6 @@ class CachedAttention(keras.layers.Layer):
         weights = self.attention_dropout(weights, training=training)
         return ops.einsum(_COMBINE, weights, value)  # (B, T, H, Dh)
 
-    def attend_past(self, query_x, new_key, new_value, past=None, causal: bool = True):
-        """Attend from `query_x` `(B, T, D)` over a head-major past and this call's own keys.
-
-        The runtime-written cache layout (`keras_lm.layers.kv_cache.past_bias`): the past
-        is `(past_key, past_value, bias)` with keys/values `(B, H, C, Dh)` and an additive
-        `bias` `(B, 1, T, C)` (0 where a slot may be seen, a large negative number
-        elsewhere); `new_key`/`new_value` are `(B, T, H, Dh)` from `project_key_value`,
-        seen causally. Nothing is written: the caller stores the new keys. Every op is a
-        matmul, add, softmax or slice on static shapes, so a converter keeps them on
-        XNNPACK's fast kernels. Returns `(B, T, D)`.
-        """
-        query = self.query_dense(query_x) * ops.cast(self.scale, query_x.dtype)
-        query = ops.transpose(query, (0, 2, 1, 3))  # (B, H, T, Dh)
-        key, value = (ops.transpose(t, (0, 2, 1, 3)) for t in (new_key, new_value))
-        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))  # (B, H, T, T)
-        if causal:
-            scores = scores + ops.cast(causal_bias(ops.shape(query)[2]), scores.dtype)
-        if past is None:
-            weights = ops.softmax(scores, axis=-1)
-            out = ops.matmul(weights, value)
-        else:
-            past_key, past_value, bias = past
-            old = ops.matmul(query, ops.transpose(past_key, (0, 1, 3, 2))) + bias  # (B, H, T, C)
-            weights = ops.softmax(ops.concatenate([old, scores], axis=-1), axis=-1)
-            slots = ops.shape(past_key)[2]
-            out = ops.matmul(weights[..., :slots], past_value)
-            out = out + ops.matmul(weights[..., slots:], value)  # (B, H, T, Dh)
-        return self.output_dense(ops.transpose(out, (0, 2, 1, 3)))
-
     def compute_output_shape(self, query_shape, value_shape=None):
         return query_shape
 

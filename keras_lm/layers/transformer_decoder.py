@@ -247,22 +247,6 @@ class TransformerDecoderBlock(keras.layers.Layer):
                 x = self.cross_attention_norm(x)
         return self._feedforward(x, training=False), key, value
 
-    def step_with_past(self, x, past=None):
-        """The block over new positions `x` `(B, T, D)` with a cache the runtime writes.
-
-        `past` is `(past_key, past_value, bias)` (see `CachedAttention.attend_past`), None
-        for a prefill from an empty cache. Returns `(x, key, value)`: `(B, T, D)` and this
-        call's own keys and values, head-major `(B, H, T, Dh)`, for the caller to store.
-        """
-        first = self.normalize_first
-        h = self.self_attention_norm(x) if first else x
-        key, value = self.self_attention.project_key_value(h)  # (B, T, H, Dh) each
-        x = self.self_attention.attend_past(h, key, value, past) + x
-        if not first:
-            x = self.self_attention_norm(x)
-        head_major = (ops.transpose(t, (0, 2, 1, 3)) for t in (key, value))
-        return (self._feedforward(x, training=False), *head_major)
-
     def cross_key_value(self, encoded):
         """Cross-attention keys and values `(B, S, H, Dh)` each, from the encoder output `(B, S, De)`."""
         if self.cross_attention is None:

@@ -5,14 +5,14 @@ per-op overhead, not the arithmetic, sets the pace: ONNX Runtime spent more time
 the 74 `Reshape`s and the shape bookkeeping tf2onnx writes around each `EinsumDense`
 than in its matrix products. Here one block step is written for the converters:
 one `(D, 3 H Dh)` matmul for the query, key and value (the query's `1 / sqrt(Dh)`
-folded into its weights), head reshapes with a static token axis, the attention of
-`CachedAttention.attend_past` over a head-major past, one matmul back, and the MLP
-as two matmuls. The weights are read from the block's own variables while tracing,
+folded into its weights), head reshapes with a static token axis, softmax attention
+over a head-major past `(B, H, C, Dh)` and the step's own key, one matmul back, and
+the MLP as two matmuls. A decode step keeps its activations 2-D `(B, D)`. The weights are read from the block's own variables while tracing,
 so the converters fold them into constants and nothing is copied at build time.
 
 GELU is written for the target: TFLite gets `tf.nn.gelu` (its builtin `GELU`
-kernel), ONNX gets `x * 0.5 * (1 + erf(x / sqrt(2)))`, the pattern ONNX Runtime's
-optimizer fuses into one `Gelu` kernel. Both are the exact (erf) GELU the model
+kernel), ONNX gets `x * 0.5 * (1 + erf(x / sqrt(2)))`, the exact GELU's textbook
+form (ONNX Runtime's optimizer looks for it to fuse into one kernel). Both are the exact (erf) GELU the model
 trains with; each export is still verified against the Keras model.
 
 Example:
@@ -46,7 +46,10 @@ def _gelu_for(target: str):
 
 
 class FusedBlock:
-    """`(x, past) -> (x, key, value)` of one block, as `TransformerDecoderBlock.step_with_past`.
+    """`(x, past) -> (x, key, value)`: one `TransformerDecoderBlock` over new tokens.
+
+    A prefill (`past` None) takes `x` `(B, T, D)`; a decode step takes one token as
+    `x` `(B, D)` and returns `(B, D)`. Keys and values are `(B, H, T, Dh)`.
 
     Args:
         block: a built `TransformerDecoderBlock` without cross-attention.
@@ -84,7 +87,13 @@ class FusedBlock:
         """`(B, T, H Dh)` -> `(B, H, T, Dh)`; a static `length` keeps the reshape's shape constant."""
         return tf.transpose(tf.reshape(x, (-1, length, self.heads, self.head_dim)), (0, 2, 1, 3))
 
-    def _attend(self, h, past):
+    def _project_out(self, out, dtype):
+        output = self.block.self_attention.output_dense
+        kernel = tf.cast(tf.reshape(output.kernel, (self.heads * self.head_dim, -1)), dtype)
+        return tf.matmul(out, kernel) + tf.cast(output.bias, dtype)
+
+    def _attend_prompt(self, h):
+        """Causal self-attention over a prompt `h` `(B, T, D)`: `(B, T, D)` and keys, values."""
         length = h.shape[1] if h.shape[1] is not None else tf.shape(h)[1]
         kernel, bias = (tf.cast(w, h.dtype) for w in self._qkv())  # no-op in float32
         qkv = tf.matmul(h, kernel) + bias  # (B, T, 3 H Dh)
@@ -93,21 +102,27 @@ class FusedBlock:
             self._heads(qkv[..., i * width : (i + 1) * width], length) for i in range(3)
         )
         scores = tf.matmul(query, key, transpose_b=True)  # (B, H, T, T)
-        if h.shape[1] != 1:
-            scores = scores + tf.cast(causal_bias(length), scores.dtype)
-        if past is None:
-            out = tf.matmul(tf.nn.softmax(scores, -1), value)
-        else:
-            past_key, past_value, past_bias = past
-            old = tf.matmul(query, past_key, transpose_b=True) + past_bias  # (B, H, T, C)
-            weights = tf.nn.softmax(tf.concat([old, scores], -1), -1)
-            slots = past_key.shape[2]
-            out = tf.matmul(weights[..., :slots], past_value)
-            out = out + tf.matmul(weights[..., slots:], value)
+        scores = scores + tf.cast(causal_bias(length), scores.dtype)
+        out = tf.matmul(tf.nn.softmax(scores, -1), value)  # (B, H, T, Dh)
         out = tf.reshape(tf.transpose(out, (0, 2, 1, 3)), (-1, length, width))
-        output = self.block.self_attention.output_dense
-        kernel = tf.cast(tf.reshape(output.kernel, (width, -1)), h.dtype)
-        return tf.matmul(out, kernel) + tf.cast(output.bias, h.dtype), key, value
+        return self._project_out(out, h.dtype), key, value
+
+    def _attend_step(self, h, past):
+        """One new token `h` `(B, D)` over the past: 2-D activations, so a runtime fuses each
+        matmul with its bias, and `(B, H Dh)` is `(B, H, 1, Dh)` by a reshape alone."""
+        past_key, past_value, past_bias = past
+        kernel, bias = (tf.cast(w, h.dtype) for w in self._qkv())
+        qkv = tf.matmul(h, kernel) + bias  # (B, 3 H Dh)
+        width, heads = self.heads * self.head_dim, (-1, self.heads, 1, self.head_dim)
+        query, key, value = (
+            tf.reshape(qkv[:, i * width : (i + 1) * width], heads) for i in range(3)
+        )
+        old = tf.matmul(query, past_key, transpose_b=True) + past_bias  # (B, H, 1, C)
+        new = tf.matmul(query, key, transpose_b=True)  # (B, H, 1, 1)
+        weights = tf.nn.softmax(tf.concat([old, new], -1), -1)
+        slots = past_key.shape[2]
+        out = tf.matmul(weights[..., :slots], past_value) + weights[..., slots:] * value
+        return self._project_out(tf.reshape(out, (-1, width)), h.dtype), key, value
 
     def _feedforward(self, x):
         inner, outer = self.block.feedforward_intermediate, self.block.feedforward_output
@@ -117,10 +132,14 @@ class FusedBlock:
         return tf.matmul(self.activation(tf.matmul(x, w1) + b1), w2) + b2
 
     def __call__(self, x, past=None):
-        """`x` `(B, T, D)`, `past` as `CachedAttention.attend_past`'s; returns `(x, key, value)`."""
+        """`x` and `past` = `(past_key, past_value, bias)`: keys/values `(B, H, C, Dh)` and an
+        additive `bias` `(B, 1, 1, C)` (0 where a slot may be seen, `MASKED` elsewhere), or None.
+        Returns `(x, key, value)`, the step's own keys and values for the caller to store."""
         block, first = self.block, self.block.normalize_first
         h = block.self_attention_norm(x) if first else x
-        attended, key, value = self._attend(h, past)
+        attended, key, value = (
+            self._attend_prompt(h) if past is None else self._attend_step(h, past)
+        )
         x = attended + x
         if not first:
             x = block.self_attention_norm(x)

@@ -98,7 +98,9 @@ def test_bench_bundle_rows_plots_and_report(lm_bundle, tmp_path):
     assert "onnx float32 recompute" in text and "tflite int8" in text
     bound = entry["bound"]
     assert bound["flops_per_token"] > 0 and set(bound["tokens_per_s"]) == {"1"}
-    assert bound["tokens_per_s"]["1"] > rows[("onnx", "float32", "cached")]["rows"][0]["tokens_per_s"]
+    assert (
+        bound["tokens_per_s"]["1"] > rows[("onnx", "float32", "cached")]["rows"][0]["tokens_per_s"]
+    )
     assert "of GEMM bound" in text and "| GEMM bound (FLOPs/token" in text
 
 

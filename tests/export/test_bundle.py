@@ -45,6 +45,28 @@ def test_bundle_holds_every_variant_verified_with_hashes(lm_bundle):
     )
 
 
+def test_tflite_and_onnx_get_runtime_cache_graphs_built_for_them(lm_bundle):
+    """The SavedModel keeps the whole-cache graphs; TFLite gets batch-1 static prefill lengths,
+    ONNX a dynamic batch; each decode step is layer norms fused, matmuls, softmax."""
+    from keras_lm.export.onnx import graph_ops
+    from keras_lm.models.graph_parts import prefill_buckets
+    from keras_lm.runtime.litert_runner import LiteRTGraphs
+
+    manifest = json.loads((lm_bundle / "manifest.json").read_text())
+    contracts = {(v["format"], v["quantization"]): v["contract"] for v in manifest["variants"]}
+    assert contracts[("savedmodel", "float32")] == "graph_cache"
+    assert {c for k, c in contracts.items() if k[0] != "savedmodel"} == {"runtime_cache"}
+    tflite = LiteRTGraphs(lm_bundle / "tflite" / "model.float32.tflite")
+    lengths = prefill_buckets(manifest["facts"]["context"])
+    assert sorted(tflite.names) == sorted(["decode", *(f"prefill_{n}" for n in lengths)])
+    assert tflite.inputs("decode")["past_key_0"][0][0] == 1
+    layers = manifest["train_config"]["model"]["num_layers"]
+    ops = graph_ops(lm_bundle / "onnx" / "float32" / "decode.onnx")
+    assert not {"GlobalAveragePool", "ReduceMean"} & set(ops), ops
+    assert ops["LayerNormalization"] == 2 * layers + 1
+    assert ops["Softmax"] == layers and ops["MatMul"] == 7 * layers + 1  # qkv, 3 attention, out, MLP
+
+
 @pytest.mark.parametrize(
     "name", ["tiny-lstm-lm", "tiny-transformer-seq2seq", "tiny-lstm-seq2seq", "tiny-classifier"]
 )

@@ -373,3 +373,26 @@ def test_layer_norm_fusion_is_exact_and_only_over_the_last_axis_of_3d():
     four_d.graph.input[0].CopyFrom(helper.make_tensor_value_info("x", 1, [1, 2, 3, 6]))
     four_d.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", 1, [1, 2, 3, 6]))
     assert fuse_layer_norms(four_d) == 0 and len(four_d.graph.node) == 13
+
+
+def test_layer_norm_fusion_takes_the_2d_reduce_mean_form_of_a_decode_step():
+    """A decode step's activations are (B, D): tf2onnx writes their moments with ReduceMean."""
+    import onnxruntime as ort
+
+    from keras_lm.export.onnx_fusions import _moments_graph
+    from keras_lm.export.onnx_fusions import fuse_layer_norms
+
+    x = np.random.default_rng(1).standard_normal((1, 6)).astype(np.float32) * 2 - 1
+    want = ort.InferenceSession(_moments_graph(6, rank=2).SerializeToString()).run(None, {"x": x})
+    fused = _moments_graph(6, rank=2)
+    assert fuse_layer_norms(fused) == 1 and [n.op_type for n in fused.graph.node] == [
+        "LayerNormalization"
+    ]
+    got = ort.InferenceSession(fused.SerializeToString()).run(None, {"x": x})
+    np.testing.assert_allclose(got[0], want[0], atol=1e-5)
+    first_axis = _moments_graph(6, rank=2)  # a mean over the batch axis is not a layer norm
+    for node in first_axis.graph.node:
+        for attribute in node.attribute:
+            if attribute.name == "axes":
+                attribute.ints[:] = [0]
+    assert fuse_layer_norms(first_axis) == 0

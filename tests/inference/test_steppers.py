@@ -16,11 +16,19 @@ class EchoGraphs:
 
     @property
     def names(self):
-        return ["decode", *(f"prefill_{n}" for n in self.lengths)] if self.lengths else ["decode", "prefill"]
+        return (
+            ["decode", *(f"prefill_{n}" for n in self.lengths)]
+            if self.lengths
+            else ["decode", "prefill"]
+        )
 
     def inputs(self, name):
         past = {f"past_{k}_0": ((self.batch, H, C, DH), "float32") for k in ("key", "value")}
-        return {"token_ids": ((self.batch, 1), "int32"), "positions": ((self.batch, 1), "int32"), **past}
+        return {
+            "token_ids": ((self.batch, 1), "int32"),
+            "positions": ((self.batch, 1), "int32"),
+            **past,
+        }
 
     def run(self, name, **x):
         self.calls.append((name, {k: np.array(v) for k, v in x.items()}))

@@ -93,6 +93,8 @@ def runtime_cache_graphs(
 
     def run(token_ids, positions, past, lengths):
         # Plain gathers and one matmul head: Keras's take() adds index checks to every lookup.
+        if past is not None:  # one token: 2-D activations (B, D) all the way
+            token_ids, positions = token_ids[:, 0], positions[:, 0]
         x = tf.gather(table, token_ids) + tf.gather(graph.position.position_embeddings, positions)
         x = tf.cast(x, graph.dtype)
         out = {}
@@ -101,8 +103,8 @@ def runtime_cache_graphs(
             x, out[f"key_{i}"], out[f"value_{i}"] = block(x, layer_past)
         if lengths is not None:  # only the last real position's logits
             pick = ops.arange(ops.shape(x)[1])[None, None, :] == (lengths[:, None, None] - 1)
-            x = ops.matmul(ops.cast(pick, x.dtype), x)  # (B, 1, D)
-        x = graph.final_norm(x)[:, -1]  # (B, D)
+            x = ops.matmul(ops.cast(pick, x.dtype), x)[:, 0]  # (B, D)
+        x = graph.final_norm(x)  # (B, D)
         if graph.embedding.tie_weights:
             logits = tf.matmul(x, tf.cast(table, x.dtype), transpose_b=True)
         else:

@@ -1,0 +1,152 @@
+"""The anchor engines: the Keras-to-GPT-2 weight mapping (numpy only) and, with `make anchors`, the worker."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_lm.bench.anchors import WORKER
+from keras_lm.bench.anchors import anchor_rows
+from keras_lm.inference.manifest import Manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+ANCHORS_PYTHON = ROOT / ".venv-anchors" / "bin" / "python"
+SMALL_BUNDLE = ROOT / "export" / "shakespeare-small"
+
+
+def load_worker():
+    """anchor_worker.py imported by path, as the anchors venv runs it."""
+    spec = importlib.util.spec_from_file_location("anchor_worker", WORKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_rows_without_the_anchors_venv(tmp_path):
+    manifest = Manifest(name="m", family="transformer_lm", task="lm")
+    assert anchor_rows(tmp_path, manifest, python=tmp_path / "no" / "python") == []
+
+
+def test_no_rows_for_a_family_without_a_gpt2_twin(tmp_path):
+    python = tmp_path / "python"
+    python.touch()
+    manifest = Manifest(name="m", family="seq2seq", task="translation")
+    assert anchor_rows(tmp_path, manifest, python=python) == []
+
+
+def test_mapping_names_and_shapes_are_gpt2s():
+    worker = load_worker()
+    layers, hidden, heads, vocab, context = 2, 8, 2, 11, 6
+    weights = worker.fake_keras_weights(layers, hidden, heads, vocab, context)
+    state = worker.gpt2_state_dict(weights, num_layers=layers)
+    per_block = {
+        "ln_1.weight": (hidden,),
+        "ln_1.bias": (hidden,),
+        "attn.c_attn.weight": (hidden, 3 * hidden),
+        "attn.c_attn.bias": (3 * hidden,),
+        "attn.c_proj.weight": (hidden, hidden),
+        "attn.c_proj.bias": (hidden,),
+        "ln_2.weight": (hidden,),
+        "ln_2.bias": (hidden,),
+        "mlp.c_fc.weight": (hidden, 4 * hidden),
+        "mlp.c_fc.bias": (4 * hidden,),
+        "mlp.c_proj.weight": (4 * hidden, hidden),
+        "mlp.c_proj.bias": (hidden,),
+    }
+    expected = {
+        "transformer.wte.weight": (vocab, hidden),
+        "transformer.wpe.weight": (context, hidden),
+        "transformer.ln_f.weight": (hidden,),
+        "transformer.ln_f.bias": (hidden,),
+        "lm_head.weight": (vocab, hidden),
+    }
+    for i in range(layers):
+        expected |= {f"transformer.h.{i}.{name}": shape for name, shape in per_block.items()}
+    assert {name: value.shape for name, value in state.items()} == expected
+    assert all(value.dtype == np.float32 for value in state.values())
+    np.testing.assert_array_equal(state["lm_head.weight"], state["transformer.wte.weight"])
+
+
+def test_fused_qkv_computes_the_einsum_dense_projections():
+    """GPT-2's `x @ c_attn + b`, split in three and into heads, is Keras' `einsum(x, kernel) + bias`."""
+    worker = load_worker()
+    hidden, heads = 8, 2
+    weights = worker.fake_keras_weights(1, hidden, heads, vocab=5, context=4)
+    state = worker.gpt2_state_dict(weights, num_layers=1)
+    x = np.random.default_rng(1).normal(size=(3, hidden)).astype(np.float32)
+    fused = (
+        x @ state["transformer.h.0.attn.c_attn.weight"] + state["transformer.h.0.attn.c_attn.bias"]
+    )
+    for part, name in zip(np.split(fused, 3, axis=-1), ("query", "key", "value"), strict=True):
+        prefix = f"transformer_layer_0/self_attention/{name}_dense"
+        keras = np.einsum("td,dhk->thk", x, weights[f"{prefix}/0"]) + weights[f"{prefix}/1"]
+        np.testing.assert_allclose(part.reshape(3, heads, -1), keras, rtol=1e-5, atol=1e-5)
+    heads_out = np.random.default_rng(2).normal(size=(3, heads, hidden // heads)).astype(np.float32)
+    keras = np.einsum(
+        "thk,hkd->td", heads_out, weights["transformer_layer_0/self_attention/output_dense/0"]
+    )
+    gpt2 = heads_out.reshape(3, -1) @ state["transformer.h.0.attn.c_proj.weight"]
+    np.testing.assert_allclose(gpt2, keras, rtol=1e-5, atol=1e-5)
+
+
+def test_untied_logits_take_the_reverse_embedding():
+    worker = load_worker()
+    weights = worker.fake_keras_weights(1, 4, 2, vocab=5, context=3)
+    weights["token_embedding/1"] = np.arange(20, dtype=np.float32).reshape(4, 5)  # (D, V)
+    state = worker.gpt2_state_dict(weights, num_layers=1)
+    np.testing.assert_array_equal(state["lm_head.weight"], weights["token_embedding/1"].T)
+
+
+def test_keras_weights_are_read_by_layer_name(tmp_path):
+    """The h5 groups are class names; the keys use the layers' own names, without `vars`."""
+    h5py = pytest.importorskip("h5py")
+    worker = load_worker()
+    data = io.BytesIO()
+    with h5py.File(data, "w") as h5:
+        block = h5.create_group("layers/transformer_decoder_block_1")
+        block.create_group("vars").attrs["name"] = "transformer_layer_0"
+        block.create_dataset("self_attention/query_dense/vars/0", data=np.ones((4, 2, 2)))
+        norm = h5.create_group("layers/layer_normalization")
+        norm.create_group("vars").attrs["name"] = "final_layer_norm"
+        norm.create_dataset("vars/0", data=np.zeros(4))
+    checkpoint = tmp_path / "model.keras"
+    with zipfile.ZipFile(checkpoint, "w") as archive:
+        archive.writestr("model.weights.h5", data.getvalue())
+    weights = worker.read_keras_weights(checkpoint)
+    assert sorted(weights) == [
+        "final_layer_norm/0",
+        "transformer_layer_0/self_attention/query_dense/0",
+    ]
+
+
+@pytest.mark.slow
+def test_worker_times_every_anchor_at_the_bundles_weights():
+    """The real worker on export/shakespeare-small: HF eager matches the ONNX logits, every engine a row."""
+    if not ANCHORS_PYTHON.exists():
+        pytest.skip("make anchors not run (.venv-anchors/bin/python is missing)")
+    if not (SMALL_BUNDLE / "manifest.json").is_file():
+        pytest.skip("export/shakespeare-small is not on this machine")
+    from keras_lm.runtime.bundle import read_manifest
+
+    manifest = read_manifest(SMALL_BUNDLE)
+    rows = anchor_rows(
+        SMALL_BUNDLE,
+        manifest,
+        ANCHORS_PYTHON,
+        prompt_length=8,
+        new_tokens=8,
+        threads=(1,),
+        repeats=1,
+    )
+    by_engine = {row["engine"]: row for row in rows}
+    assert "anchors" not in by_engine, by_engine.get("anchors")
+    assert set(by_engine) == set(load_worker().ENGINES)
+    eager = by_engine["hf-transformers eager + KV cache"]
+    assert eager["tokens_per_s"] > 0 and eager["max_abs_diff"] <= 1e-3
+    for row in rows:
+        assert (row["tokens_per_s"] is None) == (row["skipped"] is not None), row
