@@ -58,7 +58,7 @@ ORT_GENAI = "onnxruntime-genai"
 LITERT_TORCH = "litert-torch TFLite"
 ENGINES = (HF_EAGER, OPTIMUM_ORT, ORT_GENAI, LITERT_TORCH)
 LOGITS_ATOL = 1e-3  # HF model vs the bundle's float32 ONNX prefill
-CACHE_FORMAT = "1"  # bump to invalidate every cached export
+CACHE_FORMAT = "2"  # bump to invalidate every cached export
 
 
 # === Keras weights -> GPT-2 state dict ===
@@ -498,8 +498,24 @@ def cache_root(job: dict) -> Path:
 
 
 def save_hf(model, cache: Path) -> Path:
-    """The HF model saved (safetensors + config) for the exporters that read a folder."""
-    return cached(cache / "hf", lambda out: model.save_pretrained(out))
+    """The HF model saved (safetensors, config, an id tokenizer) for the exporters that read a folder."""
+
+    def save(out: Path) -> None:
+        model.save_pretrained(out)
+        save_id_tokenizer(model.config.vocab_size, out)
+
+    return cached(cache / "hf", save)
+
+
+def save_id_tokenizer(vocab_size: int, out: Path) -> None:
+    """A fast tokenizer with one token per id, `<0>` ... (the engines take ids, but some
+    builders, as onnxruntime-genai's, refuse a folder without a tokenizer)."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(WordLevel({f"<{i}>": i for i in range(vocab_size)}, unk_token="<1>"))
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<1>").save_pretrained(out)
 
 
 def engine_row(engine: str, job: dict, run: Callable[[], dict]) -> dict:

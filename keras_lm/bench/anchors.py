@@ -27,6 +27,10 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from keras_lm.inference.manifest import Manifest
 
 # The one family with a Hugging Face twin (GPT-2).
 ANCHOR_FAMILY = "transformer_lm"
@@ -36,7 +40,7 @@ DEFAULT_PYTHON = ".venv-anchors/bin/python"
 
 def anchor_rows(
     bundle: str | Path,
-    manifest,
+    manifest: Manifest | None,
     python: str | Path = DEFAULT_PYTHON,
     prompt_length: int = 32,
     new_tokens: int = 96,
@@ -77,13 +81,13 @@ def anchor_rows(
     return rows
 
 
-def architecture(manifest) -> dict:
+def architecture(manifest: Manifest) -> dict:
     """The worker's `architecture`: the run's model config, with the bundle's context."""
     model = dict(manifest.train_config.get("model", {}))
     return model | {"context": manifest.facts.get("context", model.get("context"))}
 
 
-def source_checkpoint(manifest) -> Path | None:
+def source_checkpoint(manifest: Manifest) -> Path | None:
     """The `.keras` checkpoint the bundle was exported from, if it is still on disk."""
     extra = manifest.extra
     candidates = [extra.get("checkpoint")]

@@ -122,9 +122,13 @@ class RuntimeCacheLMStepper:
             positions=position[:, None],
             **past,
         )
-        rows = np.arange(len(tokens))
-        for key, cache in caches.items():
-            cache[rows, :, position] = out[key][:, :, 0]  # (B, H, Dh) into slot `position`
+        if len(tokens) == 1:  # plain indexing: a tenth of the cost of the fancy kind
+            for key, cache in caches.items():
+                cache[0, :, position[0]] = out[key][0, :, 0]
+        else:
+            rows = np.arange(len(tokens))
+            for key, cache in caches.items():
+                cache[rows, :, position] = out[key][:, :, 0]  # (B, H, Dh) into slot `position`
         return out["logits"], {"caches": caches, "next": position + 1}
 
     def _run(self, name: str, **inputs) -> dict:

@@ -42,12 +42,23 @@ def check_feed(
     }
 
 
+def _ready(value, shape: Shape, dtype: str) -> bool:
+    """Whether `value` is already a C-contiguous array of `dtype` that fits `shape`."""
+    if type(value) is not np.ndarray or value.dtype.name != dtype or len(shape) != value.ndim:
+        return False
+    if not value.flags.c_contiguous:
+        return False
+    return all(not isinstance(w, int) or w == g for w, g in zip(shape, value.shape, strict=True))
+
+
 def check_input(graph: str, name: str, value, shape: Shape, dtype: str) -> np.ndarray:
     """`value` as a C-contiguous array of `dtype`; `InputError` for a wrong rank, axis or kind.
 
     Python ints/floats/lists are accepted where they convert exactly (a list of ids for
     int32); a numpy array of another dtype is not cast silently.
     """
+    if _ready(value, shape, dtype):  # the decode loop's case, checked in a few attribute reads
+        return value
     array = np.asarray(value)
     if np.dtype(dtype).kind in "SO":  # a string tensor: bytes or str in
         if array.dtype.kind not in "SUO":

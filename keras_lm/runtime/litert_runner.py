@@ -149,4 +149,4 @@ class LiteRTGraphs:
         except (RuntimeError, ValueError) as err:  # e.g. dynamic axes that disagree
             shapes = {key: value.shape for key, value in feed.items()}
             raise InputError(name, f"LiteRT failed on inputs of shapes {shapes}: {err}") from err
-        return {key: np.array(value, copy=True) for key, value in results.items()}
+        return results  # GetTensor returns fresh copies: nothing aliases the interpreter
