@@ -61,16 +61,20 @@ def run_cached_blocks(blocks, x, positions, padding_mask, cache, cross=None):
     return x, ops.stack(updated, axis=1)  # (B, 2L, C, H, Dh)
 
 
-def prefill_buckets(context: int, smallest: int = 16) -> tuple[int, ...]:
-    """Static prompt lengths for runtimes without dynamic shapes: powers of two, then `context`.
+def prefill_buckets(context: int, smallest: int = 32, factor: int = 4) -> tuple[int, ...]:
+    """Static prompt lengths for runtimes without dynamic shapes: `smallest * factor**k`, then `context`.
 
-    >>> prefill_buckets(128), prefill_buckets(100), prefill_buckets(8)
-    ((16, 32, 64, 128), (16, 32, 64, 100), (8,))
+    Each length is a TFLite signature, and each signature repeats the per-channel
+    quantization scales of every weight: few lengths keep an int8 file small, while a
+    prompt pays at most `factor` times its length.
+
+    >>> prefill_buckets(128), prefill_buckets(512), prefill_buckets(100), prefill_buckets(8)
+    ((32, 128), (32, 128, 512), (32, 100), (8,))
     """
     lengths, length = [], smallest
     while length < context:
         lengths.append(length)
-        length *= 2
+        length *= factor
     return (*lengths, context)
 
 

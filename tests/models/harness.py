@@ -225,7 +225,7 @@ def check_runtime_cache_graphs(family, model, facts: dict, prompts) -> None:
     ]
     standard = keras_stepper(model, jit_compile=False)
     expected = [generate_lm(standard, prompts, c) for c in configs]
-    static = (1, prefill_buckets(facts["context"], smallest=4), "tflite")
+    static = (1, prefill_buckets(facts["context"], smallest=4, factor=2), "tflite")
     for batch, lengths, target in [(None, None, "onnx"), static]:
         functions = family.runtime_cache_graphs(model, batch, lengths, target)
         graphs = KerasGraphs(model, jit_compile=False, functions=functions)
