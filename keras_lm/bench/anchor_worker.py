@@ -13,8 +13,8 @@ times greedy decoding, batch 1, on each engine:
 - `optimum ONNX + ORT`: optimum's ONNX export (text-generation-with-past), run by
   `ORTModelForCausalLM`.
 - `onnxruntime-genai`: its model builder, then its generator loop.
-- `litert-torch TFLite`: litert-torch's Hugging Face exporter (a static KV cache,
-  prefill and decode signatures), run by ai_edge_litert.
+- `litert-torch TFLite`: litert-torch's converter on the HF model's layers with a
+  static KV cache (prefill and decode signatures), run by ai_edge_litert.
 
 Each engine: one warm-up, then `repeats` generations of exactly `new_tokens` after a
 random prompt of `prompt_length` ids; tokens/s = new_tokens / seconds (the median
@@ -24,7 +24,8 @@ not installed or cannot take the model gives a row with `skipped` saying why.
 Usage: `python anchor_worker.py JOB_JSON`, JOB_JSON =
 `{"checkpoint", "architecture": {"num_layers", "num_heads", "hidden_dim", "context",
 "layer_norm_epsilon"}, "vocab_size", "prompt_length", "new_tokens", "threads",
-"repeats", "reference": {"token_ids": [...], "logits": [...]}, "cache_dir"}`.
+"repeats", "reference": {"token_ids": [...], "logits": [...]}, "cache_dir"}`, and optionally
+`"engines"`: a subset of `ENGINES`.
 
 Example, the pure weight mapping on fake arrays (numpy only):
 >>> weights = fake_keras_weights(num_layers=1, hidden_dim=4, num_heads=2, vocab=5, context=3)
@@ -215,7 +216,7 @@ def check_logits(logits: np.ndarray, reference: dict, engine: str) -> float:
     expected = np.asarray(reference["logits"], np.float32)
     diff = float(np.max(np.abs(np.asarray(logits, np.float32).reshape(-1) - expected)))
     if not diff <= LOGITS_ATOL:
-        raise ValueError(
+        raise MappingError(
             f"{engine}: logits differ from the bundle's ONNX prefill by {diff:.3g} "
             f"(> {LOGITS_ATOL}); the weight mapping is wrong"
         )
@@ -251,8 +252,8 @@ def random_prompt(length: int, vocab: int, seed: int = 0) -> list[int]:
 # === Engines ===
 
 
-def hf_eager(model, prompt: list[int], new_tokens: int) -> Callable[[], list[int]]:
-    """Greedy `model.generate` with its dynamic KV cache."""
+def greedy_generate(model, prompt: list[int], new_tokens: int) -> Callable[[], list[int]]:
+    """Greedy `model.generate` with its KV cache (an HF model, or optimum's ORT one)."""
     import torch
 
     ids = torch.tensor([prompt])
@@ -307,7 +308,9 @@ def optimum_ort(hf_dir: Path, cache: Path, job: dict, prompt: list[int]) -> dict
             torch.tensor([reference]), attention_mask=torch.ones(1, len(reference))
         ).logits
     diff = check_logits(logits[0, -1].numpy(), job["reference"], OPTIMUM_ORT)
-    row = time_engine(hf_eager(model, prompt, job["new_tokens"]), job["new_tokens"], job["repeats"])
+    row = time_engine(
+        greedy_generate(model, prompt, job["new_tokens"]), job["new_tokens"], job["repeats"]
+    )
     return row | {"max_abs_diff": diff}
 
 
@@ -468,10 +471,20 @@ class Skip(Exception):
     """An engine that cannot run here; its message becomes the row's `skipped`."""
 
 
+class MappingError(ValueError):
+    """An engine's logits are not the bundle's: the worker stops (no row is worth timing)."""
+
+
 def last_line(text: str) -> str:
     """The last non-empty line of a tool's output (where its error message is)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:500] if lines else "failed without a message"
+
+
+def first_line(error: Exception) -> str:
+    """An exception's message, first line only (converters' messages run to pages)."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:500] if lines else ""
 
 
 def cached(folder: Path, build: Callable[[Path], None]) -> Path:
@@ -531,14 +544,15 @@ def engine_row(engine: str, job: dict, run: Callable[[], dict]) -> dict:
     }
     try:
         return row | run()
+    except MappingError:
+        raise
     except Skip as reason:
         return row | {"skipped": str(reason)}
     except ImportError as error:
         return row | {"skipped": f"not installed ({error})"}
     except Exception as error:
-        detail = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
         print(traceback.format_exc(), file=sys.stderr)
-        return row | {"skipped": detail[:500]}
+        return row | {"skipped": f"{type(error).__name__}: {first_line(error)}"}
 
 
 def run_job(job: dict) -> list[dict]:
@@ -556,7 +570,7 @@ def run_job(job: dict) -> list[dict]:
     new, repeats = job["new_tokens"], job["repeats"]
     runs = {
         HF_EAGER: lambda: (
-            time_engine(hf_eager(model, prompt, new), new, repeats) | {"max_abs_diff": diff}
+            time_engine(greedy_generate(model, prompt, new), new, repeats) | {"max_abs_diff": diff}
         ),
         OPTIMUM_ORT: lambda: optimum_ort(hf_dir, cache, job, prompt),
         ORT_GENAI: lambda: ort_genai(hf_dir, cache, job, prompt),

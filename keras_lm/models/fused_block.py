@@ -92,8 +92,10 @@ class FusedBlock:
         kernel = tf.cast(tf.reshape(output.kernel, (self.heads * self.head_dim, -1)), dtype)
         return tf.matmul(out, kernel) + tf.cast(output.bias, dtype)
 
-    def _attend_prompt(self, h):
-        """Causal self-attention over a prompt `h` `(B, T, D)`: `(B, T, D)` and keys, values."""
+    def _attend_prompt(self, h, prompt_bias=None):
+        """Causal self-attention over a prompt `h` `(B, T, D)`: `(B, T, D)` and keys, values.
+
+        `prompt_bias` is an additive `(B, 1, T, T)` mask (None: causal over all `T`)."""
         length = h.shape[1] if h.shape[1] is not None else tf.shape(h)[1]
         kernel, bias = (tf.cast(w, h.dtype) for w in self._qkv())  # no-op in float32
         qkv = tf.matmul(h, kernel) + bias  # (B, T, 3 H Dh)
@@ -102,7 +104,8 @@ class FusedBlock:
             self._heads(qkv[..., i * width : (i + 1) * width], length) for i in range(3)
         )
         scores = tf.matmul(query, key, transpose_b=True)  # (B, H, T, T)
-        scores = scores + tf.cast(causal_bias(length), scores.dtype)
+        mask = causal_bias(length) if prompt_bias is None else prompt_bias
+        scores = scores + tf.cast(mask, scores.dtype)
         out = tf.matmul(tf.nn.softmax(scores, -1), value)  # (B, H, T, Dh)
         out = tf.reshape(tf.transpose(out, (0, 2, 1, 3)), (-1, length, width))
         return self._project_out(out, h.dtype), key, value
@@ -131,14 +134,14 @@ class FusedBlock:
         )
         return tf.matmul(self.activation(tf.matmul(x, w1) + b1), w2) + b2
 
-    def __call__(self, x, past=None):
+    def __call__(self, x, past=None, prompt_bias=None):
         """`x` and `past` = `(past_key, past_value, bias)`: keys/values `(B, H, C, Dh)` and an
         additive `bias` `(B, 1, 1, C)` (0 where a slot may be seen, `MASKED` elsewhere), or None.
         Returns `(x, key, value)`, the step's own keys and values for the caller to store."""
         block, first = self.block, self.block.normalize_first
         h = block.self_attention_norm(x) if first else x
         attended, key, value = (
-            self._attend_prompt(h) if past is None else self._attend_step(h, past)
+            self._attend_prompt(h, prompt_bias) if past is None else self._attend_step(h, past)
         )
         x = attended + x
         if not first:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import sys
 import zipfile
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from keras_lm.bench.anchors import WORKER
 from keras_lm.bench.anchors import anchor_rows
+from keras_lm.bench.anchors import run_worker
 from keras_lm.inference.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +124,37 @@ def test_keras_weights_are_read_by_layer_name(tmp_path):
         "final_layer_norm/0",
         "transformer_layer_0/self_attention/query_dense/0",
     ]
+
+
+def test_logits_beyond_the_tolerance_stop_the_worker():
+    worker = load_worker()
+    reference = {"token_ids": [5, 6], "logits": [0.0, 1.0, 2.0]}
+    assert worker.check_logits(np.array([0.0, 1.0, 2.0005]), reference, "e") == pytest.approx(
+        5e-4, rel=1e-3
+    )
+    with pytest.raises(worker.MappingError, match="weight mapping is wrong"):
+        worker.check_logits(np.array([0.0, 1.0, 2.1]), reference, "e")
+
+
+def test_agreement_counts_the_ids_equal_to_hf_eagers():
+    worker = load_worker()
+    rows = [
+        {"engine": worker.HF_EAGER, "tokens": [1, 2, 3, 4]},
+        {"engine": worker.LITERT_TORCH, "tokens": [1, 2, 0, 4]},
+        {"engine": worker.ORT_GENAI, "skipped": "no"},
+    ]
+    rows = worker.with_agreement(rows)
+    assert [r.get("agreement") for r in rows] == [1.0, 0.75, None]
+    assert not any("tokens" in r for r in rows)
+
+
+def test_a_failed_worker_gives_an_error_row():
+    """This venv has no torch: the worker dies on import, and the row says so."""
+    pytest.importorskip("h5py")
+    job = {"threads": 2, "checkpoint": "none.keras"}
+    (row,) = run_worker(sys.executable, job, timeout=60)
+    assert row["engine"] == "anchors" and row["threads"] == 2 and row["tokens_per_s"] is None
+    assert "torch" in row["skipped"] or "Error" in row["skipped"], row
 
 
 @pytest.mark.slow

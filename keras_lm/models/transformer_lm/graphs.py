@@ -91,7 +91,8 @@ def runtime_cache_graphs(
 
     table = graph.embedding.embeddings  # (V, D)
 
-    def run(token_ids, positions, past, lengths):
+    def run(token_ids, positions, lengths=None, past=None, prompt_bias=None):
+        """A prefill (`lengths`, `prompt_bias` `(B, 1, T, T)`) or a step (`past`: caches, bias)."""
         # Plain gathers and one matmul head: Keras's take() adds index checks to every lookup.
         if past is not None:  # one token: 2-D activations (B, D) all the way
             token_ids, positions = token_ids[:, 0], positions[:, 0]
@@ -100,7 +101,7 @@ def runtime_cache_graphs(
         out = {}
         for i, block in enumerate(blocks):
             layer_past = None if past is None else (past[2 * i], past[2 * i + 1], past[-1])
-            x, out[f"key_{i}"], out[f"value_{i}"] = block(x, layer_past)
+            x, out[f"key_{i}"], out[f"value_{i}"] = block(x, layer_past, prompt_bias)
         if lengths is not None:  # only the last real position's logits
             pick = ops.arange(ops.shape(x)[1])[None, None, :] == (lengths[:, None, None] - 1)
             x = ops.matmul(ops.cast(pick, x.dtype), x)[:, 0]  # (B, D)
@@ -113,8 +114,12 @@ def runtime_cache_graphs(
         return {"logits": ops.cast(logits, "float32"), **out}
 
     def prefill(token_ids, lengths):
-        positions = tf.zeros_like(token_ids) + tf.range(tf.shape(token_ids)[1])[None]
-        return run(token_ids, positions, None, lengths)
+        # Pads take position `length`, so the positions and the causal mask derive from the
+        # `lengths` input: a converter cannot fold them into per-length constant tables.
+        positions = tf.minimum(tf.range(tf.shape(token_ids)[1])[None], lengths[:, None])
+        seen = positions[:, None, None, :] <= positions[:, None, :, None]  # (B, 1, T, T)
+        bias = tf.cast(tf.where(seen, 0.0, MASKED), graph.dtype)
+        return run(token_ids, positions, lengths, prompt_bias=bias)
 
     past_specs = [spec((batch, *heads), f"past_{n}", tf.float32) for n in cache_names]
 
@@ -125,7 +130,7 @@ def runtime_cache_graphs(
         slots = tf.range(graph.context)[None, None, None, :]  # (1, 1, 1, C)
         bias = tf.where(slots < positions[:, None, :, None], 0.0, MASKED)  # (B, 1, 1, C)
         past = [tf.cast(p, graph.dtype) for p in (*past, bias)]  # no-op in float32
-        return run(token_ids, positions, past, None)
+        return run(token_ids, positions, past=past)
 
     graphs = {"decode": decode}
     lengths_spec = spec((batch,), "lengths")
