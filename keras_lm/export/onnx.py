@@ -7,12 +7,14 @@ function's names: its inputs are the input signature's names in order, its outpu
 keys of the returned dict, and every axis that is None in the signature stays dynamic
 (named `<tensor>_<axis>`, e.g. `token_ids_0` for the batch).
 
-Two things tf2onnx 1.17 does not do on this stack are done here:
+What tf2onnx 1.17 does not do on this stack are done here:
 
 * TensorFlow >= 2.16 writes exact GELU (Keras' default `gelu`) as `0.5 x erfc(-x/sqrt 2)`
   and tf2onnx has no `Erfc` handler; it becomes `1 - Erf(x)` (a builtin since opset 9).
 * tf2onnx writes each layer norm as 13 nodes; they become one `LayerNormalization`
-  (`keras_lm.export.onnx_fusions`), which ONNX Runtime runs as one kernel.
+  (`keras_lm.export.onnx_fusions`), which ONNX Runtime runs as one kernel; and it writes
+  the exact GELU's `x / sqrt 2` as a multiplication, which ORT's GELU fusion misses, so it
+  is written back as the division.
 * tf2onnx leaves an op it cannot map in the graph and carries on; here that, a checker
   failure or a renamed input/output is an `ExportError` naming the graph, and no file is
   written for any graph.
@@ -42,6 +44,7 @@ import onnx
 
 from keras_lm.export.errors import ExportError
 from keras_lm.export.onnx_fusions import fuse_layer_norms
+from keras_lm.export.onnx_fusions import gelu_scales_as_division
 from keras_lm.io import atomic_write
 
 MIN_OPSET = 17
@@ -166,6 +169,7 @@ def to_onnx_proto(name: str, fn, opset: int = MIN_OPSET) -> onnx.ModelProto:
         )
     proto.graph.name = name
     fuse_layer_norms(proto)
+    gelu_scales_as_division(proto)
     _name_dynamic_axes(proto)
     if proto.ByteSize() > _PROTOBUF_LIMIT:
         raise ExportError(

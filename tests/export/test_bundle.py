@@ -63,6 +63,7 @@ def test_tflite_and_onnx_get_runtime_cache_graphs_built_for_them(lm_bundle):
     layers = manifest["train_config"]["model"]["num_layers"]
     ops = graph_ops(lm_bundle / "onnx" / "float32" / "decode.onnx")
     assert not {"GlobalAveragePool", "ReduceMean"} & set(ops), ops
+    assert ops["Div"] == ops["Erf"] == layers  # each GELU in the form ORT fuses
     assert ops["LayerNormalization"] == 2 * layers + 1
     assert ops["Softmax"] == layers and ops["MatMul"] == 7 * layers + 1  # qkv, 3 attention, out, MLP
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -396,3 +398,45 @@ def test_layer_norm_fusion_takes_the_2d_reduce_mean_form_of_a_decode_step():
             if attribute.name == "axes":
                 attribute.ints[:] = [0]
     assert fuse_layer_norms(first_axis) == 0
+
+
+def test_the_gelu_scale_becomes_the_division_onnx_runtime_fuses():
+    """tf2onnx's `x * 0.5 * (1 + erf(x * 0.7071))`: same values, and ORT runs it as one Gelu."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto
+    from onnx import helper
+    from onnx import numpy_helper
+
+    from keras_lm.export.onnx_fusions import gelu_scales_as_division
+
+    n = helper.make_node
+    consts = {"inv": np.float32(1 / np.sqrt(2)), "one": np.float32(1), "half": np.float32(0.5)}
+    consts["w"] = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    nodes = [
+        n("MatMul", ["x", "w"], ["h"]),
+        n("Mul", ["h", "inv"], ["d"]),
+        n("Erf", ["d"], ["e"]),
+        n("Add", ["one", "e"], ["a"]),
+        n("Mul", ["h", "half"], ["hh"]),
+        n("Mul", ["hh", "a"], ["y"]),
+    ]
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        nodes,
+        "gelu",
+        [value("x", TensorProto.FLOAT, [2, 4])],
+        [value("y", TensorProto.FLOAT, [2, 4])],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    x = np.random.default_rng(1).standard_normal((2, 4)).astype(np.float32)
+    want = ort.InferenceSession(proto.SerializeToString()).run(None, {"x": x})[0]
+    assert gelu_scales_as_division(proto) == 1
+    assert [node.op_type for node in proto.graph.node][1] == "Div"
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(Path(tempfile.mkdtemp()) / "optimized.onnx")
+    got = ort.InferenceSession(proto.SerializeToString(), options).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    fused = [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
+    assert "Gelu" in fused and "Erf" not in fused, fused
