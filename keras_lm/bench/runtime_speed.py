@@ -115,7 +115,8 @@ def plan_jobs(bundle: Path, manifest: Manifest, config: RuntimeBenchConfig) -> l
                 _job(bundle, config, engine="keras", quantization="float32", threads=threads)
             )
         if config.baselines and lm:
-            for engine in ("onnx", "keras") if keras else ("onnx",):
+            engines = [e for e in ENGINES if e in config.engines] + (["keras"] if keras else [])
+            for engine in engines:
                 jobs.append(
                     _job(
                         bundle,

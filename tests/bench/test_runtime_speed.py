@@ -46,16 +46,18 @@ def lm_bundle(tiny_bundle):
 
 @pytest.mark.slow
 def test_recompute_decodes_the_same_tokens_as_the_cache(lm_bundle):
-    """The naive baseline is the same model recomputed, not a different one."""
-    stepper = load_bundle(lm_bundle, "onnx").stepper
-    prompt = [[5, 6, 7, 8]]
-    cached, naive = TimedStepper(stepper), TimedStepper(RecomputeStepper(stepper))
+    """The naive baseline is the same model recomputed, not a different one (both runtimes:
+    TFLite recomputes through its static prefill lengths)."""
     from keras_lm.inference.decoding import generate_lm
     from keras_lm.inference.sampling import SamplingConfig
 
-    config = SamplingConfig(max_new_tokens=12)
-    assert generate_lm(cached, prompt, config) == generate_lm(naive, prompt, config)
-    assert len(naive.steps) == len(cached.steps) > 0
+    for backend in ("onnx", "tflite"):
+        stepper = load_bundle(lm_bundle, backend).stepper
+        prompt = [[5, 6, 7, 8]]
+        cached, naive = TimedStepper(stepper), TimedStepper(RecomputeStepper(stepper))
+        config = SamplingConfig(max_new_tokens=12)
+        assert generate_lm(cached, prompt, config) == generate_lm(naive, prompt, config), backend
+        assert len(naive.steps) == len(cached.steps) > 0
 
 
 @pytest.mark.slow
@@ -67,7 +69,7 @@ def test_plan_has_every_variant_at_every_thread_count_and_the_baselines(lm_bundl
         for variant in ("float32", "int8"):
             assert ("onnx", variant, threads) in cached and ("tflite", variant, threads) in cached
         assert ("keras", "float32", threads) in cached
-    assert {j["engine"] for j in jobs if j["mode"] == "recompute"} == {"onnx", "keras"}
+    assert {j["engine"] for j in jobs if j["mode"] == "recompute"} == {"onnx", "tflite", "keras"}
 
 
 @pytest.mark.slow
