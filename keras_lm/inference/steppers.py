@@ -73,6 +73,11 @@ class RuntimeCacheLMStepper:
     the smallest `prefill_<T>` graph that holds them (static TFLite signatures) or to
     one dynamic `prefill`. A graph set with a fixed batch (TFLite's batch 1) runs a
     batch row by row.
+
+    Graphs that lend their input buffers (`LiteRTGraphs.input_views`) hold a batch-1
+    cache in the interpreter's own memory, so no step copies it in. Those buffers belong
+    to the latest `prefill`: stepping an older state is refused rather than decoded
+    from another prompt's cache.
     """
 
     def __init__(self, graphs, context: int):
@@ -85,6 +90,19 @@ class RuntimeCacheLMStepper:
         self.lengths = sorted(
             int(n.split("_")[1]) for n in graphs.names if n.startswith("prefill_")
         )
+        views = getattr(graphs, "input_views", None)
+        self._views = views("decode") if views else None
+        self._prompts = 0  # prefills so far: the owner of the lent buffers is the latest
+
+    def _new_caches(self, rows: int) -> tuple[dict, int | None]:
+        """Zeroed caches for `rows` rows: the lent buffers at batch 1 when there are some."""
+        if rows == 1 and self._views and all(f"past_{k}" in self._views for k in self.names):
+            self._prompts += 1
+            caches = {k: self._views[f"past_{k}"] for k in self.names}
+            for cache in caches.values():
+                cache.fill(0.0)
+            return caches, self._prompts
+        return {k: np.zeros((rows, *self.head_shape), np.float32) for k in self.names}, None
 
     @classmethod
     def from_facts(cls, graphs, facts: dict) -> RuntimeCacheLMStepper:
@@ -106,15 +124,20 @@ class RuntimeCacheLMStepper:
         for row, (seq, real) in enumerate(zip(ids, mask, strict=True)):
             right[row, : lengths[row]] = seq[real]
         out = self._run(name, token_ids=right, lengths=lengths)
-        caches = {}
+        caches, owner = self._new_caches(len(ids))
         for key in self.names:
-            caches[key] = np.zeros((len(ids), *self.head_shape), np.float32)
             caches[key][:, :, :width] = out[key]
-        return out["logits"], {"caches": caches, "next": lengths}
+        return out["logits"], {"caches": caches, "next": lengths, "owner": owner}
 
     def step(self, tokens: np.ndarray, state: dict):
         position = state["next"]
         caches = state["caches"]
+        owner = state.get("owner")
+        if owner is not None and owner != self._prompts:
+            raise RuntimeError(
+                "this decoding state's cache lives in the runtime's buffers, which a later "
+                "prefill has reused; decode one prompt at a time per loaded model"
+            )
         past = {f"past_{k}": v for k, v in caches.items()}
         out = self._run(
             "decode",
@@ -129,7 +152,7 @@ class RuntimeCacheLMStepper:
             rows = np.arange(len(tokens))
             for key, cache in caches.items():
                 cache[rows, :, position] = out[key][:, :, 0]  # (B, H, Dh) into slot `position`
-        return out["logits"], {"caches": caches, "next": position + 1}
+        return out["logits"], {"caches": caches, "next": position + 1, "owner": owner}
 
     def _run(self, name: str, **inputs) -> dict:
         rows = len(inputs["token_ids"])
@@ -142,7 +165,7 @@ class RuntimeCacheLMStepper:
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def select(self, state: dict, rows: np.ndarray) -> dict:
-        return {"caches": _take(state["caches"], rows), "next": state["next"][rows]}
+        return {"caches": _take(state["caches"], rows), "next": state["next"][rows], "owner": None}
 
     def full(self, state: dict) -> bool:
         return int(state["next"].max()) >= self.context

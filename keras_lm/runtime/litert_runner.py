@@ -122,6 +122,7 @@ class LiteRTGraphs:
         self._outputs = {
             name: _details(runner.get_output_details()) for name, runner in self._runners.items()
         }
+        self._views: dict[str, dict | None] = {}
 
     @property
     def names(self) -> list[str]:
@@ -141,9 +142,45 @@ class LiteRTGraphs:
         """Graph `name`'s outputs: output name -> (shape, dtype); dynamic axes are None."""
         return dict(self._outputs[self._graph(name)])
 
+    def input_views(self, name: str) -> dict[str, np.ndarray] | None:
+        """Writable views of graph `name`'s fixed-shape float inputs, in the interpreter's memory.
+
+        An array written through a view and passed back to `run` is not copied in: a
+        decoder's KV cache can live there between steps. None for a graph with a
+        dynamic axis. Views stay valid while the input shapes do (they never change here).
+        """
+        if name in self._views:
+            return self._views[name]
+        runner = self._runners[self._graph(name)]
+        views = None
+        if all(None not in shape for shape, _ in self._inputs[name].values()):
+            # The signature runner's own wrapper and indices: the public API has no such view.
+            wrapper, subgraph = runner._interpreter_wrapper, runner._subgraph_index
+            wrapper.AllocateTensors(subgraph)
+            views = {
+                key: wrapper.tensor(self._interpreter, index, subgraph)
+                for key, index in runner._inputs.items()
+                if self._inputs[name][key][1] == "float32"
+            }
+        self._views[name] = views
+        return views
+
+    def _run_in_place(self, name: str, feed: dict) -> dict[str, np.ndarray]:
+        """Invoke with the inputs that are views left where they are; set only the others."""
+        runner, views = self._runners[name], self._views[name]
+        wrapper, subgraph = runner._interpreter_wrapper, runner._subgraph_index
+        for key, value in feed.items():
+            if value is not views.get(key):
+                wrapper.SetTensor(runner._inputs[key], value, subgraph)
+        wrapper.Invoke(subgraph)
+        return {key: wrapper.GetTensor(index, subgraph) for key, index in runner._outputs}
+
     def run(self, name: str, **inputs) -> dict[str, np.ndarray]:
         """Run graph `name` on its named inputs; returns every output (fresh arrays), by name."""
         feed = check_feed(name, self._inputs[self._graph(name)], inputs)
+        views = self._views.get(name)
+        if views and any(feed.get(key) is view for key, view in views.items()):
+            return self._run_in_place(name, feed)
         try:
             results = self._runners[name](**feed)
         except (RuntimeError, ValueError) as err:  # e.g. dynamic axes that disagree

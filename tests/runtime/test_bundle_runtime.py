@@ -33,6 +33,35 @@ def test_generate_from_a_bundle_equals_keras_token_for_token(tiny_run, bundles, 
     assert bundle_text == keras_text
 
 
+def test_litert_keeps_a_batch_one_cache_in_its_own_buffers(tiny_run, bundles):
+    """One prompt at a time decodes in the interpreter's memory, like Keras; a stale state is
+    refused; and a cache passed through a view is the one the graph reads."""
+    import numpy as np
+
+    model = load_bundle(bundles("tiny-transformer-lm"), "tflite")
+    keras = Generator.from_run(tiny_run("tiny-transformer-lm"))
+    for prompt in PROMPTS:  # one row each: the lent-buffer path
+        assert model.generate(prompt, max_new_tokens=20) == keras.generate(
+            prompt, max_new_tokens=20
+        )
+    stepper, ids = model.stepper, np.array([[5, 6, 7]])
+    _, first = stepper.prefill(ids, np.ones_like(ids))
+    assert all(np.shares_memory(c, stepper._views[f"past_{k}"]) for k, c in first["caches"].items())
+    stepper.prefill(ids, np.ones_like(ids))
+    with pytest.raises(RuntimeError, match="later prefill has reused"):
+        stepper.step(np.array([8]), first)
+    views = model.graphs.input_views("decode")
+    inputs = {
+        k: np.zeros(shape, dtype) for k, (shape, dtype) in model.graphs.inputs("decode").items()
+    }
+    for key, view in views.items():
+        view[...] = np.random.default_rng(len(key)).standard_normal(view.shape)
+        inputs[key] = view.copy()
+    through_views = model.graphs.run("decode", **{**inputs, **views})
+    copied = model.graphs.run("decode", **inputs)
+    np.testing.assert_array_equal(through_views["logits"], copied["logits"])
+
+
 @pytest.mark.parametrize("name", ["tiny-transformer-seq2seq", "tiny-lstm-seq2seq"])
 @pytest.mark.parametrize("backend", ["onnx", "tflite"])
 def test_translate_from_a_bundle_equals_keras(tiny_run, bundles, name, backend):
