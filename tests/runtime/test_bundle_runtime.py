@@ -57,9 +57,14 @@ def test_litert_keeps_a_batch_one_cache_in_its_own_buffers(tiny_run, bundles):
     for key, view in views.items():
         view[...] = np.random.default_rng(len(key)).standard_normal(view.shape)
         inputs[key] = view.copy()
+    inputs["positions"][:] = next(iter(views.values())).shape[2] - 1  # every slot is seen
     through_views = model.graphs.run("decode", **{**inputs, **views})
     copied = model.graphs.run("decode", **inputs)
     np.testing.assert_array_equal(through_views["logits"], copied["logits"])
+    for view in views.values():
+        view[...] = 0.0
+    zeroed = model.graphs.run("decode", **{**inputs, **views})
+    assert not np.allclose(zeroed["logits"], copied["logits"])  # the graph read the views
 
 
 @pytest.mark.parametrize("name", ["tiny-transformer-seq2seq", "tiny-lstm-seq2seq"])
