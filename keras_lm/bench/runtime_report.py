@@ -44,6 +44,27 @@ def _torch(torch_rows: list[dict], threads: int, cache: bool):
     return None
 
 
+# Which anchor engine a format is held against (`keras_lm.bench.anchors`).
+ANCHOR_FORMAT = {
+    "optimum ONNX + ORT": "onnx",
+    "onnxruntime-genai": "onnx",
+    "litert-torch TFLite": "tflite",
+}
+
+
+def _anchor(anchors: list[dict], threads: int, fmt: str | None = None, engine: str | None = None):
+    """The fastest anchor row of `fmt` (or the one named `engine`) at `threads`."""
+    rows = [
+        a
+        for a in anchors
+        if a.get("threads") == threads
+        and a.get("tokens_per_s")
+        and (fmt is None or ANCHOR_FORMAT.get(a["engine"]) == fmt)
+        and (engine is None or a["engine"] == engine)
+    ]
+    return max(rows, key=lambda a: a["tokens_per_s"], default=None)
+
+
 def _ratio(a, b) -> str:
     return f"{a / b:.2f}x" if a and b else "-"
 
@@ -86,10 +107,11 @@ def ratio_table(entry: dict) -> str:
     lm = any(r.get("mode") == "recompute" for r in rows)  # a naive-recompute baseline ran
     threads = sorted({r["threads"] for r in rows})
     bound = entry.get("bound", {}).get("tokens_per_s", {})
+    anchors = entry.get("anchors", [])
     lines = [
         "| engine | threads | tokens/s | vs Keras in-process | vs PyTorch eager + KV cache "
-        "| vs naive recompute (same engine) | of GEMM bound |",
-        "|---|---|---|---|---|---|---|",
+        "| vs naive recompute (same engine) | vs best anchor (same format) | of GEMM bound |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for t in threads:
         keras = tokens_per_s(rows, "keras", threads=t)
@@ -103,17 +125,19 @@ def ratio_table(entry: dict) -> str:
                 continue
             rate = tokens_per_s(rows, row["engine"], row["quantization"], threads=t)
             naive = tokens_per_s(rows, row["engine"], mode="recompute", threads=t) if lm else None
+            best = _anchor(anchors, t, fmt=row["engine"])
+            versus = f"{_ratio(rate, best['tokens_per_s'])} ({best['engine']})" if best else "-"
             lines.append(
                 f"| {row['engine']} {row['quantization']} | {t} | {rate or 0:,.1f} "
                 f"| {_ratio(rate, keras)} | {_ratio(rate, _torch(torch, t, True))} "
                 f"| {_ratio(rate, naive) if row['quantization'] == 'float32' else '-'} "
-                f"| {share(rate)} |"
+                f"| {versus} | {share(rate)} |"
             )
         if keras:
             naive = tokens_per_s(rows, "keras", mode="recompute", threads=t) if lm else None
             lines.append(
                 f"| keras in-process (XLA step) | {t} | {keras:,.1f} | 1.00x "
-                f"| {_ratio(keras, _torch(torch, t, True))} | {_ratio(keras, naive)} "
+                f"| {_ratio(keras, _torch(torch, t, True))} | {_ratio(keras, naive)} | - "
                 f"| {share(keras)} |"
             )
         for cache in (True, False):
@@ -121,8 +145,21 @@ def ratio_table(entry: dict) -> str:
             if rate:
                 name = "pytorch eager, KV cache" if cache else "pytorch eager, no cache"
                 lines.append(
-                    f"| {name} | {t} | {rate:,.1f} | {_ratio(rate, keras)} | - | - | {share(rate)} |"
+                    f"| {name} | {t} | {rate:,.1f} | {_ratio(rate, keras)} | - | - | - "
+                    f"| {share(rate)} |"
                 )
+        for anchor in (a for a in anchors if a.get("threads") == t):
+            rate = anchor.get("tokens_per_s")
+            if not rate:
+                lines.append(
+                    f"| {anchor['engine']} (anchor) | {t} | skipped: "
+                    f"{(anchor.get('skipped') or '')[:100]} | | | | | |"
+                )
+                continue
+            lines.append(
+                f"| {anchor['engine']} (anchor) | {t} | {rate:,.1f} | {_ratio(rate, keras)} "
+                f"| {_ratio(rate, _torch(torch, t, True))} | - | - | {share(rate)} |"
+            )
         if limit:
             lines.append(
                 f"| GEMM bound (FLOPs/token at numpy GEMM speed) | {t} | {limit:,.0f} "

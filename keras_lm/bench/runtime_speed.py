@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from keras_lm.bench.anchors import DEFAULT_PYTHON
+from keras_lm.bench.anchors import anchor_rows
 from keras_lm.bench.runtime_report import format_markdown
 from keras_lm.bench.runtime_report import write_plots
 from keras_lm.bench.torch_decode import TORCH_REF_FAMILY
@@ -58,6 +60,9 @@ class RuntimeBenchConfig(Config):
     torch_python / torch_ref: the torch venv's python and the torch_ref folder (a checkout
         of the PyTorch reference); PyTorch rows only when torch_ref is given and the
         python exists.
+    anchors_python: the anchors venv's python (`make anchors`): Hugging Face eager,
+        optimum ONNX + ORT, onnxruntime-genai and litert-torch at the bundle's weights,
+        batch 1 (`keras_lm.bench.anchors`); no such rows when it does not exist.
     timeout_s: the longest one worker may run.
     """
 
@@ -70,6 +75,7 @@ class RuntimeBenchConfig(Config):
     baselines: bool = True
     torch_python: str = ".venv-torchref/bin/python"
     torch_ref: str | None = None
+    anchors_python: str = DEFAULT_PYTHON
     timeout_s: float = 900.0
 
     def __post_init__(self):
@@ -235,7 +241,20 @@ def bench_bundle(bundle: str | Path, config: RuntimeBenchConfig, progress=None) 
             facts.get((row["engine"], row["quantization"]), {}) if row["engine"] != "keras" else {}
         )
     torch = _torch_rows(bundle, manifest, config)
+    anchors = []
+    if config.baselines and 1 in config.batches:
+        anchors = anchor_rows(
+            bundle,
+            manifest,
+            config.anchors_python,
+            config.prompt_length,
+            config.new_tokens,
+            config.threads,
+            config.repeats,
+            config.timeout_s,
+        )
     return {
+        "anchors": anchors,
         "bound": _bound(bundle, manifest, config),
         "name": manifest.name,
         "bundle": str(bundle),

@@ -65,6 +65,12 @@ def register_bundles(sub) -> None:
         help=f"torch_ref folder for the PyTorch rows (default {TORCH_REF_BESIDE} if it exists)",
     )
     bundles.add_argument(
+        "--anchors-python",
+        default=".venv-anchors/bin/python",
+        help="python of `make anchors` (HF eager, optimum ONNX + ORT, onnxruntime-genai, "
+        "litert-torch at the bundle's weights); anchor rows are skipped if absent",
+    )
+    bundles.add_argument(
         "--out", default="reports/bench/runtime", help="folder for bench.json, .md, plots"
     )
     bundles.set_defaults(run=run_bundles)
@@ -81,6 +87,7 @@ def run_bundles(args: argparse.Namespace) -> int:
         baselines=not args.no_baselines,
         torch_python=args.torch_python,
         torch_ref=args.torch_ref,
+        anchors_python=args.anchors_python,
     )
     status = err_console().status("benchmarking")
     with status:
