@@ -163,7 +163,7 @@ def ratio_table(entry: dict) -> str:
         if limit:
             lines.append(
                 f"| GEMM bound (FLOPs/token at numpy GEMM speed) | {t} | {limit:,.0f} "
-                "| - | - | - | 100% |"
+                "| - | - | - | - | 100% |"
             )
     return "\n".join(lines)
 
