@@ -8,7 +8,12 @@ positions (left-padded prompts start at 0 on their first real token) and which a
 real. The cache is `(B, 2 * num_layers, context, num_heads, head_dim)`: layer i's keys
 at `2i`, its values at `2i + 1` (5-D: TFLite's calibration kernels slice at most 5-D),
 written with a one-hot blend (`keras_lm.layers.kv_cache`) so that every shape is
-static and only builtin ops reach the converters.
+static and only builtin ops reach the converters. These are the SavedModel's graphs
+(and Keras in-process decoding's).
+
+TFLite and ONNX get `runtime_cache_graphs` instead: each call returns only its own
+keys and values per layer and the runtime keeps the cache, which is what a runtime
+runs fastest (see that function and export/README.md).
 
 Example:
 >>> from keras_lm.models.transformer_lm.config import TransformerLMConfig
