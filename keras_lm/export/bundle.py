@@ -262,6 +262,11 @@ def _variant(job: _Job, fmt: str, quantization: str) -> dict:
             name: {k: list(shape) for k, (shape, _) in candidate.inputs(name).items()}
             for name in target.functions
         }
+    if hasattr(candidate, "outputs"):
+        entry["outputs"] = {
+            name: {k: list(shape) for k, (shape, _) in candidate.outputs(name).items()}
+            for name in target.functions
+        }
     return entry
 
 

@@ -50,6 +50,7 @@ class Variant:
     bytes: int = 0
     verification: dict = dataclasses.field(default_factory=dict)
     inputs: dict | None = None  # this file's own input shapes per graph (fixed axes as ints)
+    outputs: dict | None = None  # and its output shapes (absent in older manifests)
     contract: str = "graph_cache"  # one of CONTRACTS
 
     @property
@@ -192,6 +193,7 @@ def _variant(data: Any, index: int, source) -> Variant:
         bytes=field.get("bytes", int, 0),
         verification=field.get("verification", dict, {}),
         inputs=field.get("inputs", (dict, type(None)), None),
+        outputs=field.get("outputs", (dict, type(None)), None),
         contract=_one_of(field.get("contract", str, "graph_cache"), CONTRACTS, source, index),
     )
 

@@ -93,19 +93,22 @@ def test_op_histogram_matches_two_independent_readers_and_is_builtin_only(report
 @slow
 @pytest.mark.parametrize("name", list(BUNDLES))
 def test_signatures_have_the_manifest_names_shapes_and_dtypes(reports, name):
+    """Each file's signatures are the ones its manifest variant records (its own graphs:
+    a transformer LM's TFLite holds the runtime-cache graphs, not the SavedModel's)."""
     _, manifest, report = reports(name)
     for variant, recorded in zip(report["variants"], tflite_variants(manifest), strict=True):
-        assert set(variant["signatures"]) == set(manifest["graphs"])
+        assert set(variant["signatures"]) == set(recorded["inputs"]) == set(recorded["outputs"])
         for graph, signature in variant["signatures"].items():
-            spec = manifest["graphs"][graph]
-            inputs = {t["name"]: (t["shape"], t["dtype"]) for t in signature["inputs"]}
-            assert inputs == {
-                t["name"]: (recorded["inputs"][graph][t["name"]], t["dtype"])
-                for t in spec["inputs"]
-            }
-            outputs = {t["name"]: (t["shape"], t["dtype"]) for t in signature["outputs"]}
-            assert outputs == {t["name"]: (t["shape"], t["dtype"]) for t in spec["outputs"]}
-            for key, (shape, _) in inputs.items():  # batch 1, fixed axes kept
+            inputs = {t["name"]: t["shape"] for t in signature["inputs"]}
+            assert inputs == recorded["inputs"][graph]
+            outputs = {t["name"]: t["shape"] for t in signature["outputs"]}
+            assert outputs == recorded["outputs"][graph]
+            kinds = {t["dtype"] for t in signature["inputs"] + signature["outputs"]}
+            assert kinds <= {"int32", "float32"}, kinds
+            if recorded["contract"] == "graph_cache" and graph in manifest["graphs"]:
+                spec = manifest["graphs"][graph]  # the same graphs as the SavedModel's
+                assert {t["name"] for t in spec["inputs"]} == set(inputs)
+            for key, shape in inputs.items():  # batch 1, fixed axes kept
                 fed = signature["fed"][key]
                 assert fed[0] == 1 and all(s in (None, f) for s, f in zip(shape, fed, strict=True))
 
@@ -147,8 +150,11 @@ def test_arena_holds_at_least_the_signature_inputs_and_outputs(reports, name):
         # One decode step holds far less than a prefill over the whole context.
         for variant in report["variants"]:
             signatures = variant["signatures"]
-            assert signatures["decode"]["arena_bytes"] < signatures["prefill"]["arena_bytes"]
-            assert signatures["prefill"]["fed"]["token_ids"] == [1, report["length"]]
+            longest = max(
+                (s for s in signatures if s.startswith("prefill")),
+                key=lambda s: signatures[s]["fed"]["token_ids"][1],
+            )
+            assert signatures["decode"]["arena_bytes"] < signatures[longest]["arena_bytes"]
 
 
 @slow
