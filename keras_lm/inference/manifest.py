@@ -93,7 +93,7 @@ class Manifest:
         known = {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"
         }
-        known["variants"] = [dataclasses.asdict(v) for v in self.variants]
+        known["variants"] = [_variant_dict(v) for v in self.variants]
         return {**self.extra, **known}
 
     def write(self, folder: str | Path) -> Path:
@@ -156,6 +156,14 @@ class Manifest:
             train_config=field.get("train_config", dict, {}),
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+
+def _variant_dict(variant: Variant) -> dict:
+    """The variant as JSON; an absent `outputs` stays absent, so older manifests round-trip."""
+    data = dataclasses.asdict(variant)
+    if data["outputs"] is None:
+        del data["outputs"]
+    return data
 
 
 class _Fields:
