@@ -131,7 +131,8 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
         model, jit_compile=False, max_target_length=run.config.data.max_target_length
     )
     run.tokenizer.save(folder / "tokenizer")
-    standard = _target(run, family, model, reference, None, "graph_cache")
+    held_out = run.splits().get("valid") or run.splits()["train"]  # read once, for every probe
+    standard = _target(run, family, model, reference, held_out, None, "graph_cache")
     manifest = _manifest_head(run, model, config, standard.functions, reference.facts)
 
     text_facts = {**reference.facts, "labels": run.labels(), "max_length": run.config.data.max_length}
@@ -148,7 +149,9 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
     targets = {"savedmodel": standard}
     for fmt in ("tflite", "onnx"):
         if fmt in config.formats:
-            targets[fmt] = _format_target(run, family, model, reference, config, fmt, standard)
+            targets[fmt] = _format_target(
+                run, family, model, reference, held_out, config, fmt, standard
+            )
     tflite_source = None
     if "tflite" in targets:  # tensor graphs only: no tokenizer tables, no loops
         tflite_source = write_savedmodel(
@@ -176,7 +179,7 @@ class _Target:
     contract: str
 
 
-def _target(run, family, model, reference, functions, contract: str) -> _Target:
+def _target(run, family, model, reference, held_out, functions, contract: str) -> _Target:
     """`functions` (None: the family's standard graphs) with a Keras reference running the same ones."""
     if functions is not None:
         reference = KerasGraphs(
@@ -190,7 +193,7 @@ def _target(run, family, model, reference, functions, contract: str) -> _Target:
         reference,
         family,
         reference.facts,
-        run.splits().get("valid") or run.splits()["train"],
+        held_out,
         run.tokenizer,
         run.labels(),
         data.max_source_length,
@@ -200,7 +203,9 @@ def _target(run, family, model, reference, functions, contract: str) -> _Target:
     return _Target(dict(reference.functions), reference, probe, contract)
 
 
-def _format_target(run, family, model, reference, config, fmt: str, standard: _Target) -> _Target:
+def _format_target(
+    run, family, model, reference, held_out, config, fmt: str, standard: _Target
+) -> _Target:
     """The graphs `fmt` gets: the runtime-cache ones where the family has them, else the standard."""
     if family.runtime_cache_stepper is not None and config.decode_graphs == "runtime_cache":
         static = fmt == "tflite"  # TFLite: batch 1, static prompt lengths, one XNNPACK-ready shape
@@ -209,10 +214,10 @@ def _format_target(run, family, model, reference, config, fmt: str, standard: _T
         if static:  # the reference runs any batch over the same static lengths
             verified = family.runtime_cache_graphs(model, None, lengths, fmt)
             return dataclasses.replace(
-                _target(run, family, model, reference, verified, "runtime_cache"),
+                _target(run, family, model, reference, held_out, verified, "runtime_cache"),
                 functions=functions,
             )
-        return _target(run, family, model, reference, functions, "runtime_cache")
+        return _target(run, family, model, reference, held_out, functions, "runtime_cache")
     if fmt == "tflite" and family.static_encoder_batch:
         # TFLite's builtin LSTM loop needs a static batch: such an encoder encodes one row at a time.
         return dataclasses.replace(standard, functions=family.export_graphs(model, encoder_batch=1))
