@@ -116,14 +116,14 @@ class FusedBlock:
         past_key, past_value, past_bias = past
         kernel, bias = (tf.cast(w, h.dtype) for w in self._qkv())
         qkv = tf.matmul(h, kernel) + bias  # (B, 3 H Dh)
-        width, heads = self.heads * self.head_dim, (-1, self.heads, 1, self.head_dim)
-        query, key, value = (
-            tf.reshape(qkv[:, i * width : (i + 1) * width], heads) for i in range(3)
-        )
+        width = self.heads * self.head_dim
+        # One reshape and one split, not three slices and three reshapes: fewer ops a step.
+        heads = tf.reshape(qkv, (-1, 3 * self.heads, 1, self.head_dim))
+        query, key, value = tf.split(heads, 3, axis=1)  # each (B, H, 1, Dh)
         old = tf.matmul(query, past_key, transpose_b=True) + past_bias  # (B, H, 1, C)
         new = tf.matmul(query, key, transpose_b=True)  # (B, H, 1, 1)
         weights = tf.nn.softmax(tf.concat([old, new], -1), -1)
-        slots = past_key.shape[2]
+        slots = past_key.shape[2]  # slices, not a SPLIT_V, which XNNPACK does not take
         out = tf.matmul(weights[..., :slots], past_value) + weights[..., slots:] * value
         return self._project_out(tf.reshape(out, (-1, width)), h.dtype), key, value
 
