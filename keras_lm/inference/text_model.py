@@ -174,7 +174,11 @@ def _sampling(sampling: SamplingConfig | None, overrides: dict) -> SamplingConfi
 
 
 def _banned(specials, config: SamplingConfig) -> tuple[int, ...]:
-    """The special ids a decoder must not produce: pad, unk, start and mask (not end)."""
+    """The special ids a decoder must not produce: pad, unk, start and mask (not end).
+
+    GPT-2's vocabulary has one special token in every role: it stays allowed, as the end.
+    """
     if config.special_tokens:
         return ()
-    return (specials.pad_id, specials.unk_id, specials.start_id, specials.mask_id)
+    ids = (specials.pad_id, specials.unk_id, specials.start_id, specials.mask_id)
+    return tuple(i for i in dict.fromkeys(ids) if i != specials.end_id)

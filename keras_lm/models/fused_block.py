@@ -12,8 +12,9 @@ so the converters fold them into constants and nothing is copied at build time.
 
 GELU is written for the target: TFLite gets `tf.nn.gelu` (its builtin `GELU`
 kernel), ONNX gets `x * 0.5 * (1 + erf(x / sqrt(2)))`, the exact GELU's textbook
-form (ONNX Runtime's optimizer looks for it to fuse into one kernel). Both are the exact (erf) GELU the model
-trains with; each export is still verified against the Keras model.
+form (ONNX Runtime's optimizer looks for it to fuse into one kernel), or for GPT-2's
+tanh approximation (`gelu_approximate`) the tanh form ORT fuses into `FastGelu`. Each
+is the GELU the model trains with; each export is still verified against Keras.
 
 Example:
 >>> import numpy as np
@@ -39,10 +40,13 @@ from keras_lm.layers.cached_attention import causal_bias
 TARGETS = ("tflite", "onnx")
 
 
-def _gelu_for(target: str):
-    if target == "onnx":
-        return lambda x: x * 0.5 * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
-    return lambda x: tf.nn.gelu(x, approximate=False)
+def _gelu_for(target: str, approximate: bool = False):
+    if target == "tflite":
+        return lambda x: tf.nn.gelu(x, approximate=approximate)
+    if approximate:  # the tanh form ORT's optimizer fuses into FastGelu
+        c = math.sqrt(2.0 / math.pi)
+        return lambda x: 0.5 * x * (1.0 + tf.math.tanh(c * (x + 0.044715 * x * x * x)))
+    return lambda x: x * 0.5 * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
 
 
 class FusedBlock:
@@ -67,7 +71,11 @@ class FusedBlock:
         self.scale = attention.scale
         activation = keras.activations.serialize(block.activation)
         name = activation if isinstance(activation, str) else activation.get("config")
-        self.activation = _gelu_for(target) if name == "gelu" else block.activation
+        name = str(name).split(">")[-1]  # a registered function: "keras_lm>gelu_approximate"
+        if name in ("gelu", "gelu_approximate"):
+            self.activation = _gelu_for(target, approximate=name == "gelu_approximate")
+        else:
+            self.activation = block.activation
 
     def _qkv(self):
         """The packed `(D, 3 H Dh)` projection and its bias, the query pre-scaled."""

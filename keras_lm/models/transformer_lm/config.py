@@ -11,7 +11,11 @@ from __future__ import annotations
 import dataclasses
 
 from keras_lm.config import Config
+from keras_lm.errors import ConfigError
 from keras_lm.models.checks import check_heads
+
+
+ACTIVATION_NAMES = ("gelu", "gelu_approximate")  # keras_lm.layers.activations.ACTIVATIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +28,8 @@ class TransformerLMConfig(Config):
     dropout: float. After embeddings, on attention weights, after each residual branch.
     tie_embeddings: bool. Logits from the token embedding's transpose (else a separate matrix).
     layer_norm_epsilon: float. As torch's LayerNorm default.
+    activation: "gelu" (exact, erf) or "gelu_approximate" (tanh; GPT-2's, for imported
+        keras-hub GPT-2 presets).
     """
 
     vocab_size: int = 65
@@ -35,9 +41,14 @@ class TransformerLMConfig(Config):
     dropout: float = 0.0
     tie_embeddings: bool = True
     layer_norm_epsilon: float = 1e-5
+    activation: str = "gelu"
 
     def __post_init__(self):
         check_heads(self.hidden_dim, self.num_heads)
+        if self.activation not in ACTIVATION_NAMES:
+            raise ConfigError(
+                f"model.activation: expected one of {list(ACTIVATION_NAMES)}, got {self.activation!r}"
+            )
 
     @property
     def mlp_dim(self) -> int:

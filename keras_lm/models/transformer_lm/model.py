@@ -26,6 +26,7 @@ from keras_hub.layers import ReversibleEmbedding
 
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
+from keras_lm.layers.activations import ACTIVATIONS
 from keras_lm.layers.transformer_decoder import TransformerDecoderBlock
 from keras_lm.models.transformer_lm.config import TransformerLMConfig
 
@@ -66,7 +67,7 @@ def build_transformer_lm(config: TransformerLMConfig) -> keras.Model:
             intermediate_dim=config.mlp_dim,
             num_heads=config.num_heads,
             dropout=config.dropout,
-            activation="gelu",
+            activation=ACTIVATIONS[config.activation],
             layer_norm_epsilon=config.layer_norm_epsilon,
             kernel_initializer=init,
             normalize_first=True,
