@@ -22,6 +22,7 @@ from keras_lm.models.registry import get_family
 from keras_lm.training.config import TrainConfig
 
 CHECKPOINTS = {"best": "checkpoints/best.keras", "final": "model.keras"}
+UPSTREAM = "reference.json"  # an imported preset: the tokens its own library generated
 
 
 @dataclasses.dataclass
@@ -81,6 +82,37 @@ class Run:
         if self._splits is None:
             self._splits, _ = load_and_clean(self.config, None)
         return dict(self._splits)
+
+    def upstream(self) -> dict | None:
+        """Greedy tokens the model's original library generated (`keras-lm import`), or None.
+
+        `{"source", "prompts", "generated"}`: each prompt's ids and the tokens that followed;
+        checked here, since the file is read back from disk.
+        """
+        path = self.path / UPSTREAM
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise InputError(str(path), f"not valid JSON: {err}") from None
+        size = self.tokenizer.vocab_size
+        rows = {
+            key: data.get(key) if isinstance(data, dict) else None
+            for key in ("prompts", "generated")
+        }
+        for key, value in rows.items():
+            if not isinstance(value, list) or not all(
+                isinstance(row, list)
+                and all(
+                    isinstance(i, int) and not isinstance(i, bool) and 0 <= i < size for i in row
+                )
+                for row in value
+            ):
+                raise InputError(str(path), f"expected lists of token ids below {size}", field=key)
+        if len(rows["prompts"]) != len(rows["generated"]) or not all(rows["prompts"]):
+            raise InputError(str(path), "one non-empty prompt per generated row", field="prompts")
+        return {"source": str(data.get("source", "")), **rows}
 
     def labels(self) -> list[str] | None:
         """Class names of a classifier run, in the order of its logits."""

@@ -17,6 +17,19 @@ def register(commands) -> None:
         metavar="KEY=VALUE",
         help="override a config field, e.g. --set model.num_layers=4 (type-checked)",
     )
+    train.add_argument(
+        "--from",
+        dest="from_run",
+        metavar="RUN",
+        help="fine-tune: start from RUN's weights (a trained or `keras-lm import`ed run); its "
+        "family, model and tokenizer replace the config's",
+    )
+    train.add_argument(
+        "--lora-rank",
+        type=int,
+        metavar="R",
+        help="with --from: train only rank-R LoRA adapters on attention query and value",
+    )
     train.add_argument("--run-dir", help="where the run is written (default runs/<name>)")
     train.add_argument("--data-dir", help="data directory (else $KERAS_LM_DATA)")
     train.add_argument(
@@ -30,8 +43,15 @@ def run_train(args) -> int:
     from keras_lm.training.presets import load_config
 
     overrides = list(args.set) + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
+    if args.from_run:
+        overrides.append(f"finetune.from_run={args.from_run}")
+    if args.lora_rank is not None:
+        overrides.append(f"finetune.lora_rank={args.lora_rank}")
     config = load_config(args.config, overrides)
     if args.print_config:
+        from keras_lm.training.finetune import with_source
+
+        config = with_source(config)
         out_console().print(config.to_yaml(), markup=False)
         return 0
     from keras_lm.training.fit import train

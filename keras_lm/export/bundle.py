@@ -38,10 +38,10 @@ from keras_lm.export.verify import VerificationError
 from keras_lm.export.verify import verify_text_signatures
 from keras_lm.export.verify import verify_variant
 from keras_lm.generation.keras_graphs import KerasGraphs
-from keras_lm.io import atomic_dir
 from keras_lm.inference.manifest import CONTRACTS
 from keras_lm.inference.manifest import FORMAT_VERSION
 from keras_lm.inference.manifest import Manifest
+from keras_lm.io import atomic_dir
 from keras_lm.io import sha256_file
 from keras_lm.models.family import Family
 from keras_lm.models.graph_parts import prefill_buckets
@@ -200,6 +200,8 @@ def _target(run, family, model, reference, held_out, functions, contract: str) -
         max_length=data.max_length,
         contract=contract,
     )
+    if family.task == "lm":
+        probe.upstream = run.upstream()
     return _Target(dict(reference.functions), reference, probe, contract)
 
 

@@ -117,6 +117,7 @@ class Probe:
     contract: str = "graph_cache"  # the graphs' cache contract: which stepper decodes them
     detokenize: object = None  # ids -> text, for BLEU
     sources: list[list[int]] | None = None  # BLEU sources (more than `prompts`), with `references`
+    upstream: dict | None = None  # an imported preset: {"prompts", "generated"} by its own library
 
 
 def verify_variant(
@@ -146,6 +147,15 @@ def verify_variant(
             f"greedy decoding: {decoding['identical']}/{decoding['examples']} identical, token agreement "
             f"{decoding['token_agreement']:.3f} < {tolerance.min_token_agreement}"
         )
+    if probe.upstream:
+        upstream = upstream_agreement(candidate, family, facts, probe)
+        results["upstream"] = upstream
+        if upstream["token_agreement"] < tolerance.min_token_agreement:
+            problems.append(
+                f"greedy decoding against {upstream['source']}: {upstream['identical']}/"
+                f"{upstream['examples']} identical, token agreement "
+                f"{upstream['token_agreement']:.3f} < {tolerance.min_token_agreement}"
+            )
     quality = task_quality(reference, candidate, family, facts, probe, specials)
     results["quality"] = quality
     if quality and _too_far(quality, tolerance):
@@ -199,6 +209,30 @@ def decoding_agreement(reference, candidate, family, facts, probe, specials) -> 
         "examples": len(pairs),
         "identical": sum(a == b for a, b in pairs),
         "token_agreement": equal / total if total else 1.0,  # all empty: identical
+    }
+
+
+def upstream_agreement(candidate, family, facts, probe) -> dict:
+    """Greedy tokens of `candidate` against those the model's own library generated.
+
+    One prompt at a time and never stopping at the end token, as they were generated
+    (`keras_lm.presets.importer`).
+    """
+    stepper = family.make_stepper(candidate, facts, probe.contract)
+    want = probe.upstream["generated"]
+    got = [
+        generate_lm(stepper, [prompt], SamplingConfig(max_new_tokens=len(row)), end_id=None)[0]
+        for prompt, row in zip(probe.upstream["prompts"], want, strict=True)
+    ]
+    total = sum(len(row) for row in want)
+    equal = sum(
+        sum(x == y for x, y in zip(a, b, strict=False)) for a, b in zip(want, got, strict=True)
+    )
+    return {
+        "source": probe.upstream["source"],
+        "examples": len(want),
+        "identical": sum(a == b for a, b in zip(want, got, strict=True)),
+        "token_agreement": equal / total if total else 1.0,
     }
 
 

@@ -12,6 +12,7 @@ Example:
 'additive'
 """
 
+from keras_lm.layers.activations import gelu_approximate
 from keras_lm.layers.attention import Seq2SeqAttention
 from keras_lm.layers.cached_attention import CachedAttention
 from keras_lm.layers.masking import BoolMask
@@ -26,4 +27,5 @@ __all__ = [
     "MaskedPooling",
     "Seq2SeqAttention",
     "TransformerDecoderBlock",
+    "gelu_approximate",
 ]

@@ -24,6 +24,7 @@ from pathlib import Path
 import keras
 
 from keras_lm.io import write_text_atomic
+from keras_lm.training.finetune import save_lora_backup
 
 log = logging.getLogger(__name__)
 BACKUP_WEIGHTS = "backup.weights.h5"
@@ -91,6 +92,7 @@ class Backup(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(loss):
             return  # never back up diverged weights
         save_weights_atomic(self.model, self.folder / BACKUP_WEIGHTS)
+        save_lora_backup(self.model, self.folder)  # Keras merges adapters on save; keep them apart
         best = self.best_checkpoint.best if self.best_checkpoint else None
         state = {
             "epoch": epoch + 1,

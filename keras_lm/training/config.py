@@ -146,6 +146,37 @@ class LoopConfig(Config):
 
 
 @dataclasses.dataclass(frozen=True)
+class FinetuneConfig(Config):
+    """Start from another run's weights (`keras-lm train --from RUN`), fully or with LoRA.
+
+    from_run: str | None. A run directory (`keras-lm train` or `keras-lm import`); its
+        family, model and tokenizer replace this config's, its weights start training.
+    checkpoint: "best" or "final" weights of `from_run`.
+    lora_rank: int | None. Train only rank-`lora_rank` adapters on the attention query and
+        value projections (keras-hub's LoRA targets); None trains every weight.
+    lora_alpha: float | None. The adapters' scale numerator (None: `lora_rank`, scale 1).
+    """
+
+    from_run: str | None = None
+    checkpoint: Literal["best", "final"] = "best"
+    lora_rank: int | None = None
+    lora_alpha: float | None = None
+
+    def __post_init__(self):
+        if self.lora_rank is not None:
+            if isinstance(self.lora_rank, bool) or self.lora_rank <= 0:
+                raise ConfigError(
+                    f"finetune.lora_rank: expected an integer > 0, got {self.lora_rank}"
+                )
+            if self.from_run is None:
+                raise ConfigError(
+                    "finetune.lora_rank needs finetune.from_run (LoRA adapts trained weights)"
+                )
+        if self.lora_alpha is not None and self.lora_alpha <= 0:
+            raise ConfigError(f"finetune.lora_alpha: expected a number > 0, got {self.lora_alpha}")
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig(Config):
     """A whole training run."""
 
@@ -156,6 +187,7 @@ class TrainConfig(Config):
     model: dict[str, Any] = dataclasses.field(default_factory=dict)
     optimizer: OptimizerConfig = OptimizerConfig()
     loop: LoopConfig = LoopConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
 
     def __post_init__(self):
         # Check the model section against the family's config now, and store it complete,

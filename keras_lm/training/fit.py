@@ -27,6 +27,12 @@ from keras_lm.errors import KerasLMError
 from keras_lm.io import write_text_atomic
 from keras_lm.models.registry import get_family
 from keras_lm.training.config import TrainConfig
+from keras_lm.training.finetune import ADAPTERS
+from keras_lm.training.finetune import copy_tokenizer
+from keras_lm.training.finetune import initialize
+from keras_lm.training.finetune import restore_lora_backup
+from keras_lm.training.finetune import save_adapters
+from keras_lm.training.finetune import with_source
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ def train(
     `callbacks` are extra Keras callbacks, run after keras_lm's own.
     """
     run_dir = Path(run_dir)
+    config = with_source(config)  # a fine-tuning run takes its source's family, model, tokenizer
     _check_same_config(config, run_dir)
     splits, info = load_and_clean(
         config, run_dir
@@ -77,6 +84,13 @@ def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list) -> Tr
     tokenizer = _tokenizer(config, splits, run_dir / "tokenizer")
     task = build_task(get_family(config.family).task, splits, tokenizer, config)
     model = _build(config, task)
+    if config.finetune.from_run:
+        adapted = initialize(model, config)  # before compiling: LoRA changes what trains
+        log.info(
+            "started from %s%s",
+            config.finetune.from_run,
+            f", LoRA on {len(adapted)} layers" if adapted else "",
+        )
     compile_model(model, config)
     backup = cb.read_backup(run_dir / "backup")
     initial_epoch = _restore(model, backup, run_dir / "backup")
@@ -131,7 +145,8 @@ def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list) -> Tr
 def _finish(model, run_dir, history, steps, seconds, task, initial_epoch, config) -> TrainResult:
     from keras_lm.training.callbacks import save_model_atomic
 
-    save_model_atomic(model, run_dir / "model.keras")
+    save_model_atomic(model, run_dir / "model.keras")  # adapters merged, as Keras saves them
+    save_adapters(model, run_dir / ADAPTERS)
     trained_steps = steps - initial_epoch * config.loop.schedule()[1]
     metrics = {
         "steps": steps,
@@ -176,6 +191,8 @@ def _tokenizer(config: TrainConfig, splits, folder: Path):
     from keras_lm.tokenizers import load_tokenizer
     from keras_lm.tokenizers import train_tokenizer
 
+    if config.finetune.from_run and not (folder / "tokenizer.json").is_file():
+        copy_tokenizer(config, folder)
     if (folder / "tokenizer.json").is_file():
         return load_tokenizer(folder)
     tokenizer = train_tokenizer(splits["train"].texts(), config.tokenizer)
@@ -195,6 +212,7 @@ def _restore(model, backup: dict | None, folder: Path) -> int:
         return 0
     model.optimizer.build(model.trainable_variables)
     model.load_weights(folder / "backup.weights.h5")
+    restore_lora_backup(model, folder)
     log.info("resuming from epoch %d (step %d)", backup["epoch"], backup["step"])
     return int(backup["epoch"])
 
