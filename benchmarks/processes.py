@@ -37,13 +37,17 @@ def child_env(extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
-def run_measured(command: list[str], extra_env: dict[str, str] | None = None) -> dict:
-    """Run `command`; its stdout and its own peak RSS (its `VmHWM`: wait4's ru_maxrss holds ours)."""
+def run_measured(
+    command: list[str], extra_env: dict[str, str] | None = None, tree: bool = False
+) -> dict:
+    """Run `command`; its stdout and its own peak RSS (its `VmHWM`: wait4's ru_maxrss holds ours).
+
+    `tree`: the peak of it and its descendants together (`wait_with_peak`)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
             command, stdout=out, stderr=err, text=True, env=child_env(extra_env)
         )
-        peak = wait_with_peak(proc)
+        peak = wait_with_peak(proc, tree=tree)
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:

@@ -178,7 +178,10 @@ def gpt2_config(architecture: dict, vocab_size: int, tied: bool = True):
         n_layer=architecture["num_layers"],
         n_head=architecture["num_heads"],
         n_inner=architecture.get("intermediate_dim"),
-        activation_function="gelu",  # exact (erf), as keras "gelu"; GPT-2's own is "gelu_new"
+        # keras "gelu" is exact (erf); an imported GPT-2's "gelu_approximate" is HF's "gelu_new"
+        activation_function="gelu_new"
+        if architecture.get("activation") == "gelu_approximate"
+        else "gelu",
         layer_norm_epsilon=architecture.get("layer_norm_epsilon", 1e-5),
         resid_pdrop=0.0,
         embd_pdrop=0.0,

@@ -48,12 +48,43 @@ def peak_rss_mb() -> float:
     return round(kb / 1024, 1)
 
 
-def wait_with_peak(proc: subprocess.Popen, interval_s: float = 0.05) -> float | None:
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            lines = [line for line in f if line.startswith("VmRSS:")]
+        return int(lines[0].split()[1]) if lines else 0
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (from each /proc/<n>/stat's parent field)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def wait_with_peak(
+    proc: subprocess.Popen, interval_s: float = 0.05, tree: bool = False
+) -> float | None:
     """Wait for `proc`; its own peak RSS in MB, read from its `VmHWM` while it runs.
 
     For children that cannot report their own peak (another project's script). `VmHWM`
     only grows, so the last reading is the peak up to `interval_s` before the exit. None
-    where /proc is absent.
+    where /proc is absent. `tree`: the peak of `proc`'s RSS plus its descendants' (a
+    converter subprocess included), sampled every `interval_s`, or its own `VmHWM` if larger.
     """
     peak: list[int] = []
     done = threading.Event()
@@ -63,6 +94,8 @@ def wait_with_peak(proc: subprocess.Popen, interval_s: float = 0.05) -> float | 
             kb = _vmhwm_kb(proc.pid)
             if kb is not None:
                 peak.append(kb)
+            if tree:
+                peak.append(sum(_rss_kb(p) for p in [proc.pid, *_descendants(proc.pid)]))
             done.wait(interval_s)
 
     watcher = threading.Thread(target=poll, daemon=True)

@@ -42,3 +42,14 @@ def test_wait_with_peak_reads_a_childs_growth(parent_holding_1gb):
     peak = wait_with_peak(proc, interval_s=0.02)
     assert proc.returncode == 0
     assert 300 < peak < 600
+
+
+@linux_only
+def test_tree_peak_adds_a_grandchilds_memory():
+    # A converter subprocess (TFLite's) holds memory the export process's own VmHWM never sees.
+    grandchild = "import time; b = bytearray(300 << 20); time.sleep(0.6)"
+    code = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}])"
+    own = subprocess.Popen([sys.executable, "-c", code])
+    assert wait_with_peak(own, interval_s=0.02) < 100
+    tree = subprocess.Popen([sys.executable, "-c", code])
+    assert 300 < wait_with_peak(tree, interval_s=0.02, tree=True) < 700
