@@ -18,7 +18,9 @@ def register(commands) -> None:
     train = sub.add_parser("train", help="train a tokenizer on a corpus's train split and save it")
     add_source_arguments(train)
     train.add_argument(
-        "--kind", choices=["char", "byte", "wordpiece", "sentencepiece"], default="wordpiece"
+        "--kind",
+        choices=["char", "byte", "wordpiece", "sentencepiece", "byte_bpe"],
+        default="wordpiece",
     )
     train.add_argument(
         "--vocab-size", type=int, default=None, help="target vocabulary size (subword kinds)"

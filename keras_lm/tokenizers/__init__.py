@@ -1,10 +1,11 @@
-"""Tokenizers: char, byte, WordPiece and SentencePiece, each as a TensorFlow-free twin and a
-TensorFlow graph twin that give the same ids.
+"""Tokenizers: char, byte, WordPiece, SentencePiece and GPT-2's byte-level BPE, each as a
+TensorFlow-free twin and a TensorFlow graph twin that give the same ids.
 
 Importing this package, loading a tokenizer and using it import neither TensorFlow nor
 Keras; `tokenizer.to_tf()` builds the graph twin (`keras_lm.tokenizers.tf_graph`) for
-`tf.data` and SavedModel signatures. The special tokens have fixed ids in every kind:
-[PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3, [MASK]=4.
+`tf.data` and SavedModel signatures. The special tokens have fixed ids in every kind but
+byte_bpe: [PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3, [MASK]=4. A byte_bpe tokenizer has GPT-2's
+one special token, "<|endoftext|>", in every role, at the id its vocabulary gives it.
 
 Example:
 >>> import tempfile
@@ -18,6 +19,7 @@ True
 
 from keras_lm.tokenizers.base import Tokenizer
 from keras_lm.tokenizers.byte import ByteTokenizer
+from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
 from keras_lm.tokenizers.saving import load_tokenizer
 from keras_lm.tokenizers.sentence_piece import SentencePieceTokenizer
@@ -27,6 +29,7 @@ from keras_lm.tokenizers.training import train_tokenizer
 from keras_lm.tokenizers.word_piece import WordPieceTokenizer
 
 __all__ = [
+    "ByteBPETokenizer",
     "ByteTokenizer",
     "CharTokenizer",
     "SentencePieceTokenizer",

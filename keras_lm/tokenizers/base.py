@@ -45,11 +45,14 @@ class Tokenizer(abc.ABC):
 
     Subclasses pass their vocabulary (token strings by id) to `__init__`, set `kind` and
     `asset_name`, and implement `_encode`, `_decode`, `options`, `_write_asset` and
-    `_from_asset`. Special ids are fixed: see `SpecialTokens`.
+    `_from_asset`. Kinds with `fixed_specials` use `SPECIALS` (ids 0..4); the others set
+    `specials` per instance from their asset, and loading checks tokenizer.json against it.
     """
 
     kind: ClassVar[str] = ""
     asset_name: ClassVar[str | None] = None
+    # False for a kind whose special tokens come from its asset (byte_bpe: GPT-2's one token).
+    fixed_specials: ClassVar[bool] = True
     specials: SpecialTokens = SPECIALS
 
     def __init__(self, vocabulary: Sequence[str]) -> None:
@@ -61,7 +64,7 @@ class Tokenizer(abc.ABC):
     # -- vocabulary -------------------------------------------------------------------------
 
     def vocabulary(self) -> list[str]:
-        """Every token string, indexed by id (the specials at 0..4)."""
+        """Every token string, indexed by id (with fixed specials: those at 0..4)."""
         return list(self._vocab)
 
     @property

@@ -1,8 +1,8 @@
 """`load_tokenizer(directory)`: read tokenizer.json and its asset back into the right pure class.
 
 Every problem (missing or corrupt file, unknown kind or version, special tokens that
-differ from the fixed ones, an asset whose sha256 is not the recorded one) raises
-`InputError` naming the file and what was expected.
+differ from the fixed ones, or for byte_bpe from those its asset gives, an asset whose
+sha256 is not the recorded one) raises `InputError` naming the file and what was expected.
 
 Example:
 >>> import tempfile
@@ -26,6 +26,7 @@ from keras_lm.tokenizers.base import FORMAT
 from keras_lm.tokenizers.base import FORMAT_VERSION
 from keras_lm.tokenizers.base import Tokenizer
 from keras_lm.tokenizers.byte import ByteTokenizer
+from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
 from keras_lm.tokenizers.sentence_piece import SentencePieceTokenizer
 from keras_lm.tokenizers.specials import SPECIALS
@@ -34,7 +35,13 @@ from keras_lm.tokenizers.word_piece import WordPieceTokenizer
 
 KINDS: dict[str, type[Tokenizer]] = {
     cls.kind: cls
-    for cls in (CharTokenizer, ByteTokenizer, WordPieceTokenizer, SentencePieceTokenizer)
+    for cls in (
+        CharTokenizer,
+        ByteTokenizer,
+        WordPieceTokenizer,
+        SentencePieceTokenizer,
+        ByteBPETokenizer,
+    )
 }
 
 
@@ -58,6 +65,13 @@ def load_tokenizer(directory: str | os.PathLike) -> Tokenizer:
         raise InputError(
             str(config_path), f"bad options for kind {cls.kind!r}: {err}", field="options"
         ) from None
+    recorded = SpecialTokens.from_dict(config["special_tokens"])
+    if tokenizer.specials != recorded:
+        raise InputError(
+            str(config_path),
+            f"records {recorded.to_dict()} but {cls.asset_name} gives {tokenizer.specials.to_dict()}",
+            field="special_tokens",
+        )
     if tokenizer.vocab_size != config["vocab_size"]:
         raise InputError(
             str(asset or config_path),
@@ -68,7 +82,11 @@ def load_tokenizer(directory: str | os.PathLike) -> Tokenizer:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """Parse and check tokenizer.json (format, version, kind, special tokens, vocab_size)."""
+    """Parse and check tokenizer.json (format, version, kind, special tokens, vocab_size).
+
+    Kinds with fixed specials must record `SPECIALS`; the others' are checked against
+    their asset by `load_tokenizer`.
+    """
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -94,10 +112,17 @@ def read_config(path: Path) -> dict[str, Any]:
         specials = SpecialTokens.from_dict(config["special_tokens"])
     except (KeyError, TypeError, ValueError):
         specials = None
-    if specials != SPECIALS:
+    if KINDS[config["kind"]].fixed_specials and specials != SPECIALS:
         raise InputError(
             str(path),
             f"special_tokens must be the fixed ones {SPECIALS.to_dict()}",
+            field="special_tokens",
+        )
+    if specials is None:
+        raise InputError(
+            str(path),
+            'special_tokens: expected {"pad": {"token": ..., "id": ...}, ...} for the roles '
+            "pad, unk, start, end and mask",
             field="special_tokens",
         )
     if not isinstance(config.get("vocab_size"), int):

@@ -192,11 +192,38 @@ class SentencePieceGraph(TFTokenizer):
         )
 
 
+class ByteBPEGraph(TFTokenizer):
+    """keras_hub BytePairTokenizer on the same vocabulary and merges, the end token unsplittable
+    (what `GPT2Tokenizer` builds for "<|endoftext|>"); decoding joins the ids' bytes from a table.
+    """
+
+    def __init__(self, tokenizer: Tokenizer):
+        super().__init__(tokenizer)
+        vocabulary = {t: i for i, t in enumerate(tokenizer.vocabulary())}
+        self._layer = keras_hub.tokenizers.BytePairTokenizer(
+            vocabulary=vocabulary,
+            merges=tokenizer.merges,
+            unsplittable_tokens=[tokenizer.end_token],
+            _allow_python_workflow=False,
+        )
+        self._surfaces = tf.constant(tokenizer.surfaces())
+
+    def _tokenize(self, texts):
+        return self._layer.tokenize(texts)
+
+    def _detokenize(self, ids):
+        joined = tf.strings.reduce_join(tf.gather(self._surfaces, ids), axis=-1)
+        return tf.strings.unicode_transcode(
+            joined, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+        )
+
+
 GRAPHS: dict[str, type[TFTokenizer]] = {
     "char": CharGraph,
     "byte": ByteGraph,
     "wordpiece": WordPieceGraph,
     "sentencepiece": SentencePieceGraph,
+    "byte_bpe": ByteBPEGraph,
 }
 
 

@@ -3,7 +3,7 @@
 Training reads at most `max_train_lines` texts, a seeded sample (in corpus order) when
 there are more, so a few-MB corpus trains in seconds. WordPiece imports TensorFlow (its
 vocabulary learner is keras_hub's `compute_word_piece_vocabulary`), inside the function;
-the other kinds do not. SentencePiece trains in memory, single-threaded and seeded, so
+the other kinds do not (byte_bpe learns its merges with Hugging Face `tokenizers`). SentencePiece trains in memory, single-threaded and seeded, so
 the same texts and config always give the same model.
 
 Example:
@@ -25,6 +25,7 @@ from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
 from keras_lm.tokenizers.base import Tokenizer
 from keras_lm.tokenizers.byte import ByteTokenizer
+from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
 from keras_lm.tokenizers.sentence_piece import SentencePieceTokenizer
 from keras_lm.tokenizers.specials import SPECIALS
@@ -32,7 +33,7 @@ from keras_lm.tokenizers.word_piece import SUFFIX
 from keras_lm.tokenizers.word_piece import WordPieceTokenizer
 from keras_lm.tokenizers.word_piece import pretokenize
 
-Kind = Literal["char", "byte", "wordpiece", "sentencepiece"]
+Kind = Literal["char", "byte", "wordpiece", "sentencepiece", "byte_bpe"]
 DEFAULT_SUBWORD_VOCAB = 8000
 
 
@@ -41,9 +42,9 @@ class TokenizerConfig(Config):
     """How to train a tokenizer.
 
     Args:
-        kind: "char", "byte", "wordpiece" or "sentencepiece".
+        kind: "char", "byte", "wordpiece", "sentencepiece" or "byte_bpe" (GPT-2's BPE).
         vocab_size: int | None. Target size, specials included (subword kinds: default 8000;
-            char: a cap, default none; byte: always 261).
+            char: a cap, default none; byte: always 261; byte_bpe: 256 bytes + merges + 1).
         min_frequency: int. char: drop characters seen fewer times.
         lowercase: bool. wordpiece: case-fold words (NFKC_Casefold).
         strip_accents: bool. wordpiece: remove accents (NFD, drop Mn).
@@ -67,9 +68,12 @@ class TokenizerConfig(Config):
     seed: int = 1337
 
     def __post_init__(self) -> None:
-        minimum = {"char": len(SPECIALS.tokens()) + 1, "wordpiece": 16, "sentencepiece": 300}.get(
-            self.kind
-        )
+        minimum = {
+            "char": len(SPECIALS.tokens()) + 1,
+            "wordpiece": 16,
+            "sentencepiece": 300,
+            "byte_bpe": 257,
+        }.get(self.kind)
         if self.vocab_size is not None and minimum and self.vocab_size < minimum:
             raise ConfigError(
                 f"vocab_size: {self.kind} needs at least {minimum}, got {self.vocab_size}"
@@ -103,6 +107,8 @@ def train_tokenizer(texts: Iterable[str], config: TokenizerConfig) -> Tokenizer:
         tokenizer = ByteTokenizer()
     elif config.kind == "wordpiece":
         tokenizer = _train_wordpiece(texts, config)
+    elif config.kind == "byte_bpe":
+        tokenizer = ByteBPETokenizer.train(texts, config.vocab_size or DEFAULT_SUBWORD_VOCAB)
     else:
         tokenizer = _train_sentencepiece(texts, config)
     tokenizer.training = {**config.to_dict(), "train_lines": len(texts)}

@@ -35,7 +35,11 @@ def test_the_run_holds_keras_hubs_model_and_tokenizer(tiny_gpt2_run, tiny_gpt2_p
     assert run.family == "transformer_lm"
     assert run.config.model["activation"] == "gelu_approximate"
     assert run.config.model["context"] == 48
-    hub = keras_hub.models.GPT2Tokenizer.from_preset(str(tiny_gpt2_preset))
+    # keras-hub's graph mode: what its tf.data fine-tuning runs (its eager Python path splits
+    # with another rule; see keras_lm/tokenizers/byte_bpe.py)
+    hub = keras_hub.models.GPT2Tokenizer.from_preset(
+        str(tiny_gpt2_preset), _allow_python_workflow=False
+    )
     text = "Return the number of items in a container.\n  Two  spaces, don't stop."
     assert run.tokenizer.encode(text) == [int(i) for i in hub(text)]
     upstream = run.upstream()

@@ -13,8 +13,8 @@ from keras_lm.tokenizers import Tokenizer
 from keras_lm.tokenizers import TokenizerConfig
 from keras_lm.tokenizers import train_tokenizer
 
-KINDS = ("char", "byte", "wordpiece", "sentencepiece")
-SUBWORD_VOCAB = {"wordpiece": 200, "sentencepiece": 400}
+KINDS = ("char", "byte", "wordpiece", "sentencepiece", "byte_bpe")
+SUBWORD_VOCAB = {"wordpiece": 200, "sentencepiece": 400, "byte_bpe": 300}
 _TRAINED: dict[tuple, Tokenizer] = {}
 
 

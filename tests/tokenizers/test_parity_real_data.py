@@ -21,7 +21,7 @@ from keras_lm.tokenizers.training import sample_texts
 
 pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
 
-KINDS = ("char", "byte", "wordpiece", "sentencepiece")
+KINDS = ("char", "byte", "wordpiece", "sentencepiece", "byte_bpe")
 CORPORA = ("spa-eng", "tinyshakespeare", "sst2")
 TRAIN_LINES = 20_000
 VOCAB = 2000
@@ -58,7 +58,7 @@ def test_pure_and_tf_twins_agree_on_every_line(data_dir, corpus, kind, twins):
     train = [t for t, s in zip(texts, splits, strict=True) if s == "train"]
     config = TokenizerConfig(
         kind=kind,
-        vocab_size=VOCAB if kind in ("wordpiece", "sentencepiece") else None,
+        vocab_size=VOCAB if kind in ("wordpiece", "sentencepiece", "byte_bpe") else None,
         max_train_lines=TRAIN_LINES,
     )
     tokenizer = train_tokenizer(train, config)
@@ -73,7 +73,7 @@ def test_pure_and_tf_twins_agree_on_every_line(data_dir, corpus, kind, twins):
     report = twins.mismatches(texts, pure_text, tf_text, where)
     assert not report, f"{corpus}/{kind}: decoded strings differ between the twins\n{report}"
 
-    if kind in ("byte", "sentencepiece"):
+    if kind in ("byte", "sentencepiece", "byte_bpe"):
         report = twins.mismatches(texts, pure_text, list(texts), where)
         assert not report, f"{corpus}/{kind}: decode(encode(x)) != x\n{report}"
     if kind == "char":

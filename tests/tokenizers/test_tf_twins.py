@@ -12,7 +12,7 @@ tf = pytest.importorskip("tensorflow")
 
 from keras_lm.tokenizers.word_piece import pretokenize  # noqa: E402
 
-KINDS = ("char", "byte", "wordpiece", "sentencepiece")
+KINDS = ("char", "byte", "wordpiece", "sentencepiece", "byte_bpe")
 WORDPIECE_OPTIONS = [
     {},
     {"lowercase": True},
@@ -100,7 +100,7 @@ def test_shapes_framing_and_tf_contexts(kind, tiny_tokenizer):
     assert isinstance(batch, tf.RaggedTensor) and batch.to_list() == tok.encode_batch(
         ["Short.", ""], add_end=True
     )
-    dense = batch.to_tensor()  # padded with 0 = [PAD], dropped again
+    dense = batch.to_tensor(default_value=tok.specials.pad_id)  # the pad id is dropped again
     assert [s.decode() for s in graph.detokenize(dense).numpy()] == [
         tok.decode(ids) for ids in batch.to_list()
     ]
@@ -120,6 +120,7 @@ def test_shapes_framing_and_tf_contexts(kind, tiny_tokenizer):
 @pytest.mark.parametrize("kind", KINDS)
 def test_graph_twin_survives_a_savedmodel(kind, tiny_tokenizer, tmp_path):
     tok = tiny_tokenizer(kind)
+    pad = tok.specials.pad_id
 
     class Serving(tf.Module):
         def __init__(self, graph):
@@ -129,7 +130,7 @@ def test_graph_twin_survives_a_savedmodel(kind, tiny_tokenizer, tmp_path):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def echo(self, texts):
             return {
-                "ids": self.graph.tokenize(texts).to_tensor(),
+                "ids": self.graph.tokenize(texts).to_tensor(default_value=pad),
                 "text": self.graph.detokenize(self.graph.tokenize(texts)),
             }
 
@@ -137,7 +138,7 @@ def test_graph_twin_survives_a_savedmodel(kind, tiny_tokenizer, tmp_path):
     tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"echo": module.echo})
     restored = tf.saved_model.load(str(tmp_path / "sm")).signatures["echo"]
     out = restored(texts=tf.constant(["The end.", "Él"]))
-    ids = [[i for i in row if i] for row in out["ids"].numpy().tolist()]
+    ids = [[i for i in row if i != pad] for row in out["ids"].numpy().tolist()]
     assert ids == tok.encode_batch(["The end.", "Él"])
     assert [s.decode() for s in out["text"].numpy()] == tok.decode_batch(ids)
 

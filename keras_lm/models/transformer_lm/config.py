@@ -14,7 +14,6 @@ from keras_lm.config import Config
 from keras_lm.errors import ConfigError
 from keras_lm.models.checks import check_heads
 
-
 ACTIVATION_NAMES = ("gelu", "gelu_approximate")  # keras_lm.layers.activations.ACTIVATIONS
 
 
