@@ -12,6 +12,7 @@ when they are asked for.
 | `load_config` | a shipped config by name, or a YAML file, with overrides | `keras_lm.training.presets` |
 | `train` | data, tokenizer, `model.fit`, checkpoints: a run directory | `keras_lm.training.fit` |
 | `open_run` | a run directory's config, tokenizer, checkpoints and splits | `keras_lm.runs` |
+| `ImportConfig`, `import_preset` | a keras-hub preset as a run directory, checked against keras-hub | `keras_lm.presets.importer` |
 | `Generator` | generate / translate / classify with the run's Keras model | `keras_lm.generation.api` |
 | `SamplingConfig` | greedy, beam, top-k, top-p settings | `keras_lm.inference.sampling` |
 | `evaluate_run` | perplexity, BLEU/chrF or accuracy/F1 on a held-out split | `keras_lm.evaluation.evaluate` |
@@ -46,6 +47,8 @@ _HOMES = {
     "load_config": "keras_lm.training.presets",
     "train": "keras_lm.training.fit",
     "open_run": "keras_lm.runs",
+    "ImportConfig": "keras_lm.presets.importer",
+    "import_preset": "keras_lm.presets.importer",
     "Generator": "keras_lm.generation.api",
     "SamplingConfig": "keras_lm.inference.sampling",
     "evaluate_run": "keras_lm.evaluation.evaluate",

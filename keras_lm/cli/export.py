@@ -29,6 +29,13 @@ def register(commands) -> None:
         help="TFLite/ONNX decode graphs: the runtime keeps the cache (default, fast) or the "
         "graph takes and returns the whole cache (the SavedModel's graphs)",
     )
+    export.add_argument(
+        "--no-float32",
+        dest="float32",
+        action="store_false",
+        help="ship only the --quantize variants of TFLite and ONNX (e.g. a model whose float32 "
+        ".tflite would pass the 2 GiB flatbuffer limit)",
+    )
     export.set_defaults(run=run_export)
 
 
@@ -51,6 +58,7 @@ def run_export(args) -> int:
         overwrite=args.overwrite,
         opset=args.opset,
         decode_graphs=args.decode_graphs,
+        float32=args.float32,
     )
     with err_console().status(f"exporting {args.run_dir}: {', '.join(config.formats)}"):
         path = export_run(args.run_dir, config)

@@ -73,6 +73,8 @@ class ExportConfig(Config):
         both (`keras_lm.inference.manifest.CONTRACTS`): "runtime_cache" (each runtime's
         own graphs: the runtime keeps the cache; TFLite at batch 1 with static prefill
         lengths) or "graph_cache" (the SavedModel's graphs, whole cache in and out).
+    float32: also ship each format's float32 variant (the SavedModel always is); False ships
+        only the `quantize` variants, for a model whose float32 TFLite would pass 2 GiB.
     """
 
     formats: tuple[str, ...] = FORMATS
@@ -83,11 +85,16 @@ class ExportConfig(Config):
     overwrite: bool = False
     opset: int = 17
     decode_graphs: str = "runtime_cache"
+    float32: bool = True
 
     def __post_init__(self):
         _check_names("formats", self.formats, FORMATS)
         _check_names("decode_graphs", (self.decode_graphs,), CONTRACTS)
         _check_names("quantize", self.quantize, ALL_QUANTIZATIONS)
+        if not self.float32 and not any(
+            q in QUANTIZATIONS.get(f, ()) for f in self.formats for q in self.quantize
+        ):
+            raise ConfigError("float32: false leaves nothing to export; name a --quantize")
         if self.opset < 17:
             raise ConfigError(f"opset: expected 17 or newer, got {self.opset}")
 
@@ -95,9 +102,34 @@ class ExportConfig(Config):
         """(format, quantization) pairs to build; savedmodel is float32 only."""
         out = []
         for fmt in self.formats:
-            out.append((fmt, "float32"))
+            if self.float32 or fmt == "savedmodel":
+                out.append((fmt, "float32"))
             out += [(fmt, q) for q in self.quantize if q in QUANTIZATIONS.get(fmt, ())]
         return out
+
+
+FLATBUFFER_LIMIT = 2**31  # bytes: a .tflite file is one flatbuffer, addressed by 32-bit offsets
+WEIGHT_BYTES = {"float32": 4, "fp16": 2, "int8": 1, "int8-full": 1}
+
+
+def check_flatbuffer_limit(params: int, config: ExportConfig) -> None:
+    """Refuse, before any conversion, a TFLite variant whose weights alone pass 2 GiB.
+
+    >>> check_flatbuffer_limit(700_000_000, ExportConfig(formats=("onnx",)))  # no TFLite: fine
+    >>> check_flatbuffer_limit(700_000_000, ExportConfig(formats=("tflite",)))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    keras_lm.errors.ConfigError: the float32 TFLite file of this model (700,000,000 parameters) would hold 2.6 GiB of weights, past ...
+    """
+    for fmt, quantization in config.variants():
+        size = params * WEIGHT_BYTES.get(quantization, 4)
+        if fmt == "tflite" and size >= FLATBUFFER_LIMIT:
+            raise ConfigError(
+                f"the {quantization} TFLite file of this model ({params:,} parameters) would hold "
+                f"{size / 2**30:.1f} GiB of weights, past the 2 GiB flatbuffer limit: export TFLite "
+                f"as int8 only (--quantize int8 --no-float32, about {params / 2**30:.1f} GiB), or "
+                "use ONNX (--format onnx), whose weights may live outside the graph"
+            )
 
 
 def _check_names(field: str, given, allowed) -> None:
@@ -116,6 +148,7 @@ def export_run(run_dir: str | Path, config: ExportConfig = ExportConfig()) -> Pa
     model = run.model(
         config.checkpoint
     )  # errors on a missing or corrupted checkpoint, before any work
+    check_flatbuffer_limit(model.count_params(), config)
     start = time.perf_counter()
     with atomic_dir(target, overwrite=True) as tmp:
         manifest = _build(run, model, config, tmp)

@@ -30,6 +30,7 @@ from typing import Any
 from keras_lm.errors import InputError
 
 MAX_JSON_BYTES = 1 << 20  # a preset's config files are a few KB; refuse to parse anything huge
+MAX_VOCABULARY_BYTES = 64 << 20  # GPT-2's vocabulary.json is 1 MB, Gemma-sized ones a few tens
 REQUIRED = ("config.json", "tokenizer.json", "model.weights.h5")
 
 
@@ -57,12 +58,12 @@ class Preset:
         return path
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse `path` as JSON; `InputError` naming it for a missing, huge, binary or malformed file."""
     if not path.is_file():
         raise InputError(str(path), "file not found")
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise InputError(str(path), f"larger than {MAX_JSON_BYTES} bytes: not a preset config")
+    if path.stat().st_size > max_bytes:
+        raise InputError(str(path), f"larger than {max_bytes} bytes: not what a preset holds here")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:

@@ -22,6 +22,7 @@ from typing import Any
 
 from keras_lm.errors import InputError
 from keras_lm.models.transformer_lm.config import TransformerLMConfig
+from keras_lm.presets.folder import MAX_VOCABULARY_BYTES
 from keras_lm.presets.folder import Preset
 from keras_lm.presets.folder import read_json
 
@@ -97,7 +98,7 @@ def load_tokenizer(preset: Preset):
             field="add_prefix_space",
         )
     vocab_path = preset.asset("vocabulary.json")
-    vocabulary = read_json(vocab_path)
+    vocabulary = read_json(vocab_path, MAX_VOCABULARY_BYTES)
     if not isinstance(vocabulary, dict) or not all(
         isinstance(k, str) and isinstance(v, int) for k, v in vocabulary.items()
     ):
@@ -110,6 +111,8 @@ def load_tokenizer(preset: Preset):
 
 
 def _merges(path: Path) -> list[str]:
+    if path.stat().st_size > MAX_VOCABULARY_BYTES:
+        raise InputError(str(path), f"larger than {MAX_VOCABULARY_BYTES} bytes")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:

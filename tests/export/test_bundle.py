@@ -65,7 +65,9 @@ def test_tflite_and_onnx_get_runtime_cache_graphs_built_for_them(lm_bundle):
     assert not {"GlobalAveragePool", "ReduceMean"} & set(ops), ops
     assert ops["Div"] == ops["Erf"] == layers  # each GELU in the form ORT fuses
     assert ops["LayerNormalization"] == 2 * layers + 1
-    assert ops["Softmax"] == layers and ops["MatMul"] == 7 * layers + 1  # qkv, 3 attention, out, MLP
+    assert (
+        ops["Softmax"] == layers and ops["MatMul"] == 7 * layers + 1
+    )  # qkv, 3 attention, out, MLP
 
 
 @pytest.mark.parametrize(
@@ -142,3 +144,24 @@ def test_savedmodel_string_signature_runs_without_keras_lm(lm_bundle):
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["keras_lm"] is False and len(result["text"]) == 2
+
+
+def test_float32_can_be_left_out_and_a_too_big_tflite_is_refused_before_conversion():
+    from keras_lm.errors import ConfigError
+    from keras_lm.export.bundle import ExportConfig
+    from keras_lm.export.bundle import check_flatbuffer_limit
+
+    config = ExportConfig(
+        formats=("savedmodel", "tflite", "onnx"), quantize=("int8",), float32=False
+    )
+    assert config.variants() == [("savedmodel", "float32"), ("tflite", "int8"), ("onnx", "int8")]
+    with pytest.raises(ConfigError, match="nothing to export"):
+        ExportConfig(formats=("tflite",), float32=False)
+    gemma_2b = 2_500_000_000
+    with pytest.raises(ConfigError, match=r"the float32 TFLite file .* 9\.3 GiB .* --no-float32"):
+        check_flatbuffer_limit(gemma_2b, ExportConfig(formats=("tflite",), quantize=("int8",)))
+    with pytest.raises(ConfigError, match="the int8 TFLite file"):
+        check_flatbuffer_limit(gemma_2b, config)
+    check_flatbuffer_limit(
+        1_000_000_000, ExportConfig(formats=("tflite",), quantize=("int8",), float32=False)
+    )
