@@ -53,6 +53,7 @@ def test_the_tutorials_are_there():
         "03_text_generation.ipynb",
         "04_text_classification.ipynb",
         "05_export_and_benchmark.ipynb",
+        "06_keras_hub_lora.ipynb",
     } <= names
 
 
