@@ -79,7 +79,9 @@ def _step(name: str, command: list[str]) -> dict:
     }
 
 
-def run_scale(shape: str, out: Path, prompt_length: int, new_tokens: int, threads: str) -> dict:
+def run_scale(
+    shape: str, out: Path, prompt_length: int, new_tokens: int, threads: str, bench: bool = True
+) -> dict:
     """Preset, import, export, bench; returns the steps' times and peak memory."""
     out.mkdir(parents=True, exist_ok=True)
     preset, run, bundles = out / "preset", out / "run", out / "bundles"
@@ -107,29 +109,10 @@ def run_scale(shape: str, out: Path, prompt_length: int, new_tokens: int, thread
         ),
     ]
     bundle = bundles / "run"
-    steps.append(
-        _step(
-            "bench",
-            [
-                *cli,
-                "bench",
-                "bundles",
-                str(bundle),
-                "--threads",
-                threads,
-                "--batches",
-                "1",
-                "--prompt-length",
-                str(prompt_length),
-                "--new-tokens",
-                str(new_tokens),
-                "--repeats",
-                "2",
-                "--out",
-                str(out / "bench"),
-            ],
-        )
-    )
+    if bench:
+        command = [*cli, "bench", "bundles", str(bundle), "--threads", threads, "--batches", "1"]
+        command += ["--prompt-length", str(prompt_length), "--new-tokens", str(new_tokens)]
+        steps.append(_step("bench", [*command, "--repeats", "2", "--out", str(out / "bench")]))
     sizes = {
         p.relative_to(bundle).as_posix(): p.stat().st_size for p in bundle.rglob("*") if p.is_file()
     }
@@ -152,7 +135,8 @@ def report(result: dict, command: str) -> str:
     for name, size in sorted(result["bundle_bytes"].items()):
         if size > 1 << 20:
             lines.append(f"| {name} | {size / (1 << 20):.1f} |")
-    lines += ["", "Decode speed: `bench/bench.md` beside this file."]
+    if any(s["step"] == "bench" for s in result["steps"]):
+        lines += ["", "Decode speed: `bench/bench.md` beside this file."]
     return "\n".join(lines)
 
 
@@ -163,9 +147,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--prompt-length", type=int, default=128)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--threads", default="1,2")
+    parser.add_argument(
+        "--no-bench", dest="bench", action="store_false", help="import and export only"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
-    result = run_scale(args.shape, out, args.prompt_length, args.new_tokens, args.threads)
+    result = run_scale(
+        args.shape, out, args.prompt_length, args.new_tokens, args.threads, args.bench
+    )
     text = report(result, "python -m benchmarks.hub_scale " + " ".join(argv))
     (out / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "scale.md").write_text(text + "\n")

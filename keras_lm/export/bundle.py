@@ -25,8 +25,8 @@ from pathlib import Path
 from keras_lm.config import Config
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
-from keras_lm.export.onnx import convert_onnx
 from keras_lm.export.onnx import quantize_onnx_dynamic
+from keras_lm.export.onnx_worker import convert_in_subprocess
 from keras_lm.export.probes import build_probe
 from keras_lm.export.probes import calibration_samples
 from keras_lm.export.savedmodel import write_savedmodel
@@ -168,7 +168,11 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
     standard = _target(run, family, model, reference, held_out, None, "graph_cache")
     manifest = _manifest_head(run, model, config, standard.functions, reference.facts)
 
-    text_facts = {**reference.facts, "labels": run.labels(), "max_length": run.config.data.max_length}
+    text_facts = {
+        **reference.facts,
+        "labels": run.labels(),
+        "max_length": run.config.data.max_length,
+    }
     strings, graph_tokenizer = {}, None
     if "savedmodel" in config.formats:
         strings, graph_tokenizer = text_signatures(model, family, run.tokenizer, text_facts)
@@ -185,17 +189,20 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
             targets[fmt] = _format_target(
                 run, family, model, reference, held_out, config, fmt, standard
             )
-    tflite_source = None
-    if "tflite" in targets:  # tensor graphs only: no tokenizer tables, no loops
-        tflite_source = write_savedmodel(
-            model, targets["tflite"].functions, folder / ".tflite-source"
-        )
-    job = _Job(folder, savedmodel, tflite_source, targets, family, run, config)
+    sources = {}
+    for fmt in ("tflite", "onnx"):  # tensor graphs only: no tokenizer tables, no loops
+        if fmt in targets:  # each converter runs in a child process, from a SavedModel
+            sources[fmt] = write_savedmodel(
+                model, targets[fmt].functions, folder / f".{fmt}-source"
+            )
+    job = _Job(folder, savedmodel, sources, targets, family, run, config)
     for fmt, quantization in config.variants():
         entry = _variant(job, fmt, quantization)
         manifest["variants"].append(entry)
         log.info("%s %s verified", fmt, quantization)
-    _remove_tree(folder / ".tflite-source")
+    for fmt in sources:
+        _remove_tree(folder / f".{fmt}-source")
+    _remove_tree(folder / ".onnx-float32")
     if "savedmodel" not in config.formats:
         _remove_tree(savedmodel)
     manifest["files"] = _file_hashes(folder)
@@ -265,7 +272,7 @@ class _Job:
 
     folder: Path
     savedmodel: Path | None
-    tflite_source: Path | None
+    sources: dict[str, Path]  # format -> the SavedModel its converter child reads
     targets: dict[str, _Target]
     family: Family
     run: object
@@ -319,8 +326,14 @@ def _convert(job: _Job, fmt: str, quantization: str):
 
     float_dir = job.folder / "onnx" / "float32"
     if quantization == "float32":
-        functions = job.targets["onnx"].functions
-        return float_dir, OnnxGraphs(convert_onnx(functions, float_dir, opset=job.config.opset))
+        names = sorted(job.targets["onnx"].functions)
+        paths = convert_in_subprocess(job.sources["onnx"], names, float_dir, job.config.opset)
+        return float_dir, OnnxGraphs(paths)
+    if not float_dir.is_dir():  # --no-float32: the float graphs only as the quantizer's input
+        float_dir = job.folder / ".onnx-float32"
+        if not float_dir.is_dir():
+            names = sorted(job.targets["onnx"].functions)
+            convert_in_subprocess(job.sources["onnx"], names, float_dir, job.config.opset)
     out_dir = job.folder / "onnx" / quantization
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -343,7 +356,7 @@ def _convert_tflite(job: _Job, quantization: str):
         ]
     quantize = None if quantization == "float32" else quantization
     keys = sorted(target.functions)
-    convert_tflite(job.tflite_source, path, quantize, representative, signature_keys=keys)
+    convert_tflite(job.sources["tflite"], path, quantize, representative, signature_keys=keys)
     check_builtins_only(path)
     return path, LiteRTGraphs(path)
 

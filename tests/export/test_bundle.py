@@ -165,3 +165,21 @@ def test_float32_can_be_left_out_and_a_too_big_tflite_is_refused_before_conversi
     check_flatbuffer_limit(
         1_000_000_000, ExportConfig(formats=("tflite",), quantize=("int8",), float32=False)
     )
+
+
+def test_no_float32_ships_only_the_quantized_onnx_and_leaves_no_float_files(tiny_run, tmp_path):
+    config = ExportConfig(formats=("onnx",), quantize=("int8",), float32=False, out=str(tmp_path))
+    bundle = export_run(tiny_run("tiny-transformer-lm"), config)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    keys = [(v["format"], v["quantization"]) for v in manifest["variants"]]
+    assert keys == [("onnx", "int8")]
+    assert sorted(p.name for p in (bundle / "onnx").iterdir()) == ["int8"]
+    assert not [p for p in bundle.rglob(".*")], "hidden sources or float graphs left behind"
+
+
+def test_the_onnx_child_reports_its_failure(tmp_path):
+    from keras_lm.export.errors import ExportError
+    from keras_lm.export.onnx_worker import convert_in_subprocess
+
+    with pytest.raises(ExportError, match="ONNX conversion exited with 1"):
+        convert_in_subprocess(tmp_path / "no-saved-model", ["decode"], tmp_path / "out", 17)
