@@ -69,6 +69,12 @@ def convert_in_subprocess(
         message = json.loads(error.read_text())["message"]
         error.unlink()
         raise ExportError(message)
+    if result.returncode < 0:  # killed: by the kernel's OOM killer when it is SIGKILL
+        why = " (out of memory?)" if result.returncode == -9 else ""
+        raise ExportError(
+            f"ONNX conversion of {saved_model} was killed by signal {-result.returncode}{why}; "
+            "tf2onnx holds several copies of every weight while it converts a graph"
+        )
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-20:])
         raise ExportError(f"ONNX conversion exited with {result.returncode}:\n{tail}")
