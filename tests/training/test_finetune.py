@@ -66,6 +66,7 @@ def test_full_finetuning_starts_from_the_source_weights(tiny_run, tmp_path):
     assert not (tmp_path / "ft" / ADAPTERS).exists()
 
 
+@pytest.mark.slow
 def test_lora_trains_only_adapters_and_a_resumed_run_keeps_them(tiny_run, tmp_path):
     source = tiny_run("tiny-transformer-lm")
     run = tmp_path / "lora"
