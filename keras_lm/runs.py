@@ -19,9 +19,9 @@ from pathlib import Path
 
 from keras_lm.errors import InputError
 from keras_lm.models.registry import get_family
+from keras_lm.training.config import CHECKPOINTS
 from keras_lm.training.config import TrainConfig
 
-CHECKPOINTS = {"best": "checkpoints/best.keras", "final": "model.keras"}
 UPSTREAM = "reference.json"  # an imported preset: the tokens its own library generated
 
 
@@ -33,6 +33,7 @@ class Run:
     config: TrainConfig
     tokenizer: object
     _splits: dict | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+    _upstream: dict | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     @property
     def family(self) -> str:
@@ -90,8 +91,8 @@ class Run:
         checked here, since the file is read back from disk.
         """
         path = self.path / UPSTREAM
-        if not path.is_file():
-            return None
+        if self._upstream is not None or not path.is_file():
+            return self._upstream
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as err:
@@ -112,7 +113,8 @@ class Run:
                 raise InputError(str(path), f"expected lists of token ids below {size}", field=key)
         if len(rows["prompts"]) != len(rows["generated"]) or not all(rows["prompts"]):
             raise InputError(str(path), "one non-empty prompt per generated row", field="prompts")
-        return {"source": str(data.get("source", "")), **rows}
+        self._upstream = {"source": str(data.get("source", "")), **rows}  # read once per Run
+        return self._upstream
 
     def labels(self) -> list[str] | None:
         """Class names of a classifier run, in the order of its logits."""

@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
+from keras_lm.export.child import run_child
 from keras_lm.export.errors import ExportError
 
 
@@ -51,30 +51,13 @@ def convert_in_subprocess(
     """`out_dir/<name>.onnx` for each of the SavedModel's functions `names`; name -> path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
-    try:
-        result = subprocess.run(
-            worker_command(str(saved_model), names, str(out_dir), opset),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            env=env,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as err:
-        raise ExportError(f"ONNX conversion of {saved_model} timed out after {timeout} s") from err
+    command = worker_command(str(saved_model), names, str(out_dir), opset)
+    result = run_child(command, f"ONNX conversion of {saved_model}", timeout)
     error = out_dir / ".error.json"
     if error.is_file():
         message = json.loads(error.read_text())["message"]
         error.unlink()
         raise ExportError(message)
-    if result.returncode < 0:  # killed: by the kernel's OOM killer when it is SIGKILL
-        why = " (out of memory?)" if result.returncode == -9 else ""
-        raise ExportError(
-            f"ONNX conversion of {saved_model} was killed by signal {-result.returncode}{why}; "
-            "tf2onnx holds several copies of every weight while it converts a graph"
-        )
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-20:])
         raise ExportError(f"ONNX conversion exited with {result.returncode}:\n{tail}")

@@ -48,7 +48,6 @@ import collections
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -57,6 +56,7 @@ import numpy as np
 
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
+from keras_lm.export.child import run_child
 from keras_lm.export.errors import ExportError
 
 QUANTIZATIONS = ("float32", "fp16", "int8", "int8-full")
@@ -166,21 +166,8 @@ def _worker_command(job_file: Path) -> list[str]:
 def _run_worker(job: dict, job_file: Path, timeout: float | None) -> None:
     """Run the converter subprocess on `job`; raise its ConfigError/ExportError here."""
     job_file.write_text(json.dumps(job))
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     what = f"TFLite conversion ({job['quantize']}) of {job['saved_model']}"
-    try:
-        result = subprocess.run(
-            _worker_command(job_file),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            env=env,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as err:
-        raise ExportError(f"{what} timed out after {timeout} s") from err
+    result = run_child(_worker_command(job_file), what, timeout)
     if result.returncode == 0 and Path(job["out"]).stat().st_size > 0:
         return
     error_file = Path(job["error_file"])

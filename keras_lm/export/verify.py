@@ -224,16 +224,7 @@ def upstream_agreement(candidate, family, facts, probe) -> dict:
         generate_lm(stepper, [prompt], SamplingConfig(max_new_tokens=len(row)), end_id=None)[0]
         for prompt, row in zip(probe.upstream["prompts"], want, strict=True)
     ]
-    total = sum(len(row) for row in want)
-    equal = sum(
-        sum(x == y for x, y in zip(a, b, strict=False)) for a, b in zip(want, got, strict=True)
-    )
-    return {
-        "source": probe.upstream["source"],
-        "examples": len(want),
-        "identical": sum(a == b for a, b in zip(want, got, strict=True)),
-        "token_agreement": equal / total if total else 1.0,
-    }
+    return {"source": probe.upstream["source"], **token_agreement(want, got)}
 
 
 def task_quality(reference, candidate, family, facts, probe, specials) -> dict | None:

@@ -2,9 +2,9 @@
 
 `enable_lora(model, rank)` freezes every weight and gives each attention query and
 value projection (the layers keras-hub adapts by default) Keras's own low-rank
-adapter (`EinsumDense.enable_lora`): only the adapters train. `merge_lora(model)`
-returns the same architecture without adapters, each adapted kernel replaced by
-`kernel + (alpha / rank) A B`, which is what every export and the runtime run.
+adapter (`EinsumDense.enable_lora`): only the adapters train. Keras saves an adapted layer with
+`kernel + (alpha / rank) A B` as its kernel, so a saved checkpoint is the merged model
+that every export and the runtime run; `lora_state` keeps the adapters apart for a backup.
 
 Example:
 >>> from keras_lm.models.registry import build_model
@@ -13,7 +13,7 @@ Example:
 >>> adapted = enable_lora(model, rank=2)
 >>> len(adapted), [w.path for w in model.trainable_weights][:2]
 (4, ['transformer_layer_0/self_attention/query/lora_kernel_a', 'transformer_layer_0/self_attention/query/lora_kernel_b'])
->>> merge_lora(model).count_params() < model.count_params()
+>>> has_lora(model)
 True
 """
 
@@ -51,28 +51,6 @@ def enable_lora(model: keras.Model, rank: int, alpha: float | None = None) -> li
 def has_lora(model: keras.Model) -> bool:
     """Whether any layer of `model` carries a LoRA adapter."""
     return any(getattr(layer, "lora_enabled", False) for layer in _layers(model))
-
-
-def merge_lora(model: keras.Model) -> keras.Model:
-    """A copy of `model` without adapters: same layers and names, each adapted kernel merged."""
-    if not has_lora(model):
-        return model
-    values = {}
-    for layer in _layers(model):
-        for variable in layer.weights:
-            values[variable.path] = variable
-        if getattr(layer, "lora_enabled", False):
-            values[layer._kernel.path] = layer.kernel  # `kernel` is base + (alpha / rank) A B
-    config = model.get_config()
-    for layer in config["layers"]:  # rebuilt without the adapters
-        layer["config"].pop("lora_rank", None)
-        layer["config"].pop("lora_alpha", None)
-        for inner in layer["config"].get("layers") or []:
-            inner.get("config", {}).pop("lora_rank", None)
-    merged = model.__class__.from_config(config)
-    for variable in merged.weights:
-        variable.assign(keras.ops.convert_to_tensor(values[variable.path]))
-    return merged
 
 
 def lora_state(model: keras.Model) -> dict:

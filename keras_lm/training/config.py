@@ -145,6 +145,10 @@ class LoopConfig(Config):
         return self.max_steps // epoch, epoch
 
 
+# Where a run directory holds its models; `best` falls back to `final` before the first epoch ends.
+CHECKPOINTS = {"best": "checkpoints/best.keras", "final": "model.keras"}
+
+
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig(Config):
     """Start from another run's weights (`keras-lm train --from RUN`), fully or with LoRA.

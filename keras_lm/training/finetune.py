@@ -9,7 +9,8 @@ train (`keras_lm.models.lora`); checkpoints hold the merged weights, `adapters.n
 adapters alone, and the backup both, unmerged, so a resumed run continues the adapters.
 
 Example:
->>> from keras_lm.training.config import TrainConfig
+>>> from keras_lm.training.config import CHECKPOINTS
+from keras_lm.training.config import TrainConfig
 >>> with_source(TrainConfig(family="lstm_lm")).family  # no finetune.from_run: unchanged
 'lstm_lm'
 """
@@ -22,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from keras_lm.errors import InputError
+from keras_lm.training.config import CHECKPOINTS
 from keras_lm.training.config import TrainConfig
 
-CHECKPOINTS = {"best": ("checkpoints/best.keras", "model.keras"), "final": ("model.keras",)}
 ADAPTERS = "adapters.npz"
 BACKUP_LORA = "backup.lora.npz"
 
@@ -51,9 +52,10 @@ def with_source(config: TrainConfig) -> TrainConfig:
 def source_checkpoint(config: TrainConfig) -> Path:
     """The source run's `best` (falling back to `final`) or `final` checkpoint file."""
     folder = _source(config)
-    for name in CHECKPOINTS[config.finetune.checkpoint]:
-        if (folder / name).is_file():
-            return folder / name
+    order = ["best", "final"] if config.finetune.checkpoint == "best" else ["final"]
+    for name in order:
+        if (folder / CHECKPOINTS[name]).is_file():
+            return folder / CHECKPOINTS[name]
     raise InputError(str(folder), "finetune.from_run: the run has no checkpoint yet")
 
 
@@ -72,12 +74,12 @@ def initialize(model, config: TrainConfig) -> list[str]:
     from keras_lm.models.lora import enable_lora
     from keras_lm.models.saving import load_checkpoint
 
-    source = load_checkpoint(source_checkpoint(config))
-    values = {v.path: v for v in source.weights}
+    path = source_checkpoint(config)
+    values = {v.path: v for v in load_checkpoint(path).weights}
     missing = [v.path for v in model.weights if v.path not in values]
     if missing or len(values) != len(model.weights):
         raise InputError(
-            str(source_checkpoint(config)),
+            str(path),
             f"its weights do not fit the model (unplaced: {missing[:3]}...)",
         )
     for variable in model.weights:

@@ -188,10 +188,11 @@ def test_the_onnx_child_reports_its_failure(tmp_path):
 def test_a_killed_onnx_child_is_named_as_such(tmp_path, monkeypatch):
     import subprocess
 
+    from keras_lm.export import child
     from keras_lm.export import onnx_worker
     from keras_lm.export.errors import ExportError
 
     killed = subprocess.CompletedProcess([], returncode=-9, stdout="", stderr="")
-    monkeypatch.setattr(onnx_worker.subprocess, "run", lambda *a, **k: killed)
+    monkeypatch.setattr(child.subprocess, "run", lambda *a, **k: killed)
     with pytest.raises(ExportError, match=r"killed by signal 9 \(out of memory\?\)"):
         onnx_worker.convert_in_subprocess(tmp_path / "sm", ["decode"], tmp_path / "out", 17)

@@ -11,7 +11,6 @@ from keras_lm.errors import ConfigError  # noqa: E402
 from keras_lm.errors import InputError  # noqa: E402
 from keras_lm.models.lora import enable_lora  # noqa: E402
 from keras_lm.models.lora import lora_state  # noqa: E402
-from keras_lm.models.lora import merge_lora  # noqa: E402
 from keras_lm.models.registry import build_model  # noqa: E402
 from keras_lm.models.saving import load_checkpoint  # noqa: E402
 from keras_lm.training.finetune import ADAPTERS  # noqa: E402
@@ -100,7 +99,7 @@ def test_lora_trains_only_adapters_and_a_resumed_run_keeps_them(tiny_run, tmp_pa
 TINY_GPT = {"vocab_size": 40, "context": 16, "num_layers": 2, "num_heads": 2, "hidden_dim": 16}
 
 
-def test_merged_lora_gives_the_unmerged_logits():
+def test_merged_lora_gives_the_unmerged_logits(tmp_path):
     model = build_model("transformer_lm", TINY_GPT)
     base = {v.path: keras.ops.convert_to_numpy(v) for v in model.weights}
     enable_lora(model, rank=3, alpha=6.0)
@@ -109,7 +108,9 @@ def test_merged_lora_gives_the_unmerged_logits():
         variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
     x = {"token_ids": np.array([[3, 9, 4, 1]], "int32"), "padding_mask": np.ones((1, 4), "int32")}
     unmerged = np.asarray(model(x))
-    merged = merge_lora(model)
+    path = tmp_path / "merged.keras"  # Keras saves the adapted kernels merged; export loads that
+    model.save(path)
+    merged = load_checkpoint(path)
     assert not any(getattr(layer, "lora_enabled", False) for layer in merged._flatten_layers())
     np.testing.assert_allclose(np.asarray(merged(x)), unmerged, atol=1e-5)
     for variable in merged.weights:  # the adapters did change the model
