@@ -202,7 +202,16 @@ def decoding_agreement(reference, candidate, family, facts, probe, specials) -> 
             "identical": same,
             "token_agreement": same / max(len(expected), 1),
         }
-    pairs = [(a, b) for a, b in zip(expected, got, strict=True)]
+    return token_agreement(expected, got)
+
+
+def token_agreement(expected: list, got: list) -> dict:
+    """Identical rows and the share of equal tokens, position by position.
+
+    >>> token_agreement([[1, 2], [3]], [[1, 2], [4]])
+    {'examples': 2, 'identical': 1, 'token_agreement': 0.6666666666666666}
+    """
+    pairs = list(zip(expected, got, strict=True))
     total = sum(max(len(a), len(b)) for a, b in pairs)
     equal = sum(sum(x == y for x, y in zip(a, b, strict=False)) for a, b in pairs)
     return {

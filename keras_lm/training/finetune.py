@@ -9,8 +9,7 @@ train (`keras_lm.models.lora`); checkpoints hold the merged weights, `adapters.n
 adapters alone, and the backup both, unmerged, so a resumed run continues the adapters.
 
 Example:
->>> from keras_lm.training.config import CHECKPOINTS
-from keras_lm.training.config import TrainConfig
+>>> from keras_lm.training.config import TrainConfig
 >>> with_source(TrainConfig(family="lstm_lm")).family  # no finetune.from_run: unchanged
 'lstm_lm'
 """
