@@ -75,6 +75,49 @@ def lm_dataset(
     return _finish(ds)
 
 
+def prompt_response_dataset(
+    prompts: Sequence[Sequence[int]],
+    responses: Sequence[Sequence[int]],
+    batch_size: int,
+    *,
+    end_id: int,
+    max_length: int,
+    overflow: Overflow = "error",
+    bucket_boundaries: Sequence[int] | None = None,
+    shuffle: bool = True,
+    seed: int = 0,
+    lines: Sequence[int] | None = None,
+) -> tf.data.Dataset:
+    """Causal-LM rows `prompt + response + [end]`, the loss on the response and end only.
+
+    Each row is its own example: `token_ids = row[:-1]`, labels `row[1:]` and sample
+    weights 1 where the label is a response token or the end token, 0 where it is part
+    of the prompt (and, once padded, 0 on padding). Rows longer than `max_length` input
+    tokens follow `overflow` (`fit_lengths`); a truncated row keeps its prompt and loses
+    the response's tail.
+    """
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+    rows = [[*p, *r, end_id] for p, r in zip(prompts, responses, strict=True)]
+    keep = fit_lengths([(len(r) - 1,) for r in rows], (max_length,), overflow, lines, ("row",))
+    rows = [rows[i][: max_length + 1] for i in keep]
+    starts = [len(prompts[i]) - 1 for i in keep]  # first label that is the response's
+    weights = [
+        [float(j >= s) for j in range(len(r) - 1)] for r, s in zip(rows, starts, strict=True)
+    ]
+    ds = tf.data.Dataset.from_tensor_slices(
+        (
+            _ragged([r[:-1] for r in rows]),
+            _ragged([r[1:] for r in rows]),
+            _ragged(weights, np.float32),
+        )
+    )
+    ds = ds.map(_prompt_response_example, num_parallel_calls=AUTOTUNE)
+    if shuffle:
+        ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+    return _finish(_batch(ds, batch_size, bucket_boundaries, False, (max_length,), _text_length))
+
+
 def seq2seq_dataset(
     source_ids: Sequence[Sequence[int]],
     target_ids: Sequence[Sequence[int]],
@@ -187,6 +230,10 @@ def _seq2seq_example(src, dec_in, labels):
     return features, labels, tf.ones_like(labels, dtype=tf.float32)
 
 
+def _prompt_response_example(tokens, labels, weights):
+    return {TOKEN_IDS: tokens, PADDING_MASK: tf.ones_like(tokens)}, labels, weights
+
+
 def _classification_example(tokens, label):
     return {TOKEN_IDS: tokens, PADDING_MASK: tf.ones_like(tokens)}, label
 
@@ -241,8 +288,8 @@ def _max_shapes(spec, lengths):
     return ({k: shape(v, k) for k, v in features.items()}, *(shape(s) for s in rest))
 
 
-def _ragged(rows: list[list[int]]) -> tf.RaggedTensor:
-    flat = np.fromiter((v for row in rows for v in row), dtype=np.int32)
+def _ragged(rows: list[list], dtype=np.int32) -> tf.RaggedTensor:
+    flat = np.fromiter((v for row in rows for v in row), dtype=dtype)
     lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
     return tf.RaggedTensor.from_row_lengths(flat, lengths)
 

@@ -145,6 +145,13 @@ def _evaluate_lm(
 ) -> dict:
     from keras_lm.data.pipelines import lm_dataset
 
+    if corpus.kind == "parallel":  # prompt/response rows: perplexity of the responses
+        from keras_lm.training.tasks import lm_pairs_dataset
+
+        return token_metrics(
+            run.model(checkpoint),
+            lm_pairs_dataset(_head(corpus, limit), run.tokenizer, run.config.data, batch_size),
+        )
     length = run.config.loop.sequence_length
     ids = np.asarray(run.tokenizer.encode("\n".join(corpus.texts())), np.int32)
     if limit is not None:

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import string
 from typing import Any
 from typing import Literal
 
@@ -41,6 +42,9 @@ class DataConfig(Config):
         to its longest row).
     max_train_rows: int | None. Train on the first N rows of the cleaned train split (a quick
         run in a notebook); valid and test are kept whole. The cap is logged. None: all rows.
+    prompt_template: str. A language model trained on pairs (a parallel corpus) reads each
+        as the prompt `prompt_template.format(source=...)` followed by the target, the
+        loss on the target only; `max_length` bounds the whole row.
     """
 
     dataset: str = "stdlib-sigs"
@@ -54,8 +58,18 @@ class DataConfig(Config):
     overflow: Literal["error", "truncate", "drop"] = "drop"
     bucket_width: int = 0
     max_train_rows: int | None = None
+    prompt_template: str = "{source}\n"
 
     def __post_init__(self):
+        try:
+            parts = list(string.Formatter().parse(self.prompt_template))
+        except ValueError:  # an unmatched brace
+            parts = [(None, "?", None, None)]
+        if [f for _, f, _, _ in parts if f is not None] != ["source"]:
+            raise ConfigError(
+                "data.prompt_template must name the field {source} once and nothing else, "
+                f"got {self.prompt_template!r}"
+            )
         if self.bucket_width < 0:
             raise ConfigError(
                 f"data.bucket_width must be 0 (off) or positive, got {self.bucket_width}"

@@ -21,6 +21,7 @@ from keras_lm.data.corpus import Corpus
 from keras_lm.data.pipelines import bucket_boundaries
 from keras_lm.data.pipelines import classification_dataset
 from keras_lm.data.pipelines import lm_dataset
+from keras_lm.data.pipelines import prompt_response_dataset
 from keras_lm.data.pipelines import seq2seq_dataset
 from keras_lm.errors import InputError
 from keras_lm.features import DECODER_PADDING_MASK
@@ -51,6 +52,8 @@ def build_task(task: str, splits: dict[str, Corpus], tokenizer, config) -> TaskD
 
 
 def _lm(splits, tokenizer, config) -> TaskData:
+    if splits["train"].kind == "parallel":
+        return _lm_pairs(splits, tokenizer, config)
     loop = config.loop
     ids = {
         k: np.asarray(tokenizer.encode("\n".join(c.texts())), np.int32) for k, c in splits.items()
@@ -81,6 +84,51 @@ def _lm(splits, tokenizer, config) -> TaskData:
         {"vocab_size": tokenizer.vocab_size},
         sample,
     )
+
+
+def lm_pairs_dataset(
+    corpus: Corpus, tokenizer, data, batch_size: int, *, shuffle: bool = False, seed: int = 0
+) -> tf.data.Dataset:
+    """A parallel corpus as causal-LM rows: the source through `data.prompt_template`, then
+    the target; the loss (sample weights) on the target and end token only."""
+    return prompt_response_dataset(
+        tokenizer.encode_batch(pair_prompts(corpus, data)),
+        tokenizer.encode_batch(corpus.targets()),
+        batch_size,
+        end_id=tokenizer.specials.end_id,
+        max_length=data.max_length,
+        overflow=data.overflow,
+        bucket_boundaries=bucket_boundaries(data.bucket_width, data.max_length),
+        shuffle=shuffle,
+        seed=seed,
+        lines=[r.line for r in corpus],
+    )
+
+
+def pair_prompts(corpus: Corpus, data) -> list[str]:
+    """Each source written as a prompt (`data.prompt_template`); generation takes the same."""
+    return [data.prompt_template.format(source=s) for s in corpus.sources()]
+
+
+def _lm_pairs(splits, tokenizer, config) -> TaskData:
+    """Prompt/response rows (a parallel corpus): the loss on the response only."""
+    loop, data = config.loop, config.data
+    train = lm_pairs_dataset(
+        splits["train"], tokenizer, data, loop.batch_size, shuffle=True, seed=loop.seed
+    ).repeat()
+    valid = None
+    if "valid" in splits:
+        valid = lm_pairs_dataset(splits["valid"], tokenizer, data, loop.batch_size)
+    prompt = loop.sample_prompt or pair_prompts(splits.get("valid", splits["train"]), data)[0]
+    prompt_ids = tokenizer.encode(prompt)
+    lengths = [len(x) for x in tokenizer.encode_batch(splits["train"].texts()[:2000])]
+
+    def sample(model):
+        out = _greedy_lm(model, prompt_ids, SAMPLE_TOKENS, data.max_length)
+        return prompt + tokenizer.decode(out[len(prompt_ids) :])
+
+    tokens_per_step = loop.batch_size * min(2 * float(np.mean(lengths)) + 1, data.max_length)
+    return TaskData(train, valid, tokens_per_step, {"vocab_size": tokenizer.vocab_size}, sample)
 
 
 def _seq2seq(splits, tokenizer, config) -> TaskData:

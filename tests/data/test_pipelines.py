@@ -10,6 +10,7 @@ tf = pytest.importorskip("tensorflow")
 from keras_lm.data.pipelines import bucket_boundaries  # noqa: E402
 from keras_lm.data.pipelines import classification_dataset  # noqa: E402
 from keras_lm.data.pipelines import lm_dataset  # noqa: E402
+from keras_lm.data.pipelines import prompt_response_dataset  # noqa: E402
 from keras_lm.data.pipelines import seq2seq_dataset  # noqa: E402
 from keras_lm.errors import InputError  # noqa: E402
 from keras_lm.features import SEQ2SEQ_INPUTS  # noqa: E402
@@ -169,3 +170,30 @@ def test_seq2seq_bucketing_follows_the_longer_side():
         padded, real = padded + x["decoder_padding_mask"].size, real + lengths.sum()
     assert real == sum(len(t) + 1 for t in targets)
     assert padded < 1.3 * real  # one random mix pads each batch to its longest (about 1.8x here)
+
+
+def test_prompt_response_rows_weigh_the_response_and_end_only():
+    prompts, responses = [[5, 6, 7], [8]], [[9, 10], [11, 12, 13]]
+    ds = prompt_response_dataset(prompts, responses, 2, end_id=3, max_length=8, shuffle=False)
+    ((x, y, w),) = batches(ds)
+    np.testing.assert_array_equal(x["token_ids"], [[5, 6, 7, 9, 10], [8, 11, 12, 13, 0]])
+    np.testing.assert_array_equal(y, [[6, 7, 9, 10, 3], [11, 12, 13, 3, 0]])
+    np.testing.assert_array_equal(w, [[0, 0, 1, 1, 1], [1, 1, 1, 1, 0]])
+    np.testing.assert_array_equal(x["padding_mask"], [[1] * 5, [1, 1, 1, 1, 0]])
+
+
+def test_prompt_response_overflow_keeps_the_prompt_and_names_the_line():
+    prompts, responses = [[5, 6, 7], [8]], [[9, 10], [11]]
+    kwargs = dict(end_id=3, max_length=3, shuffle=False)
+    with pytest.raises(InputError, match=r"1 of 2 rows exceed .*first: line 4, row 5/3"):
+        prompt_response_dataset(prompts, responses, 2, lines=[4, 9], **kwargs)
+    ((x, y, w),) = batches(
+        prompt_response_dataset(prompts, responses, 2, overflow="truncate", **kwargs)
+    )
+    np.testing.assert_array_equal(x["token_ids"][0], [5, 6, 7])
+    np.testing.assert_array_equal(y[0], [6, 7, 9])
+    np.testing.assert_array_equal(w[0], [0, 0, 1])
+    ((x, y, w),) = batches(
+        prompt_response_dataset(prompts, responses, 2, overflow="drop", **kwargs)
+    )
+    np.testing.assert_array_equal(y, [[11, 3]])

@@ -205,3 +205,26 @@ def test_steps_per_execution_runs_exactly_max_steps(tmp_path):
     # Keras would run whole executions past the epoch: 10 steps at 3 a call would be 12.
     with pytest.raises(Exception, match=r"steps_per_execution \(3\) must divide"):
         load_config("tiny-lstm-lm", [*overrides[:2], "loop.steps_per_execution=3"])
+
+
+def test_lm_on_pairs_learns_the_responses_and_scores_only_them(tmp_path):
+    from keras_lm.data.corpus import Corpus
+    from keras_lm.evaluation.evaluate import _evaluate_lm
+    from keras_lm.runs import open_run
+
+    # Prompts drawn from eleven words, responses from two: a response-only loss sees just those.
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
+    rows = [(f"{words[i % 10]} {words[(3 * i) % 7]}", "yes" if i % 3 else "no") for i in range(300)]
+    corpus = tmp_path / "pairs.tsv"
+    corpus.write_text("".join(f"{p}\t{r}\n" for p, r in rows[:240]), encoding="utf-8")
+    overrides = [f"data.dataset={corpus}", "data.max_length=32", "data.clean=false"]
+    overrides += ["loop.max_steps=60", "loop.steps_per_epoch=30", "loop.eval_steps=2"]
+    overrides += ["data.prompt_template='Q: {source} A:'", "optimizer.learning_rate=0.01"]
+    run_dir = tmp_path / "run"
+    train(load_config("tiny-transformer-lm", overrides), run_dir, verbose=0)
+    run = open_run(run_dir)
+    held_out = Corpus.from_pairs(rows[240:])
+    metrics = _evaluate_lm(run, held_out, "final", 8, None)
+    scored = sum(len(run.tokenizer.encode(r)) + 1 for _, r in rows[240:])  # responses + ends
+    assert metrics["tokens"] == scored
+    assert metrics["perplexity"] < 3.0  # learnt: the prompts' letters would cost far more

@@ -108,3 +108,27 @@ def test_seq2seq_epoch_end_sample_equals_an_eager_recompute(name):
         out.append(token)
     assert len(out) > 2  # a real sequence, not an immediate end
     assert _greedy_seq2seq(model, source, start, end, length) == out[1:]
+
+
+@pytest.mark.parametrize("template", ["{prompt}\n", "{source} {source}", "no field", "{source"])
+def test_prompt_template_must_name_source_once(template):
+    with pytest.raises(ConfigError, match="data.prompt_template must name the field"):
+        load_config("tiny-transformer-lm").with_overrides([f"data.prompt_template={template!r}"])
+
+
+def test_lm_on_pairs_weighs_each_response_and_its_end():
+    pairs = [("ab", "c"), ("abc", "de"), ("b", "cab")]
+    tokenizer = train_tokenizer(["abcde"], TokenizerConfig(kind="char"))
+    config = load_config(
+        "tiny-transformer-lm", ["loop.batch_size=3", "data.prompt_template='{source}:'"]
+    )
+    task = build_task("lm", {"train": Corpus.from_pairs(pairs)}, tokenizer, config)
+    x, y, w = next(iter(task.train))
+    scored = sorted(
+        tokenizer.decode(
+            [int(t) for t, keep in zip(row, weights, strict=True) if keep], skip_special=False
+        )
+        for row, weights in zip(np.asarray(y), np.asarray(w), strict=True)
+    )
+    end = tokenizer.specials.end
+    assert scored == sorted(f"{r}{end}" for _, r in pairs)

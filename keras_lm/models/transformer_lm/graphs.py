@@ -95,13 +95,22 @@ def runtime_cache_graphs(
     cache_names = [f"{kind}_{i}" for i in range(graph.num_layers) for kind in ("key", "value")]
 
     table = graph.embedding.embeddings  # (V, D)
+    # ONNX: tf2onnx folds the head's transpose into a second (D, V) constant, so the table
+    # would be written twice (154 MB more at GPT-2's size); the lookup reads the (D, V) one.
+    one_table = graph.embedding.tie_weights and target == "onnx"
+
+    def lookup(token_ids):
+        if not one_table:
+            return tf.gather(table, token_ids)
+        columns = tf.gather(tf.transpose(table), token_ids, axis=1)  # (D, B) or (D, B, T)
+        return tf.transpose(columns, (1, 0) if token_ids.shape.rank == 1 else (1, 2, 0))
 
     def run(token_ids, positions, lengths=None, past=None, prompt_bias=None):
         """A prefill (`lengths`, `prompt_bias` `(B, 1, T, T)`) or a step (`past`: caches, bias)."""
         # Plain gathers and one matmul head: Keras's take() adds index checks to every lookup.
         if past is not None:  # one token: 2-D activations (B, D) all the way
             token_ids, positions = token_ids[:, 0], positions[:, 0]
-        x = tf.gather(table, token_ids) + tf.gather(graph.position.position_embeddings, positions)
+        x = lookup(token_ids) + tf.gather(graph.position.position_embeddings, positions)
         x = tf.cast(x, graph.dtype)
         out = {}
         for i, block in enumerate(blocks):
@@ -111,7 +120,9 @@ def runtime_cache_graphs(
             pick = ops.arange(ops.shape(x)[1])[None, None, :] == (lengths[:, None, None] - 1)
             x = ops.matmul(ops.cast(pick, x.dtype), x)[:, 0]  # (B, D)
         x = graph.final_norm(x)  # (B, D)
-        if graph.embedding.tie_weights:
+        if one_table:
+            logits = tf.matmul(x, tf.cast(tf.transpose(table), x.dtype))
+        elif graph.embedding.tie_weights:
             logits = tf.matmul(x, tf.cast(table, x.dtype), transpose_b=True)
         else:
             logits = graph.embedding(x, reverse=True)
