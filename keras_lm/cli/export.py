@@ -15,7 +15,10 @@ def register(commands) -> None:
         "--format", default="savedmodel,tflite,onnx", help="comma-separated formats"
     )
     export.add_argument(
-        "--quantize", default="", help="comma-separated: fp16, int8 (dynamic range), int8-full"
+        "--quantize",
+        default="",
+        help="comma-separated: fp16, int8 (dynamic range), int8-full (TFLite); int8, "
+        "int8-weight-only, int4-weight-only (ONNX)",
     )
     export.add_argument("--out", default="export", help="folder bundles go into")
     export.add_argument("--name", default=None, help="bundle name (default: the run's name)")

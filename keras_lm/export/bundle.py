@@ -26,6 +26,7 @@ from keras_lm.config import Config
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
 from keras_lm.export.onnx import quantize_onnx_dynamic
+from keras_lm.export.onnx import quantize_onnx_weight_only
 from keras_lm.export.onnx_worker import convert_in_subprocess
 from keras_lm.export.probes import build_probe
 from keras_lm.export.probes import calibration_samples
@@ -53,8 +54,9 @@ from keras_lm.runtime.onnx_runner import OnnxGraphs
 log = logging.getLogger(__name__)
 
 FORMATS = ("savedmodel", "tflite", "onnx")
-QUANTIZATIONS = {"tflite": ("fp16", "int8", "int8-full"), "onnx": ("int8",)}
-ALL_QUANTIZATIONS = ("fp16", "int8", "int8-full")
+ONNX_WEIGHT_ONLY = {"int8-weight-only": 8, "int4-weight-only": 4}  # name -> bits
+QUANTIZATIONS = {"tflite": ("fp16", "int8", "int8-full"), "onnx": ("int8", *ONNX_WEIGHT_ONLY)}
+ALL_QUANTIZATIONS = ("fp16", "int8", "int8-full", *ONNX_WEIGHT_ONLY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +64,9 @@ class ExportConfig(Config):
     """What to export. The same fields as `keras-lm export`'s options.
 
     formats: any of "savedmodel", "tflite", "onnx".
-    quantize: any of "fp16", "int8", "int8-full" (TFLite: all three; ONNX: "int8",
-        ONNX Runtime's dynamic quantization); each format also gets float32.
+    quantize: any of "fp16", "int8", "int8-full" (TFLite), "int8" (ONNX Runtime's dynamic
+        quantization), "int8-weight-only" and "int4-weight-only" (ONNX: block-wise
+        `MatMulNBits` weights); each format gets the ones it has, and float32.
     out: folder bundles go into (a bundle is `out/<name>`).
     name: bundle name (default: the run's config name).
     checkpoint: "best" or "final".
@@ -336,8 +339,12 @@ def _convert(job: _Job, fmt: str, quantization: str):
             convert_in_subprocess(job.sources["onnx"], names, float_dir, job.config.opset)
     out_dir = job.folder / "onnx" / quantization
     out_dir.mkdir(parents=True, exist_ok=True)
+    bits = ONNX_WEIGHT_ONLY.get(quantization)
     paths = {
-        p.stem: quantize_onnx_dynamic(p, out_dir / p.name) for p in sorted(float_dir.glob("*.onnx"))
+        p.stem: quantize_onnx_dynamic(p, out_dir / p.name)
+        if bits is None
+        else quantize_onnx_weight_only(p, out_dir / p.name, bits)
+        for p in sorted(float_dir.glob("*.onnx"))
     }
     return out_dir, OnnxGraphs(paths)
 

@@ -74,19 +74,19 @@ _CUSTOM_HANDLERS = {"Erfc": (_erfc_handler, ["Erf"])}
 
 
 @contextlib.contextmanager
-def _quiet_converter():
-    """Keep tf2onnx's per-graph progress logging (INFO/WARNING) out of the export's output.
+def _quiet_logger(name: str):
+    """Keep a converter's per-node progress logging (INFO/WARNING) out of the export's output.
 
     tf2onnx 1.17 with TF 2.21, onnx 1.23 and protobuf emits no Python warnings (checked on
     import and on every family's graphs), so none are filtered: a new one should surface.
     """
-    tf2onnx_logger = logging.getLogger("tf2onnx")
-    level = tf2onnx_logger.level
-    tf2onnx_logger.setLevel(logging.ERROR)
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        tf2onnx_logger.setLevel(level)
+        logger.setLevel(level)
 
 
 # Weights above which tf2onnx's optimizer passes are each preceded by a collection.
@@ -193,7 +193,7 @@ def to_onnx_proto(name: str, fn, opset: int = MIN_OPSET) -> onnx.ModelProto:
     try:
         output_names = _output_names(fn)
         large = _weight_bytes(fn) > COLLECT_ABOVE_BYTES
-        with _quiet_converter(), _collect_between_optimizers(large):
+        with _quiet_logger("tf2onnx"), _collect_between_optimizers(large):
             import tf2onnx
 
             proto, _ = tf2onnx.convert.from_function(
@@ -316,18 +316,71 @@ def quantize_onnx_dynamic(path: str | os.PathLike, out_path: str | os.PathLike) 
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization import quantize_dynamic
 
+    def quantize(proto: onnx.ModelProto, tmp: str) -> None:
+        _gemm_to_matmul(proto)
+        quantize_dynamic(proto, tmp, weight_type=QuantType.QInt8, per_channel=True)
+
+    return _quantize_atomically(path, out_path, "int8", quantize)
+
+
+WEIGHT_ONLY_BLOCK = 32  # weights per scale: the block size ORT's int4 LLM recipes use
+
+
+def quantize_onnx_weight_only(
+    path: str | os.PathLike, out_path: str | os.PathLike, bits: int = 8
+) -> Path:
+    """Block-wise weight-only quantization: every constant-weight MatMul becomes `MatMulNBits`.
+
+    ORT's weight-only op (the one onnxruntime-genai's LLMs run): `bits`-bit weights (8 or
+    4), symmetric, one float scale per 32 weights of a column, so a column's outliers
+    cost only their block. `accuracy_level` 4 lets ORT multiply with int8 activations,
+    quantized per block as each call runs: on a 2-core EPYC, `small`'s decode step took
+    0.26 ms (int8 weights) against 0.41 ms for dynamic int8 and 0.57 ms for float32,
+    while float compute on the same weights (`accuracy_level` 0) took 7.1 ms. Written
+    atomically; `ExportError` on failure.
+    """
+    if bits not in (4, 8):
+        raise ExportError(f"onnx weight-only quantization: bits must be 4 or 8, got {bits}")
+
+    def quantize(proto: onnx.ModelProto, tmp: str) -> None:
+        module = _import_nbits_quantizer()
+        _gemm_to_matmul(proto)
+        config = module.DefaultWeightOnlyQuantConfig(
+            block_size=WEIGHT_ONLY_BLOCK, is_symmetric=True, bits=bits, accuracy_level=4
+        )
+        quantizer = module.MatMulNBitsQuantizer(proto, algo_config=config)
+        with _quiet_logger(module.__name__):
+            quantizer.process()
+        quantizer.model.save_model_to_file(tmp, False)
+
+    return _quantize_atomically(path, out_path, f"int{bits} weight-only", quantize)
+
+
+def _import_nbits_quantizer():
+    """ORT's `matmul_nbits_quantizer`, imported without the root-logger set-up it does on import."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:  # the module calls logging.basicConfig(level=INFO): every library's INFO would print
+        from onnxruntime.quantization import matmul_nbits_quantizer
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return matmul_nbits_quantizer
+
+
+def _quantize_atomically(path, out_path, label: str, quantize) -> Path:
+    """`quantize(proto, tmp)` writes the quantized `path` to a temporary file, checked, then
+    renamed to `out_path`; any failure is an `ExportError` and leaves nothing behind."""
     path, out_path = Path(path), Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     os.close(fd)
     try:
         try:
-            proto = onnx.load(str(path))
-            _gemm_to_matmul(proto)
-            quantize_dynamic(proto, tmp, weight_type=QuantType.QInt8, per_channel=True)
+            quantize(onnx.load(str(path)), tmp)
             onnx.checker.check_model(tmp)
         except Exception as err:
-            raise ExportError(f"onnx int8 quantization of {path}: {err}") from err
+            raise ExportError(f"onnx {label} quantization of {path}: {err}") from err
         os.replace(tmp, out_path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

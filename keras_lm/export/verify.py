@@ -73,6 +73,8 @@ TOLERANCES = {
         atol=None, min_argmax_agreement=0.7, min_token_agreement=0.3, max_quality_delta=0.15
     ),
 }
+TOLERANCES["int8-weight-only"] = TOLERANCES["int8"]  # block-wise: closer than int8 (measured)
+TOLERANCES["int4-weight-only"] = TOLERANCES["int8-full"]
 
 
 def compare_outputs(expected: dict, got: dict, graph: str, atol: float | None) -> list[str]:

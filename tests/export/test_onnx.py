@@ -21,6 +21,7 @@ from keras_lm.export.errors import ExportError  # noqa: E402
 from keras_lm.export.onnx import convert_onnx  # noqa: E402
 from keras_lm.export.onnx import graph_ops  # noqa: E402
 from keras_lm.export.onnx import quantize_onnx_dynamic  # noqa: E402
+from keras_lm.export.onnx import quantize_onnx_weight_only  # noqa: E402
 from keras_lm.export.signatures import export_graphs  # noqa: E402
 from keras_lm.runtime.onnx_runner import OnnxGraphs  # noqa: E402
 
@@ -215,7 +216,7 @@ def test_transformer_lm_dynamic_axes_decode_step_and_greedy_decoding(exported):
 
 
 @pytest.mark.slow
-def test_dynamic_int8_quantization_is_smaller_and_close(tmp_path):
+def test_int8_and_weight_only_quantizations_are_smaller_and_close(tmp_path):
     from keras_lm.models import registry
 
     config = registry.get_family("transformer_lm").config.tiny().to_dict()
@@ -245,6 +246,20 @@ def test_dynamic_int8_quantization_is_smaller_and_close(tmp_path):
         "past_cache": want["cache"],
     }
     assert quantized.run("decode", **step)["logits"].shape == (2, 1, 256)
+    for bits, min_agree in ((8, 0.9), (4, 0.6)):
+        light = {
+            name: quantize_onnx_weight_only(p, tmp_path / f"{name}.w{bits}.onnx", bits)
+            for name, p in paths.items()
+        }
+        ops = graph_ops(light["prefill"])
+        assert ops.get("MatMulNBits") and "MatMul" in ops, ops  # attention's products stay float
+        assert light["prefill"].stat().st_size < 0.7 * paths["prefill"].stat().st_size
+        got = OnnxGraphs(light, num_threads=1).run("prefill", **feed)["logits"]
+        agree = (want["logits"].argmax(-1) == got.argmax(-1)).mean()
+        assert agree >= min_agree, (bits, agree)
+    with pytest.raises(ExportError, match="bits must be 4 or 8"):
+        quantize_onnx_weight_only(paths["decode"], tmp_path / "x.onnx", bits=2)
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def _erfc_fn():
