@@ -33,6 +33,7 @@ from keras_lm.export.probes import calibration_samples
 from keras_lm.export.savedmodel import write_savedmodel
 from keras_lm.export.text_signatures import text_signatures
 from keras_lm.export.tflite import check_builtins_only
+from keras_lm.export.tflite_weight_only import quantize_tflite_weight_only
 from keras_lm.export.tflite import convert_tflite
 from keras_lm.export.verify import TOLERANCES
 from keras_lm.export.verify import VerificationError
@@ -55,7 +56,10 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 ONNX_WEIGHT_ONLY = {"int8-weight-only": 8, "int4-weight-only": 4}  # name -> bits
-QUANTIZATIONS = {"tflite": ("fp16", "int8", "int8-full"), "onnx": ("int8", *ONNX_WEIGHT_ONLY)}
+QUANTIZATIONS = {
+    "tflite": ("fp16", "int8", "int8-full", "int8-weight-only"),
+    "onnx": ("int8", *ONNX_WEIGHT_ONLY),
+}
 ALL_QUANTIZATIONS = ("fp16", "int8", "int8-full", *ONNX_WEIGHT_ONLY)
 
 
@@ -65,8 +69,9 @@ class ExportConfig(Config):
 
     formats: any of "savedmodel", "tflite", "onnx".
     quantize: any of "fp16", "int8", "int8-full" (TFLite), "int8" (ONNX Runtime's dynamic
-        quantization), "int8-weight-only" and "int4-weight-only" (ONNX: block-wise
-        `MatMulNBits` weights); each format gets the ones it has, and float32.
+        quantization), "int8-weight-only" (TFLite: per-channel int8 weights, float compute;
+        ONNX: block-wise `MatMulNBits`) and "int4-weight-only" (ONNX); each format gets the
+        ones it has, and float32.
     out: folder bundles go into (a bundle is `out/<name>`).
     name: bundle name (default: the run's config name).
     checkpoint: "best" or "final".
@@ -205,7 +210,8 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
         log.info("%s %s verified", fmt, quantization)
     for fmt in sources:
         _remove_tree(folder / f".{fmt}-source")
-    _remove_tree(folder / ".onnx-float32")
+    for fmt in ("tflite", "onnx"):  # the float graphs --no-float32 quantized from
+        _remove_tree(folder / f".{fmt}-float32")
     if "savedmodel" not in config.formats:
         _remove_tree(savedmodel)
     manifest["files"] = _file_hashes(folder)
@@ -350,8 +356,20 @@ def _convert(job: _Job, fmt: str, quantization: str):
 
 
 def _convert_tflite(job: _Job, quantization: str):
-
     path = job.folder / "tflite" / f"model.{quantization}.tflite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if quantization == "int8-weight-only":  # from the float32 file, converted once
+        source = path.parent / "model.float32.tflite"
+        if not source.is_file():  # --no-float32: a hidden one
+            source = _tflite_file(job, job.folder / ".tflite-float32" / source.name, "float32")
+        quantize_tflite_weight_only(source, path)
+        check_builtins_only(path)
+        return path, LiteRTGraphs(path)
+    return _tflite_file(job, path, quantization), LiteRTGraphs(path)
+
+
+def _tflite_file(job: _Job, path: Path, quantization: str) -> Path:
+    """The converter's `.tflite` of the run's graphs at `quantization`, builtins checked."""
     path.parent.mkdir(parents=True, exist_ok=True)
     target = job.targets["tflite"]
     representative = None
@@ -365,7 +383,7 @@ def _convert_tflite(job: _Job, quantization: str):
     keys = sorted(target.functions)
     convert_tflite(job.sources["tflite"], path, quantize, representative, signature_keys=keys)
     check_builtins_only(path)
-    return path, LiteRTGraphs(path)
+    return path
 
 
 def _fit_batch(function, inputs: dict) -> dict:

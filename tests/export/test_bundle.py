@@ -167,13 +167,26 @@ def test_float32_can_be_left_out_and_a_too_big_tflite_is_refused_before_conversi
     )
 
 
-def test_no_float32_ships_only_the_quantized_onnx_and_leaves_no_float_files(tiny_run, tmp_path):
-    config = ExportConfig(formats=("onnx",), quantize=("int8",), float32=False, out=str(tmp_path))
+def test_no_float32_ships_only_the_weight_only_variants_and_leaves_no_float_files(
+    tiny_run, tmp_path
+):
+    from keras_lm.export.onnx import graph_ops
+    from keras_lm.export.tflite import op_histogram
+
+    quantize = ("int8-weight-only", "int4-weight-only")
+    config = ExportConfig(
+        formats=("tflite", "onnx"), quantize=quantize, float32=False, out=str(tmp_path)
+    )
     bundle = export_run(tiny_run("tiny-transformer-lm"), config)
     manifest = json.loads((bundle / "manifest.json").read_text())
     keys = [(v["format"], v["quantization"]) for v in manifest["variants"]]
-    assert keys == [("onnx", "int8")]
-    assert sorted(p.name for p in (bundle / "onnx").iterdir()) == ["int8"]
+    assert keys == [("tflite", "int8-weight-only"), ("onnx", *quantize[:1]), ("onnx", quantize[1])]
+    assert all(v["verification"]["passed"] for v in manifest["variants"])
+    assert sorted(p.name for p in (bundle / "onnx").iterdir()) == sorted(quantize)
+    assert [p.name for p in (bundle / "tflite").iterdir()] == ["model.int8-weight-only.tflite"]
+    ops = op_histogram(bundle / "tflite" / "model.int8-weight-only.tflite")
+    assert ops["DEQUANTIZE"] and ops["FULLY_CONNECTED"], ops  # int8 weights (>= 1024), float compute
+    assert graph_ops(bundle / "onnx" / "int4-weight-only" / "decode.onnx").get("MatMulNBits")
     assert not [p for p in bundle.rglob(".*")], "hidden sources or float graphs left behind"
 
 
