@@ -169,3 +169,22 @@ def test_seq2seq_bucketing_follows_the_longer_side():
         padded, real = padded + x["decoder_padding_mask"].size, real + lengths.sum()
     assert real == sum(len(t) + 1 for t in targets)
     assert padded < 1.3 * real  # one random mix pads each batch to its longest (about 1.8x here)
+
+
+def test_classification_framing_counts_its_specials_and_keeps_the_end():
+    from keras_lm.framing import Framing
+
+    framing = Framing(max_length=4, start_id=8, end_id=9)
+    with pytest.raises(InputError, match="text 5/4"):  # 3 ids + [CLS] + [SEP]
+        classification_dataset([[5, 6], [5, 6, 7]], [0, 1], 2, max_length=4, framing=framing)
+    ds = classification_dataset(
+        [[5, 6], [5, 6, 7]],
+        [0, 1],
+        2,
+        max_length=4,
+        overflow="truncate",
+        shuffle=False,
+        framing=framing,
+    )
+    x, _ = next(iter(ds))
+    assert x["token_ids"].numpy().tolist() == [[8, 5, 6, 9], [8, 5, 6, 9]]
