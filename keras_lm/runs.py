@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from keras_lm.errors import InputError
+from keras_lm.framing import Framing
 from keras_lm.models.registry import get_family
 from keras_lm.training.config import CHECKPOINTS
 from keras_lm.training.config import TrainConfig
@@ -85,10 +86,12 @@ class Run:
         return dict(self._splits)
 
     def upstream(self) -> dict | None:
-        """Greedy tokens the model's original library generated (`keras-lm import`), or None.
+        """What the model's original library made of it (`keras-lm import`), or None.
 
-        `{"source", "prompts", "generated"}`: each prompt's ids and the tokens that followed;
-        checked here, since the file is read back from disk.
+        `{"source", "prompts", "generated"}` for an LM: each prompt's ids and the greedy
+        tokens that followed; `{"source", "prompts", "classes"}` for a classifier: each
+        framed text's ids and the class predicted. Checked here, since the file is read
+        back from disk.
         """
         path = self.path / UPSTREAM
         if self._upstream is not None or not path.is_file():
@@ -97,28 +100,42 @@ class Run:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as err:
             raise InputError(str(path), f"not valid JSON: {err}") from None
+        data = data if isinstance(data, dict) else {}
         size = self.tokenizer.vocab_size
-        rows = {
-            key: data.get(key) if isinstance(data, dict) else None
-            for key in ("prompts", "generated")
-        }
-        for key, value in rows.items():
-            if not isinstance(value, list) or not all(
-                isinstance(row, list)
-                and all(
-                    isinstance(i, int) and not isinstance(i, bool) and 0 <= i < size for i in row
-                )
-                for row in value
-            ):
-                raise InputError(str(path), f"expected lists of token ids below {size}", field=key)
-        if len(rows["prompts"]) != len(rows["generated"]) or not all(rows["prompts"]):
-            raise InputError(str(path), "one non-empty prompt per generated row", field="prompts")
+        rows = {"prompts": _id_rows(data.get("prompts"), size, path, "prompts")}
+        if self.task == "classify":
+            classes = len(self.labels() or []) or int(self.config.model.get("num_classes", 0))
+            found = _id_rows([data.get("classes")], classes, path, "classes")[0]
+            rows["classes"], name = found, "class"
+        else:
+            rows["generated"], name = (
+                _id_rows(data.get("generated"), size, path, "generated"),
+                "row",
+            )
+        outputs = rows.get("classes", rows.get("generated"))
+        if len(rows["prompts"]) != len(outputs) or not all(rows["prompts"]):
+            raise InputError(str(path), f"one non-empty prompt per {name}", field="prompts")
         self._upstream = {"source": str(data.get("source", "")), **rows}  # read once per Run
         return self._upstream
 
     def labels(self) -> list[str] | None:
         """Class names of a classifier run, in the order of its logits."""
         return self.metrics().get("labels")
+
+    def framing(self) -> Framing:
+        """How a classifier run frames and cuts its token ids (`keras_lm.framing`)."""
+        return Framing.of(self.config.model, self.tokenizer.specials, self.config.data.max_length)
+
+
+def _id_rows(value, size: int, path: Path, key: str) -> list[list[int]]:
+    """`value` if it is a list of lists of ids in `[0, size)`; `InputError` naming `key` otherwise."""
+    if not isinstance(value, list) or not all(
+        isinstance(row, list)
+        and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < size for i in row)
+        for row in value
+    ):
+        raise InputError(str(path), f"expected lists of ids below {size}", field=key)
+    return value
 
 
 def open_run(path: str | Path) -> Run:

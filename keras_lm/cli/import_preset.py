@@ -1,4 +1,4 @@
-"""`keras-lm import PRESET --out RUN`: a keras-hub preset as a run directory (checked against keras-hub)."""
+"""`keras-lm import PRESET --out RUN`: a keras-hub preset (GPT-2, BERT) as a run directory (checked against keras-hub)."""
 
 from __future__ import annotations
 
@@ -20,14 +20,23 @@ def register(commands) -> None:
         "--context",
         type=positive_int,
         metavar="N",
-        help="positions to keep (default: the preset's); a smaller KV cache for phones",
+        help="positions to keep (default: the preset's); a smaller KV cache for phones, or a "
+        "classifier's longest input",
+    )
+    parser.add_argument(
+        "--classes",
+        type=positive_int,
+        metavar="N",
+        help="a BERT preset without a classifier head: classes of the new head (default: the "
+        "number of labels of a labelled --data)",
     )
     parser.add_argument(
         "--data",
         default="stdlib-docs",
         metavar="DATASET",
         help="data set whose valid split checks the import and each export (default stdlib-docs, "
-        "built from Python's own docstrings)",
+        "built from Python's own docstrings; a classifier takes its labels from a labelled one, "
+        "e.g. sst2 or stdlib-kinds)",
     )
     parser.add_argument(
         "--data-dir", metavar="DIR", help="where data sets are (else $KERAS_LM_DATA)"
@@ -47,16 +56,19 @@ def run_import(args) -> int:
         preset=args.preset,
         out=args.out,
         context=args.context,
+        classes=args.classes,
         dataset=args.data,
         data_dir=args.data_dir,
         overwrite=args.overwrite,
     )
     run = import_preset(config)
     reference = json.loads((run / REFERENCE).read_text(encoding="utf-8"))
+    count = len(reference["prompts"])
+    same = "classes" if "classes" in reference else "greedy tokens"
     out_console().print(
         f"imported {args.preset} into {run}: logits within {reference['logits_max_abs_diff']:.2g} "
-        f"of keras-hub's, greedy tokens identical on {len(reference['prompts'])}/"
-        f"{len(reference['prompts'])} prompts",
+        f"of keras-hub's, {same} identical on {count}/{count} "
+        + ("texts" if "classes" in reference else "prompts"),
         markup=False,
         soft_wrap=True,
     )

@@ -19,7 +19,7 @@ def register(commands) -> None:
     add_source_arguments(train)
     train.add_argument(
         "--kind",
-        choices=["char", "byte", "wordpiece", "sentencepiece", "byte_bpe"],
+        choices=["char", "byte", "wordpiece", "sentencepiece", "byte_bpe", "bert_wordpiece"],
         default="wordpiece",
     )
     train.add_argument(

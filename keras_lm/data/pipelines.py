@@ -30,6 +30,7 @@ from keras_lm.features import ENCODER_PADDING_MASK
 from keras_lm.features import ENCODER_TOKEN_IDS
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
+from keras_lm.framing import Framing
 
 log = logging.getLogger(__name__)
 Overflow = Literal["error", "truncate", "drop"]
@@ -174,12 +175,20 @@ def classification_dataset(
     seed: int = 0,
     pad_to_max: bool = False,
     lines: Sequence[int] | None = None,
+    framing: Framing | None = None,
 ) -> tf.data.Dataset:
-    """`({"token_ids", "padding_mask"}, label)` batches for a classifier."""
+    """`({"token_ids", "padding_mask"}, label)` batches for a classifier.
+
+    Each text's ids are framed and cut by `framing` (None: `Framing(max_length)`, the ids
+    as they are); `overflow` counts the framed length against `framing.max_length`.
+    """
     if len(ids) != len(labels):
         raise ValueError(f"{len(ids)} texts but {len(labels)} labels")
-    keep = fit_lengths([(len(s),) for s in ids], (max_length,), overflow, lines, ("text",))
-    tokens = [list(ids[i][:max_length]) for i in keep]
+    framing = framing or Framing(max_length)
+    max_length = framing.max_length
+    lengths = [(framing.length(s),) for s in ids]
+    keep = fit_lengths(lengths, (max_length,), overflow, lines, ("text",))
+    tokens = [framing(list(ids[i])) for i in keep]
     y = np.asarray([labels[i] for i in keep], dtype=np.int32)
     ds = tf.data.Dataset.from_tensor_slices((_ragged(tokens), y))
     ds = ds.map(_classification_example, num_parallel_calls=AUTOTUNE)

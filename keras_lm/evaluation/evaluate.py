@@ -182,6 +182,7 @@ def _evaluate_classifier(run: Run, corpus: Corpus, checkpoint: str, batch_size: 
         overflow=data.overflow,
         shuffle=False,
         lines=[r.line for r in corpus],
+        framing=run.framing(),
     )
     y_true, probs, nll = _predict_classes(run.model(checkpoint), dataset)
     return {"loss": float(nll.mean()), **classification_metrics(y_true, probs, labels)}

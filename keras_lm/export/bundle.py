@@ -180,6 +180,7 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
         **reference.facts,
         "labels": run.labels(),
         "max_length": run.config.data.max_length,
+        "framing": run.framing() if family.task == "classify" else None,
     }
     strings, graph_tokenizer = {}, None
     if "savedmodel" in config.formats:
@@ -248,9 +249,9 @@ def _target(run, family, model, reference, held_out, functions, contract: str) -
         data.max_source_length,
         max_length=data.max_length,
         contract=contract,
+        framing=run.framing() if family.task == "classify" else None,
     )
-    if family.task == "lm":
-        probe.upstream = run.upstream()
+    probe.upstream = run.upstream()  # an imported preset's own library's outputs, or None
     return _Target(dict(reference.functions), reference, probe, contract)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_lm.export.verify import Probe
+from keras_lm.framing import Framing
 from keras_lm.inference.decoding import left_pad
 from keras_lm.inference.decoding import right_pad
 from keras_lm.models.family import Family
@@ -60,17 +61,19 @@ def build_probe(
     max_source_length: int | None = None,
     max_length: int = 64,
     contract: str = "graph_cache",
+    framing: Framing | None = None,
 ) -> Probe:
     """A `Probe` for `family` from the held-out `corpus`, its graph inputs made by `reference`.
 
-    Sources are cut to `max_source_length` (the model's limit). `contract` is the cache
-    contract of `reference`'s graphs (`keras_lm.inference.manifest.CONTRACTS`).
+    Sources are cut to `max_source_length` (the model's limit); a classifier's texts are
+    framed by `framing` (None: cut to `max_length`). `contract` is the cache contract of
+    `reference`'s graphs (`keras_lm.inference.manifest.CONTRACTS`).
     """
     if family.task == "lm":
         return _lm_probe(reference, family, facts, corpus, tokenizer, contract)
     if family.task == "seq2seq":
         return _seq2seq_probe(reference, family, facts, corpus, tokenizer, max_source_length)
-    return _classifier_probe(corpus, tokenizer, labels, max_length)
+    return _classifier_probe(corpus, tokenizer, labels, framing or Framing(max_length))
 
 
 def recorded_lm_inputs(
@@ -114,15 +117,16 @@ def _seq2seq_probe(reference, family, facts, corpus, tokenizer, max_source_lengt
     )
 
 
-def _classifier_probe(corpus, tokenizer, labels, max_length) -> Probe:
+def _classifier_probe(corpus, tokenizer, labels, framing: Framing) -> Probe:
+    """Framed held-out texts; their labels too where the corpus has them (accuracy is checked)."""
     records = list(corpus)[:: max(len(corpus) // PROMPTS, 1)][:PROMPTS]
-    texts = [tokenizer.encode(r.text)[:max_length] or [tokenizer.specials.unk_id] for r in records]
+    texts = [framing(tokenizer.encode(r.text)) or [tokenizer.specials.unk_id] for r in records]
     index = {name: i for i, name in enumerate(labels or [])}
     ids, mask = right_pad(texts[:8])
     return Probe(
         {"classify": {"token_ids": ids, "padding_mask": mask}},
         texts,
-        labels=[index.get(r.label, -1) for r in records],
+        labels=[index.get(r.label, -1) for r in records] if corpus.kind == "labelled" else None,
     )
 
 

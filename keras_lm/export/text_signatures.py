@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_lm.framing import Framing
 from keras_lm.inference.steppers import CachedLMStepper
 from keras_lm.inference.steppers import CachedSeq2SeqStepper
 from keras_lm.inference.steppers import RecurrentLMStepper
@@ -178,12 +179,26 @@ def _translate(graphs, cached: bool, tok, text, steps, facts, specials):
     return translate
 
 
+def frame_ragged(ragged, framing: Framing):
+    """`keras_lm.framing.Framing` in the graph: each row cut to `framing.room`, then framed.
+
+    >>> frame_ragged(tf.ragged.constant([[7, 8, 9], [5]]), Framing(4, 1, 2)).to_list()
+    [[1, 7, 8, 2], [1, 5, 2]]
+    """
+    ragged = ragged[:, : framing.room]
+    column = tf.stack([ragged.nrows(), 1])
+    head = [tf.RaggedTensor.from_tensor(tf.fill(column, i)) for i in framing.head]
+    tail = [tf.RaggedTensor.from_tensor(tf.fill(column, i)) for i in framing.tail]
+    return tf.concat([*head, ragged, *tail], axis=1) if head or tail else ragged
+
+
 def _classify(graphs, tok, text, facts):
     labels = tf.constant(facts.get("labels") or [])
+    framing = facts.get("framing") or Framing(facts.get("max_length") or 64)
 
     @tf.function(input_signature=[text])
     def classify_text(text):
-        ragged = tok.tokenize(text)[:, : facts.get("max_length", 64)]
+        ragged = frame_ragged(tok.tokenize(text), framing)
         ids = ragged.to_tensor()
         mask = tf.cast(tf.sequence_mask(ragged.row_lengths(), tf.shape(ids)[1]), tf.int32)
         probs = graphs["classify"](token_ids=ids, padding_mask=mask)["probabilities"]

@@ -154,7 +154,7 @@ def verify_variant(
         results["upstream"] = upstream
         if upstream["token_agreement"] < tolerance.min_token_agreement:
             problems.append(
-                f"greedy decoding against {upstream['source']}: {upstream['identical']}/"
+                f"outputs against {upstream['source']}: {upstream['identical']}/"
                 f"{upstream['examples']} identical, token agreement "
                 f"{upstream['token_agreement']:.3f} < {tolerance.min_token_agreement}"
             )
@@ -224,11 +224,18 @@ def token_agreement(expected: list, got: list) -> dict:
 
 
 def upstream_agreement(candidate, family, facts, probe) -> dict:
-    """Greedy tokens of `candidate` against those the model's own library generated.
+    """Greedy tokens (a classifier: classes) of `candidate` against the model's own library's.
 
     One prompt at a time and never stopping at the end token, as they were generated
-    (`keras_lm.presets.importer`).
+    (`keras_lm.presets.importer`); a classifier's `token_agreement` is its class agreement.
     """
+    if family.task == "classify":
+        want = [[c] for c in probe.upstream["classes"]]
+        got = [
+            [int(np.argmax(candidate.run("classify", token_ids=ids, padding_mask=mask)["logits"]))]
+            for ids, mask in (right_pad([p]) for p in probe.upstream["prompts"])
+        ]
+        return {"source": probe.upstream["source"], **token_agreement(want, got)}
     stepper = family.make_stepper(candidate, facts, probe.contract)
     want = probe.upstream["generated"]
     got = [
@@ -318,7 +325,8 @@ def verify_text_signatures(savedmodel_dir, family: Family, reference, run, probe
     texts = [run.tokenizer.decode(p) for p in probe.prompts[:TEXT_CHECKS]]
     if family.task == "classify":
         got = loaded.signatures["classify_text"](text=tf.constant(texts))["label"].numpy()
-        ids, mask = right_pad([run.tokenizer.encode(t) or [0] for t in texts])
+        framing, unk = run.framing(), run.tokenizer.specials.unk_id
+        ids, mask = right_pad([framing(run.tokenizer.encode(t)) or [unk] for t in texts])
         labels = run.labels() or []
         want = [
             labels[i]

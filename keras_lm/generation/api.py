@@ -18,6 +18,7 @@ import numpy as np
 
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
+from keras_lm.framing import Framing
 from keras_lm.generation.keras_graphs import RecomputeLMStepper
 from keras_lm.generation.keras_graphs import keras_stepper
 from keras_lm.inference.sampling import softmax
@@ -35,8 +36,8 @@ class Generator(TextModel):
     max_source_length / max_target_length: seq2seq limits from the run's data config.
     cached: False runs the naive full recompute (LMs only): for benchmarks and checks.
     jit_compile: XLA-compile the one-token step.
-    labels / max_length / overflow: a classifier's class names, token limit and overflow rule
-        (`from_run` reads all three from the run's config).
+    labels / max_length / overflow / framing: a classifier's class names, token limit, overflow
+        rule and framing of its ids (`from_run` reads all four from the run).
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class Generator(TextModel):
         labels: list[str] | None = None,
         max_length: int | None = None,
         overflow: str = "truncate",
+        framing: Framing | None = None,
     ):
         family = family_of(model)
         if family.stepper is None:
@@ -61,7 +63,7 @@ class Generator(TextModel):
         limit = max_source_length if family.bounded_source else None
         super().__init__(stepper, tokenizer, family.task, family.name, limit)
         self.model, self.labels, self.max_length = model, labels, max_length
-        self.overflow = overflow
+        self.overflow, self.framing = overflow, framing
 
     def _class_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return softmax(self.model.predict_on_batch({TOKEN_IDS: ids, PADDING_MASK: mask}))
@@ -82,4 +84,5 @@ class Generator(TextModel):
             labels=run.labels(),
             max_length=data.max_length,
             overflow=data.overflow,
+            framing=run.framing() if run.task == "classify" else None,
         )

@@ -27,6 +27,7 @@ import logging
 import numpy as np
 
 from keras_lm.errors import InputError
+from keras_lm.framing import Framing
 from keras_lm.inference.decoding import generate_lm
 from keras_lm.inference.decoding import right_pad
 from keras_lm.inference.decoding import translate_ids
@@ -42,10 +43,12 @@ class TextModel:
     bundle models; pure Python over the stepper and the tokenizer.
     """
 
-    # A classifier's class names, token limit and overflow rule (`data.max_length`, `data.overflow`).
+    # A classifier's class names, token limit and overflow rule (`data.max_length`, `data.overflow`),
+    # and how its ids are framed (None: `Framing(max_length)`, the ids as they are).
     labels: list[str] | None = None
     max_length: int | None = None
     overflow: str = "truncate"
+    framing: Framing | None = None
 
     def __init__(
         self,
@@ -109,21 +112,23 @@ class TextModel:
     def classify(self, texts: str | list[str]) -> list[dict] | dict:
         """`{"label", "probabilities"}` per text; one text in, one dict out.
 
-        A text longer than the classifier's `data.max_length` tokens is an error naming it
-        when the model was trained with `data.overflow: error`; otherwise it is cut to the
-        limit, with a warning that counts the cut texts (training cut or dropped such rows).
+        A text longer than the classifier's `data.max_length` tokens (framing specials
+        included) is an error naming it when the model was trained with `data.overflow:
+        error`; otherwise it is cut to the limit, with a warning that counts the cut texts
+        (training cut or dropped such rows).
         """
         self._require("classify", "classify")
         batch = [texts] if isinstance(texts, str) else list(texts)
-        limit = self.max_length or 64
+        framing = self.framing or Framing(self.max_length or 64)
+        limit = framing.max_length
         unk = self.tokenizer.specials.unk_id
         encoded = [self.tokenizer.encode(t) for t in batch]
-        too_long = [i for i, row in enumerate(encoded) if len(row) > limit]
+        too_long = [i for i, row in enumerate(encoded) if framing.length(row) > limit]
         if too_long and self.overflow == "error":
             i = too_long[0]
             raise InputError(
                 "text",
-                f"text {i} ({batch[i][:40]!r}...) is {len(encoded[i])} tokens; the classifier "
+                f"text {i} ({batch[i][:40]!r}...) is {framing.length(encoded[i])} tokens; the classifier "
                 f"takes at most {limit} (data.max_length, trained with data.overflow: error)",
             )
         if too_long:
@@ -133,7 +138,7 @@ class TextModel:
                 len(batch),
                 limit,
             )
-        ids, mask = right_pad([row[:limit] or [unk] for row in encoded])
+        ids, mask = right_pad([framing(row) or [unk] for row in encoded])
         probs = np.asarray(self._class_probabilities(ids, mask))
         labels = self.labels or [str(i) for i in range(probs.shape[-1])]
         out = [

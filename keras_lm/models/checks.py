@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from keras_lm.errors import ConfigError
 
+ACTIVATION_NAMES = ("gelu", "gelu_approximate")  # keras_lm.layers.activations.ACTIVATIONS
+
 
 def check_heads(hidden_dim: int, num_heads: int) -> None:
     """Raise `ConfigError` unless `hidden_dim` splits evenly into `num_heads` heads.
@@ -19,4 +21,20 @@ def check_heads(hidden_dim: int, num_heads: int) -> None:
     if num_heads < 1 or hidden_dim % num_heads:
         raise ConfigError(
             f"hidden_dim ({hidden_dim}) must be a multiple of num_heads ({num_heads})"
+        )
+
+
+def check_activation(name: str) -> None:
+    """Raise `ConfigError` unless `name` is a feed-forward activation a run config may name.
+
+    Example:
+    >>> check_activation("gelu_approximate")
+    >>> check_activation("relu")
+    Traceback (most recent call last):
+    ...
+    keras_lm.errors.ConfigError: model.activation: expected one of ['gelu', 'gelu_approximate'], got 'relu'
+    """
+    if name not in ACTIVATION_NAMES:
+        raise ConfigError(
+            f"model.activation: expected one of {list(ACTIVATION_NAMES)}, got {name!r}"
         )

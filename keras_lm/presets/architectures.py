@@ -1,12 +1,19 @@
 """The keras-hub architectures keras_lm imports, by the backbone's registered name.
 
+    backbone                tokenizer               keras_lm family     module
+    keras_hub>GPT2Backbone  keras_hub>GPT2Tokenizer transformer_lm      gpt2.py
+    keras_hub>BertBackbone  keras_hub>BertTokenizer encoder_classifier  bert.py (+ BertTextClassifier head)
+
 Each is a module with `BACKBONE`, `TOKENIZER`, `FAMILY` and the functions
-`model_config(config, context)`, `load_tokenizer(preset)`, `hub_backbone(preset)`,
-`convert(backbone, config)` and `hub_causal_lm(backbone)` (see `keras_lm.presets.gpt2`).
+`model_config(preset, context, classes, labels)` (the family's config, its fields read
+with `keras_lm.presets.fields`; `labels()` loads the data set's label names when needed), `load_tokenizer(preset)`, `hub_model(preset, config)`
+(keras-hub's own model, weights loaded), `convert(hub_model, config)` (ours, weights
+copied by variable path) and `check(hub_model, model, prompts, import_config)` (ours
+against keras-hub's, `keras_lm.presets.checks`; returns what reference.json keeps).
 
 Example:
 >>> sorted(ARCHITECTURES)
-['keras_hub>GPT2Backbone']
+['keras_hub>BertBackbone', 'keras_hub>GPT2Backbone']
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from keras_lm.errors import InputError
+from keras_lm.presets import bert
 from keras_lm.presets import gpt2
 from keras_lm.presets.folder import Preset
 
-ARCHITECTURES: dict[str, ModuleType] = {module.BACKBONE: module for module in (gpt2,)}
+ARCHITECTURES: dict[str, ModuleType] = {module.BACKBONE: module for module in (gpt2, bert)}
 
 
 def architecture_of(preset: Preset) -> ModuleType:

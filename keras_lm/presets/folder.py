@@ -5,7 +5,10 @@ A preset (what `save_to_preset` writes and what a downloaded preset holds) is a 
     config.json      the backbone: {"class_name", "registered_name", "config": {...}}
     tokenizer.json   the tokenizer: the same shape
     model.weights.h5 the backbone's weights
-    assets/tokenizer/ the tokenizer's files (GPT-2: vocabulary.json, merges.txt)
+    assets/tokenizer/ the tokenizer's files (GPT-2: vocabulary.json, merges.txt; BERT:
+                     vocabulary.txt)
+    task.json        the task, where one was saved (a BertTextClassifier: its head); optional
+    task.weights.h5  the task's own weights (those not in the backbone), beside task.json
     metadata.json    versions (optional here)
 
 Nothing here deserializes a Keras object from the folder: keras-hub's own loader would
@@ -41,6 +44,7 @@ class Preset:
     path: the folder. backbone: the backbone's registered name ("keras_hub>GPT2Backbone").
     config: the backbone's config dict (not yet checked field by field). tokenizer: the
     tokenizer's registered name. tokenizer_config: its config dict. weights: the `.h5` file.
+    task / task_config: the task's registered name and config dict (None without task.json).
     """
 
     path: Path
@@ -49,6 +53,16 @@ class Preset:
     tokenizer: str
     tokenizer_config: dict[str, Any]
     weights: Path
+    task: str | None = None
+    task_config: dict[str, Any] | None = None
+
+    @property
+    def task_weights(self) -> Path:
+        """The task's own weights; `InputError` if task.json has none beside it."""
+        path = self.path / "task.weights.h5"
+        if not path.is_file():
+            raise InputError(str(path), f"file not found: the {self.task} in task.json needs it")
+        return path
 
     def asset(self, name: str) -> Path:
         """The tokenizer asset `name` (under assets/tokenizer/); `InputError` if it is absent."""
@@ -99,4 +113,16 @@ def read_preset(path: str | Path) -> Preset:
         )
     backbone, config = _object(path / "config.json")
     tokenizer, tokenizer_config = _object(path / "tokenizer.json")
-    return Preset(path, backbone, config, tokenizer, tokenizer_config, path / "model.weights.h5")
+    task, task_config = (
+        _object(path / "task.json") if (path / "task.json").exists() else (None, None)
+    )
+    return Preset(
+        path,
+        backbone,
+        config,
+        tokenizer,
+        tokenizer_config,
+        path / "model.weights.h5",
+        task,
+        task_config,
+    )

@@ -9,7 +9,7 @@ preset's 1024 positions (a smaller KV cache on a phone); the first rows of the p
 table are kept.
 
 Example:
->>> config = model_config({"vocabulary_size": 50257, "num_layers": 12, "num_heads": 12,
+>>> config = lm_config({"vocabulary_size": 50257, "num_layers": 12, "num_heads": 12,
 ...     "hidden_dim": 768, "intermediate_dim": 3072, "dropout": 0.1, "max_sequence_length": 1024}, 256)
 >>> config.context, config.activation, config.mlp_dim
 (256, 'gelu_approximate', 3072)
@@ -17,11 +17,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from keras_lm.errors import InputError
 from keras_lm.models.transformer_lm.config import TransformerLMConfig
+from keras_lm.presets import fields as f
 from keras_lm.presets.folder import MAX_VOCABULARY_BYTES
 from keras_lm.presets.folder import Preset
 from keras_lm.presets.folder import read_json
@@ -30,48 +32,37 @@ BACKBONE = "keras_hub>GPT2Backbone"
 TOKENIZER = "keras_hub>GPT2Tokenizer"
 FAMILY = "transformer_lm"
 END_TOKEN = "<|endoftext|>"
-# The backbone config's fields: name -> (type, smallest, largest). Others are refused.
+# The backbone config's fields (others are refused).
 FIELDS = {
-    "vocabulary_size": (int, 1, 1_000_000),
-    "num_layers": (int, 1, 512),
-    "num_heads": (int, 1, 1024),
-    "hidden_dim": (int, 1, 65_536),
-    "intermediate_dim": (int, 1, 262_144),
-    "dropout": (float, 0.0, 0.99),
-    "max_sequence_length": (int, 1, 131_072),
+    "vocabulary_size": f.number(int, 1, 1_000_000),
+    "num_layers": f.number(int, 1, 512),
+    "num_heads": f.number(int, 1, 1024),
+    "hidden_dim": f.number(int, 1, 65_536),
+    "intermediate_dim": f.number(int, 1, 262_144),
+    "dropout": f.number(float, 0.0, 0.99, default=0.0),
+    "max_sequence_length": f.number(int, 1, 131_072),
 }
-IGNORED = ("name", "trainable", "dtype")  # Keras bookkeeping; keras_lm imports in float32
 
 
 def checked_config(config: dict[str, Any], where: str = "config.json") -> dict[str, Any]:
     """The backbone config's fields, each of the right type and range; `InputError` otherwise."""
-    unknown = sorted(set(config) - set(FIELDS) - set(IGNORED))
-    if unknown:
-        raise InputError(where, f"unexpected GPT2Backbone field(s) {unknown}", field="config")
-    found = {}
-    for name, (kind, low, high) in FIELDS.items():
-        value = config.get(name, 0.0 if name == "dropout" else None)
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if kind is int:
-            ok = ok and float(value).is_integer()
-        if not ok or not low <= value <= high:
-            raise InputError(
-                where, f"expected {kind.__name__} in [{low}, {high}], got {value!r}", field=name
-            )
-        found[name] = kind(value)
-    if found["hidden_dim"] % found["num_heads"]:
-        raise InputError(where, "hidden_dim must be a multiple of num_heads", field="hidden_dim")
+    found = f.checked_config(config, FIELDS, where, "GPT2Backbone")
+    f.check_heads(found, where)
     return found
 
 
-def model_config(config: dict[str, Any], context: int | None = None) -> TransformerLMConfig:
+def model_config(
+    preset: Preset, context: int | None, classes: int | None, labels: Callable[[], list[str] | None]
+) -> TransformerLMConfig:
+    """The `transformer_lm` config of the preset (an LM: `classes` and `labels` are unused)."""
+    return lm_config(preset.config, context)
+
+
+def lm_config(config: dict[str, Any], context: int | None = None) -> TransformerLMConfig:
     """The `transformer_lm` config of a GPT-2 backbone config; `context` None keeps the preset's."""
     fields = checked_config(config)
     longest = fields["max_sequence_length"]
-    if context is not None and not 1 <= context <= longest:
-        raise InputError(
-            "--context", f"expected 1..{longest} (the preset's positions), got {context}"
-        )
+    f.check_context(context, longest)
     return TransformerLMConfig(
         vocab_size=fields["vocabulary_size"],
         context=context or longest,
@@ -124,17 +115,12 @@ def _merges(path: Path) -> list[str]:
     return merges
 
 
-def hub_backbone(preset: Preset):
+def hub_model(preset: Preset, config: TransformerLMConfig | None = None):
     """keras-hub's `GPT2Backbone` built from the checked config, with the preset's weights."""
     import keras_hub
 
     backbone = keras_hub.models.GPT2Backbone(**checked_config(preset.config), dtype="float32")
-    try:
-        backbone.load_weights(str(preset.weights))
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise InputError(
-            str(preset.weights), f"cannot load the GPT2Backbone's weights: {err}"
-        ) from None
+    f.load_weights(backbone.load_weights, preset.weights, "GPT2Backbone")
     return backbone
 
 
@@ -157,6 +143,21 @@ def convert(backbone, config: TransformerLMConfig):
 def _our_path(path: str) -> str:
     """keras-hub's variable path -> the transformer_lm model's (only the final norm is renamed)."""
     return "final_layer_norm/" + path.split("/", 1)[1] if path.startswith("layer_norm/") else path
+
+
+def check(backbone, model, prompts: list[list[int]], config) -> dict:
+    """`model`'s logits and greedy tokens against keras-hub's (`ImportConfig` `config`)."""
+    from keras_lm.presets.checks import check_causal_lm
+
+    return check_causal_lm(
+        lambda feed: backbone.token_embedding(backbone(feed), reverse=True),
+        hub_causal_lm(backbone),
+        model,
+        prompts,
+        config.preset,
+        config.logits_atol,
+        config.check_tokens,
+    )
 
 
 def hub_causal_lm(backbone):

@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_lm.errors import InputError
 from keras_lm.errors import KerasLMError
+from keras_lm.framing import Framing
 from keras_lm.inference.manifest import Manifest
 from keras_lm.inference.manifest import Variant
 from keras_lm.inference.text_model import TextModel
@@ -87,6 +88,10 @@ class BundleModel(TextModel):
         self.labels = manifest.labels
         self.max_length = data.get("max_length")
         self.overflow = data.get("overflow", "truncate")
+        if family.task == "classify":
+            model = manifest.train_config.get("model")
+            model = model if isinstance(model, dict) else {}
+            self.framing = Framing.of(model, tokenizer.specials, self.max_length or 64)
 
     def _class_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.graphs.run("classify", token_ids=ids, padding_mask=mask)["probabilities"]

@@ -4,8 +4,10 @@ TensorFlow-free twin and a TensorFlow graph twin that give the same ids.
 Importing this package, loading a tokenizer and using it import neither TensorFlow nor
 Keras; `tokenizer.to_tf()` builds the graph twin (`keras_lm.tokenizers.tf_graph`) for
 `tf.data` and SavedModel signatures. The special tokens have fixed ids in every kind but
-byte_bpe: [PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3, [MASK]=4. A byte_bpe tokenizer has GPT-2's
-one special token, "<|endoftext|>", in every role, at the id its vocabulary gives it.
+byte_bpe and bert_wordpiece: [PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3, [MASK]=4. A byte_bpe
+tokenizer has GPT-2's one special token, "<|endoftext|>", in every role, at the id its
+vocabulary gives it; a bert_wordpiece one BERT's [PAD] [UNK] [CLS] [SEP] [MASK], wherever
+its vocabulary has them.
 
 Example:
 >>> import tempfile
@@ -18,6 +20,7 @@ True
 """
 
 from keras_lm.tokenizers.base import Tokenizer
+from keras_lm.tokenizers.bert_word_piece import BertWordPieceTokenizer
 from keras_lm.tokenizers.byte import ByteTokenizer
 from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
@@ -29,6 +32,7 @@ from keras_lm.tokenizers.training import train_tokenizer
 from keras_lm.tokenizers.word_piece import WordPieceTokenizer
 
 __all__ = [
+    "BertWordPieceTokenizer",
     "ByteBPETokenizer",
     "ByteTokenizer",
     "CharTokenizer",

@@ -196,6 +196,12 @@ def check_vocabulary(vocabulary: Sequence[str], where: str) -> list[str]:
         raise InputError(
             where, f"expected the special tokens {specials} at ids 0..4, found {vocab[:5]}"
         )
+    return check_unique(vocab, where)
+
+
+def check_unique(vocabulary: Sequence[str], where: str) -> list[str]:
+    """Check that every token is there once; return a list copy."""
+    vocab = list(vocabulary)
     if len(set(vocab)) != len(vocab):
         seen: set[str] = set()
         dupes = [t for t in vocab if t in seen or seen.add(t)]

@@ -1,7 +1,7 @@
 """`load_tokenizer(directory)`: read tokenizer.json and its asset back into the right pure class.
 
 Every problem (missing or corrupt file, unknown kind or version, special tokens that
-differ from the fixed ones, or for byte_bpe from those its asset gives, an asset whose
+differ from the fixed ones, or for byte_bpe and bert_wordpiece from those its asset gives, an asset whose
 sha256 is not the recorded one) raises `InputError` naming the file and what was expected.
 
 Example:
@@ -25,6 +25,7 @@ from keras_lm.tokenizers.base import CONFIG_NAME
 from keras_lm.tokenizers.base import FORMAT
 from keras_lm.tokenizers.base import FORMAT_VERSION
 from keras_lm.tokenizers.base import Tokenizer
+from keras_lm.tokenizers.bert_word_piece import BertWordPieceTokenizer
 from keras_lm.tokenizers.byte import ByteTokenizer
 from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
@@ -41,6 +42,7 @@ KINDS: dict[str, type[Tokenizer]] = {
         WordPieceTokenizer,
         SentencePieceTokenizer,
         ByteBPETokenizer,
+        BertWordPieceTokenizer,
     )
 }
 

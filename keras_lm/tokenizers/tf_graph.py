@@ -224,6 +224,7 @@ GRAPHS: dict[str, type[TFTokenizer]] = {
     "wordpiece": WordPieceGraph,
     "sentencepiece": SentencePieceGraph,
     "byte_bpe": ByteBPEGraph,
+    "bert_wordpiece": WordPieceGraph,  # the same layer; only the specials' ids differ
 }
 
 

@@ -24,6 +24,8 @@ from keras_lm.config import Config
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
 from keras_lm.tokenizers.base import Tokenizer
+from keras_lm.tokenizers.bert_word_piece import BERT_TOKENS
+from keras_lm.tokenizers.bert_word_piece import BertWordPieceTokenizer
 from keras_lm.tokenizers.byte import ByteTokenizer
 from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
@@ -33,7 +35,8 @@ from keras_lm.tokenizers.word_piece import SUFFIX
 from keras_lm.tokenizers.word_piece import WordPieceTokenizer
 from keras_lm.tokenizers.word_piece import pretokenize
 
-Kind = Literal["char", "byte", "wordpiece", "sentencepiece", "byte_bpe"]
+Kind = Literal["char", "byte", "wordpiece", "sentencepiece", "byte_bpe", "bert_wordpiece"]
+WORDPIECE_KINDS = ("wordpiece", "bert_wordpiece")
 DEFAULT_SUBWORD_VOCAB = 8000
 
 
@@ -42,7 +45,8 @@ class TokenizerConfig(Config):
     """How to train a tokenizer.
 
     Args:
-        kind: "char", "byte", "wordpiece", "sentencepiece" or "byte_bpe" (GPT-2's BPE).
+        kind: "char", "byte", "wordpiece", "sentencepiece", "byte_bpe" (GPT-2's BPE) or
+            "bert_wordpiece" (WordPiece with BERT's [PAD] [UNK] [CLS] [SEP] [MASK] first).
         vocab_size: int | None. Target size, specials included (subword kinds: default 8000;
             char: a cap, default none; byte: always 261; byte_bpe: 256 bytes + merges + 1).
         min_frequency: int. char: drop characters seen fewer times.
@@ -71,6 +75,7 @@ class TokenizerConfig(Config):
         minimum = {
             "char": len(SPECIALS.tokens()) + 1,
             "wordpiece": 16,
+            "bert_wordpiece": 16,
             "sentencepiece": 300,
             "byte_bpe": 257,
         }.get(self.kind)
@@ -82,7 +87,7 @@ class TokenizerConfig(Config):
             raise ConfigError(
                 f"vocab_size: a byte tokenizer always has 261 ids, got {self.vocab_size}"
             )
-        if self.kind != "wordpiece" and (self.lowercase or self.strip_accents):
+        if self.kind not in WORDPIECE_KINDS and (self.lowercase or self.strip_accents):
             raise ConfigError(f"lowercase/strip_accents apply to wordpiece only, not {self.kind}")
         if self.min_frequency < 1:
             raise ConfigError(f"min_frequency: expected >= 1, got {self.min_frequency}")
@@ -105,7 +110,7 @@ def train_tokenizer(texts: Iterable[str], config: TokenizerConfig) -> Tokenizer:
         tokenizer = CharTokenizer.train(texts, config.vocab_size, config.min_frequency)
     elif config.kind == "byte":
         tokenizer = ByteTokenizer()
-    elif config.kind == "wordpiece":
+    elif config.kind in WORDPIECE_KINDS:
         tokenizer = _train_wordpiece(texts, config)
     elif config.kind == "byte_bpe":
         tokenizer = ByteBPETokenizer.train(texts, config.vocab_size or DEFAULT_SUBWORD_VOCAB)
@@ -132,6 +137,9 @@ def _train_wordpiece(texts: list[str], config: TokenizerConfig) -> WordPieceToke
     import keras_hub
     import tensorflow as tf
 
+    bert = config.kind == "bert_wordpiece"
+    cls = BertWordPieceTokenizer if bert else WordPieceTokenizer
+    reserved = BERT_TOKENS.values() if bert else SPECIALS.tokens()
     options = (config.lowercase, config.strip_accents, config.split_on_cjk)
     if not any(pretokenize(t, *options) for t in texts):
         raise InputError(
@@ -147,9 +155,9 @@ def _train_wordpiece(texts: list[str], config: TokenizerConfig) -> WordPieceToke
         split=True,
         split_on_cjk=config.split_on_cjk,
         suffix_indicator=SUFFIX,
-        reserved_tokens=list(SPECIALS.tokens()),
+        reserved_tokens=list(reserved),
     )
-    return WordPieceTokenizer(vocab, config.lowercase, config.strip_accents, config.split_on_cjk)
+    return cls(vocab, config.lowercase, config.strip_accents, config.split_on_cjk)
 
 
 def _train_sentencepiece(texts: list[str], config: TokenizerConfig) -> SentencePieceTokenizer:

@@ -129,11 +129,11 @@ class WordPieceTokenizer(Tokenizer):
         strip_accents: bool = False,
         split_on_cjk: bool = True,
     ):
-        super().__init__(check_vocabulary(vocabulary, "wordpiece vocabulary"))
+        super().__init__(self._checked_vocabulary(vocabulary))
         bad = [t for t in self._vocab if not t or "\n" in t or "\r" in t]
         if bad:
             raise InputError(
-                "wordpiece vocabulary",
+                f"{self.kind} vocabulary",
                 f"tokens must be non-empty and hold no line break: {bad[:5]!r}",
             )
         self._max_chars = max(len(t) for t in self._vocab)
@@ -141,6 +141,11 @@ class WordPieceTokenizer(Tokenizer):
         self.strip_accents = strip_accents
         self.split_on_cjk = split_on_cjk
         self._cache: dict[str, list[int]] = {}
+
+    @classmethod
+    def _checked_vocabulary(cls, vocabulary: Sequence[str]) -> list[str]:
+        """The specials at ids 0..4, every token once (a subclass may place its specials)."""
+        return check_vocabulary(vocabulary, f"{cls.kind} vocabulary")
 
     def clear_cache(self) -> None:
         self._cache.clear()

@@ -30,6 +30,7 @@ from keras_lm.features import ENCODER_PADDING_MASK
 from keras_lm.features import ENCODER_TOKEN_IDS
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
+from keras_lm.framing import Framing
 
 SAMPLE_TOKENS = 48
 
@@ -195,8 +196,10 @@ def _classify(splits, tokenizer, config) -> TaskData:
             shuffle=shuffle,
             seed=loop.seed,
             lines=[r.line for r in corpus],
+            framing=framing,
         )
 
+    framing = Framing.of(config.model, tokenizer.specials, data.max_length)
     train = dataset(splits["train"], True).repeat()
     valid = dataset(splits["valid"], False) if "valid" in splits else None
     fixed = {

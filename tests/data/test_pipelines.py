@@ -197,3 +197,22 @@ def test_prompt_response_overflow_keeps_the_prompt_and_names_the_line():
         prompt_response_dataset(prompts, responses, 2, overflow="drop", **kwargs)
     )
     np.testing.assert_array_equal(y, [[11, 3]])
+
+
+def test_classification_framing_counts_its_specials_and_keeps_the_end():
+    from keras_lm.framing import Framing
+
+    framing = Framing(max_length=4, start_id=8, end_id=9)
+    with pytest.raises(InputError, match="text 5/4"):  # 3 ids + [CLS] + [SEP]
+        classification_dataset([[5, 6], [5, 6, 7]], [0, 1], 2, max_length=4, framing=framing)
+    ds = classification_dataset(
+        [[5, 6], [5, 6, 7]],
+        [0, 1],
+        2,
+        max_length=4,
+        overflow="truncate",
+        shuffle=False,
+        framing=framing,
+    )
+    x, _ = next(iter(ds))
+    assert x["token_ids"].numpy().tolist() == [[8, 5, 6, 9], [8, 5, 6, 9]]

@@ -1,4 +1,5 @@
-"""encoder_classifier beyond the shared harness (test_every_family.py): first-token pooling, pre-LN."""
+"""encoder_classifier beyond the shared harness (test_every_family.py): first-token pooling, pre-LN,
+and BERT's options (tanh GELU, the pooler, epsilon 1e-12) that an imported BERT uses."""
 
 from __future__ import annotations
 
@@ -13,9 +14,31 @@ TINY = EncoderClassifierConfig.tiny()
 CASE = harness.Case("encoder_classifier", TINY)
 VARIANTS = {
     "first_pre_ln": dataclasses.replace(TINY, pooling="first", normalize_first=True),
+    "bert": dataclasses.replace(
+        TINY,
+        pooling="first",
+        activation="gelu_approximate",
+        pooler=True,
+        layer_norm_epsilon=1e-12,
+        frame_specials=True,
+    ),
 }
 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_padding_invariance(name):
     harness.check_padding_invariance(harness.Case(CASE.family, VARIANTS[name]))
+
+
+def test_berts_options_save_load_and_export_graphs(tmp_path):
+    case = harness.Case(CASE.family, VARIANTS["bert"])
+    harness.check_config_round_trip(case)
+    harness.check_save_load(case, tmp_path)
+    harness.check_graphs_and_stepper(case)
+
+
+def test_an_unknown_activation_is_refused():
+    from keras_lm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.activation"):
+        dataclasses.replace(TINY, activation="relu")

@@ -76,3 +76,76 @@ def tiny_gpt2_run(tiny_gpt2_preset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("imported") / "tiny-gpt2"
     config = ImportConfig(preset=str(tiny_gpt2_preset), out=str(out), context=48, check_prompts=3)
     return import_preset(config)
+
+
+BERT_RESERVED = ["[PAD]", *(f"[unused{i}]" for i in range(6)), "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def train_word_piece(texts: list[str], vocab_size: int) -> list[str]:
+    """A BERT-style uncased vocabulary (keras-hub's trainer); [UNK] [CLS] [SEP] [MASK] at 7..10,
+    not at keras_lm's fixed 1..4, as BERT's own are at 100..103."""
+    import keras_hub
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices([t for t in texts if t]).batch(4096)
+    return keras_hub.tokenizers.compute_word_piece_vocabulary(
+        data, vocabulary_size=vocab_size, lowercase=True, reserved_tokens=BERT_RESERVED
+    )
+
+
+def save_tiny_bert(folder: Path, vocabulary: list[str], texts: list[str], seed: int = 0) -> Path:
+    """A 3-class BertTextClassifier preset: 2 layers, 16 wide, weights drawn wide, and the
+    pooler's and head's biases centred on `texts`, so that their classes vary (a random BERT
+    puts every text in one class: its [CLS] vector hardly depends on the text)."""
+    import keras_hub
+
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=64)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=64,
+        dropout=0.0,
+    )
+    classifier = keras_hub.models.BertTextClassifier(
+        backbone, 3, preprocessor=preprocessor, dropout=0.0
+    )
+    rng = np.random.default_rng(seed)
+    for variable in classifier.weights:
+        variable.assign(rng.normal(0.0, 1.0, variable.shape).astype("float32"))
+    first = np.asarray(backbone(preprocessor(texts))["sequence_output"])[:, 0]  # (N, D)
+    pooler, head = backbone.pooled_dense, classifier.output_dense
+    hidden = first @ np.asarray(pooler.kernel)
+    pooler.bias.assign(-hidden.mean(0))
+    logits = np.tanh(hidden - hidden.mean(0)) @ np.asarray(head.kernel)
+    head.bias.assign(-logits.mean(0))
+    classifier.save_to_preset(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_preset(tmp_path_factory) -> Path:
+    """The folder of a tiny BERT classifier preset, 3 classes (read-only: tamperers copy it)."""
+    from keras_lm.data.embedded import stdlib_docs_corpus
+    from keras_lm.data.embedded import stdlib_kinds_corpus
+
+    texts = stdlib_docs_corpus(max_chars=200_000).texts()
+    vocabulary = train_word_piece(texts, vocab_size=400)
+    kinds = stdlib_kinds_corpus().texts()[:256]
+    return save_tiny_bert(tmp_path_factory.mktemp("presets") / "tiny-bert", vocabulary, kinds)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_run(tiny_bert_preset, tmp_path_factory) -> Path:
+    """The tiny BERT imported once per session, checked on stdlib-kinds (3 labels); read-only."""
+    from keras_lm.presets.importer import ImportConfig
+    from keras_lm.presets.importer import import_preset
+
+    out = tmp_path_factory.mktemp("imported") / "tiny-bert"
+    config = ImportConfig(
+        preset=str(tiny_bert_preset), out=str(out), dataset="stdlib-kinds", check_prompts=8
+    )
+    return import_preset(config)

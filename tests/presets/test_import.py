@@ -108,7 +108,10 @@ def test_a_folder_without_the_preset_files_is_named(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda c: c.update(registered_name="keras_hub>BertBackbone"), "keras_hub>GPT2Backbone"),
+        (
+            lambda c: c.update(registered_name="keras_hub>LlamaBackbone"),
+            "keras_lm imports keras_hub>BertBackbone, keras_hub>GPT2Backbone",
+        ),
         (lambda c: c["config"].update(num_layers=-1), "num_layers"),
         (lambda c: c["config"].update(num_heads="2"), "num_heads"),
         (lambda c: c["config"].update(hidden_dim=True), "hidden_dim"),

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Literal
 
 from keras_lm.config import Config
+from keras_lm.models.checks import check_activation
 from keras_lm.models.checks import check_heads
 
 
@@ -26,7 +27,12 @@ class EncoderClassifierConfig(Config):
     dropout: float. Embeddings, attention, residual branches and before the head.
     pooling: str. "mean" over non-padded tokens, or "first" (a [CLS]-style token at position 0).
     normalize_first: bool. Pre-LayerNorm blocks; False is BERT's post-LN.
-    layer_norm_epsilon: float.
+    layer_norm_epsilon: float. BERT's is 1e-12.
+    activation: "gelu" (exact, erf) or "gelu_approximate" (tanh; BERT's in keras-hub).
+    pooler: bool. A `Dense(hidden_dim, tanh)` named `pooled_dense` after pooling, as BERT's
+        pooler over its first token.
+    frame_specials: bool. Inputs are `[start] ids [end]` (BERT's `[CLS] ... [SEP]`), framed
+        by `keras_lm.framing.Framing` in training, evaluation, inference and export alike.
     """
 
     vocab_size: int = 8000
@@ -40,9 +46,13 @@ class EncoderClassifierConfig(Config):
     pooling: Literal["mean", "first"] = "mean"
     normalize_first: bool = False
     layer_norm_epsilon: float = 1e-5
+    activation: str = "gelu"
+    pooler: bool = False
+    frame_specials: bool = False
 
     def __post_init__(self):
         check_heads(self.hidden_dim, self.num_heads)
+        check_activation(self.activation)
 
     @classmethod
     def tiny(cls) -> EncoderClassifierConfig:

@@ -2,8 +2,9 @@
 
 Token + learned position embedding, a keras_hub TransformerEncoder stack that
 never attends to padding, pooling by the mean over real tokens (or the first
-token), dropout, and `Dense(num_classes, name="logits")`. Post-LayerNorm blocks
-with an embedding LayerNorm, as BERT, or pre-LayerNorm with a final LayerNorm.
+token), optionally BERT's pooler (`Dense(hidden_dim, tanh)`), dropout, and
+`Dense(num_classes, name="logits")`. Post-LayerNorm blocks with an embedding LayerNorm,
+as BERT, or pre-LayerNorm with a final LayerNorm.
 
 Example:
 >>> from keras_lm.models import EncoderClassifierConfig
@@ -21,6 +22,7 @@ from keras_hub.layers import TransformerEncoder
 
 from keras_lm.features import PADDING_MASK
 from keras_lm.features import TOKEN_IDS
+from keras_lm.layers.activations import ACTIVATIONS
 from keras_lm.layers.pooling import MaskedPooling
 from keras_lm.models.encoder_classifier.config import EncoderClassifierConfig
 from keras_lm.models.transformer_lm.model import INIT_STDDEV
@@ -56,7 +58,7 @@ def build_encoder_classifier(config: EncoderClassifierConfig) -> keras.Model:
             intermediate_dim=config.intermediate_dim or 4 * config.hidden_dim,
             num_heads=config.num_heads,
             dropout=config.dropout,
-            activation="gelu",
+            activation=ACTIVATIONS[config.activation],
             layer_norm_epsilon=config.layer_norm_epsilon,
             kernel_initializer=init,
             normalize_first=config.normalize_first,
@@ -64,6 +66,9 @@ def build_encoder_classifier(config: EncoderClassifierConfig) -> keras.Model:
         )
         for i in range(config.num_layers)
     ]
+    pooler = keras.layers.Dense(
+        config.hidden_dim, activation="tanh", kernel_initializer=init, name="pooled_dense"
+    )
     head = keras.layers.Dense(
         config.num_classes, dtype="float32", kernel_initializer=init, name="logits"
     )
@@ -80,6 +85,8 @@ def build_encoder_classifier(config: EncoderClassifierConfig) -> keras.Model:
     if config.normalize_first:
         x = norm(x)  # pre-LN stacks end with a LayerNorm
     pooled = MaskedPooling(config.pooling, name="pooling")(x, padding_mask)  # (B, D)
+    if config.pooler:
+        pooled = pooler(pooled)  # (B, D)
     pooled = keras.layers.Dropout(config.dropout, name="pooled_dropout")(pooled)
     logits = head(pooled)  # (B, C)
     return keras.Model(

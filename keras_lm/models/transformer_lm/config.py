@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from keras_lm.config import Config
-from keras_lm.errors import ConfigError
+from keras_lm.models.checks import check_activation
 from keras_lm.models.checks import check_heads
-
-ACTIVATION_NAMES = ("gelu", "gelu_approximate")  # keras_lm.layers.activations.ACTIVATIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +42,7 @@ class TransformerLMConfig(Config):
 
     def __post_init__(self):
         check_heads(self.hidden_dim, self.num_heads)
-        if self.activation not in ACTIVATION_NAMES:
-            raise ConfigError(
-                f"model.activation: expected one of {list(ACTIVATION_NAMES)}, got {self.activation!r}"
-            )
+        check_activation(self.activation)
 
     @property
     def mlp_dim(self) -> int:
