@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from keras_lm.errors import InputError
 from keras_lm.training.config import CHECKPOINTS
 from keras_lm.training.config import TrainConfig
 
+log = logging.getLogger(__name__)
 ADAPTERS = "adapters.npz"
 BACKUP_LORA = "backup.lora.npz"
 
@@ -43,8 +45,19 @@ def with_source(config: TrainConfig) -> TrainConfig:
     if config.finetune.from_run is None:
         return config
     source = TrainConfig.load(_source(config) / "config.yaml")
+    data = config.data
+    positions = source.model.get("max_length")  # a classifier's position table
+    if positions is not None and data.max_length != positions:
+        log.info(
+            "data.max_length %d -> %d: the source's model.max_length", data.max_length, positions
+        )
+        data = dataclasses.replace(data, max_length=int(positions))
     return dataclasses.replace(
-        config, family=source.family, model=dict(source.model), tokenizer=source.tokenizer
+        config,
+        family=source.family,
+        model=dict(source.model),
+        tokenizer=source.tokenizer,
+        data=data,
     )
 
 

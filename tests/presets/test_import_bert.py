@@ -173,16 +173,14 @@ def test_finetuning_from_the_imported_run_frames_like_bert(tiny_bert_run, tmp_pa
         "sentence\tlabel\n" + "".join(f"{t} {i}\t{lab}\n" for i in range(12) for t, lab in rows)
     )
     overrides = ["loop.max_steps=4", "loop.steps_per_epoch=2", "loop.eval_steps=1"]
-    overrides += [
-        f"finetune.from_run={tiny_bert_run}",
-        f"data.dataset={corpus}",
-        "data.max_length=64",
-    ]
+    # tiny-classifier says data.max_length 32: the source's 64 positions win.
+    overrides += [f"finetune.from_run={tiny_bert_run}", f"data.dataset={corpus}"]
     config = load_config("tiny-classifier", overrides)
     result = train(config, tmp_path / "ft", verbose=0)
     assert result.steps == 4 and result.metrics["labels"] == ["class", "function", "module"]
     run = open_run(tmp_path / "ft")
     assert run.config.model["frame_specials"] and run.tokenizer.kind == "bert_wordpiece"
+    assert run.config.data.max_length == run.config.model["max_length"] == 64
     task = build_task("classify", run.splits(), run.tokenizer, run.config)
     features, _ = next(iter(task.train))
     ids, mask = features["token_ids"].numpy(), features["padding_mask"].numpy()
