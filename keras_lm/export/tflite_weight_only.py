@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from keras_lm.export.errors import ExportError
+from keras_lm.io import atomic_write
 
 MIN_WEIGHT_ELEMENTS = 1024  # as the converter's dynamic range: small tensors stay float
 RECIPE = [
@@ -52,24 +52,18 @@ def quantize_tflite_weight_only(
 ) -> Path:
     """`float_path` with int8 weights written to `out_path` (atomically); `ExportError` on failure."""
     float_path, out_path = Path(float_path), Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    os.close(fd)
     try:
-        try:
-            from ai_edge_quantizer import quantizer
+        from ai_edge_quantizer import quantizer
 
-            q = quantizer.Quantizer(str(float_path))
-            q.load_quantization_recipe(RECIPE)
-            with open(os.devnull, "w") as sink:  # it prints a size summary and progress bars
-                with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                    result = q.quantize()
-            Path(tmp).write_bytes(bytes(result.quantized_model))
-        except Exception as err:
-            raise ExportError(f"tflite int8 weight-only quantization of {float_path}: {err}") from err
-        os.replace(tmp, out_path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        q = quantizer.Quantizer(str(float_path))
+        q.load_quantization_recipe(RECIPE)
+        with open(os.devnull, "w") as sink:  # it prints a size summary and progress bars
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                result = q.quantize()
+        flatbuffer = bytes(result.quantized_model)
+    except Exception as err:
+        raise ExportError(f"tflite int8 weight-only quantization of {float_path}: {err}") from err
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out_path, "wb") as f:
+        f.write(flatbuffer)
     return out_path

@@ -35,11 +35,7 @@ TOKENIZER = "keras_hub>BertTokenizer"
 TASK = "keras_hub>BertTextClassifier"  # another task (BertMaskedLM ...): the head is new
 FAMILY = "encoder_classifier"
 FIELDS = {
-    "vocabulary_size": f.number(int, 1, 1_000_000),
-    "num_layers": f.number(int, 1, 512),
-    "num_heads": f.number(int, 1, 1024),
-    "hidden_dim": f.number(int, 1, 65_536),
-    "intermediate_dim": f.number(int, 1, 262_144),
+    **f.TRANSFORMER_SIZES,
     "dropout": f.number(float, 0.0, 0.99, default=0.1),
     "max_sequence_length": f.number(int, 3, 131_072, default=512),
     "num_segments": f.number(int, 1, 1024, default=2),

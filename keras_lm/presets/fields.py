@@ -73,6 +73,16 @@ def choice(*values: Any, default: Any = _REQUIRED) -> Field:
     return Field(None, values=values, default=default)
 
 
+# The sizes every Transformer backbone config has, and their ranges.
+TRANSFORMER_SIZES = {
+    "vocabulary_size": number(int, 1, 1_000_000),
+    "num_layers": number(int, 1, 512),
+    "num_heads": number(int, 1, 1024),
+    "hidden_dim": number(int, 1, 65_536),
+    "intermediate_dim": number(int, 1, 262_144),
+}
+
+
 def checked_config(
     config: Mapping[str, Any],
     fields: Mapping[str, Field],

@@ -34,11 +34,7 @@ FAMILY = "transformer_lm"
 END_TOKEN = "<|endoftext|>"
 # The backbone config's fields (others are refused).
 FIELDS = {
-    "vocabulary_size": f.number(int, 1, 1_000_000),
-    "num_layers": f.number(int, 1, 512),
-    "num_heads": f.number(int, 1, 1024),
-    "hidden_dim": f.number(int, 1, 65_536),
-    "intermediate_dim": f.number(int, 1, 262_144),
+    **f.TRANSFORMER_SIZES,
     "dropout": f.number(float, 0.0, 0.99, default=0.0),
     "max_sequence_length": f.number(int, 1, 131_072),
 }

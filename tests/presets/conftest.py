@@ -13,6 +13,15 @@ pytest.importorskip("keras_hub")
 pytest.importorskip("tokenizers")
 
 END = "<|endoftext|>"
+# Every tiny preset's backbone: 2 layers, 16 wide, 64 positions.
+TINY_SHAPE = dict(
+    num_layers=2,
+    num_heads=2,
+    hidden_dim=16,
+    intermediate_dim=32,
+    max_sequence_length=64,
+    dropout=0.0,
+)
 
 
 def train_byte_bpe(texts: list[str], vocab_size: int) -> tuple[dict[str, int], list[str]]:
@@ -43,12 +52,7 @@ def save_tiny_gpt2(folder: Path, vocabulary: dict, merges: list[str], seed: int 
     preprocessor = keras_hub.models.GPT2CausalLMPreprocessor(tokenizer, sequence_length=64)
     backbone = keras_hub.models.GPT2Backbone(
         vocabulary_size=len(vocabulary),
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=64,
-        dropout=0.0,
+        **TINY_SHAPE,
     )
     rng = np.random.default_rng(seed)
     for variable in backbone.weights:
@@ -103,12 +107,7 @@ def save_tiny_bert(folder: Path, vocabulary: list[str], texts: list[str], seed: 
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=64)
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=len(vocabulary),
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=64,
-        dropout=0.0,
+        **TINY_SHAPE,
     )
     classifier = keras_hub.models.BertTextClassifier(
         backbone, 3, preprocessor=preprocessor, dropout=0.0
@@ -149,3 +148,23 @@ def tiny_bert_run(tiny_bert_preset, tmp_path_factory) -> Path:
         preset=str(tiny_bert_preset), out=str(out), dataset="stdlib-kinds", check_prompts=8
     )
     return import_preset(config)
+
+
+@pytest.fixture
+def preset_copy(tmp_path):
+    """`preset_copy(folder)`: a private copy of a session preset, to damage."""
+    import shutil
+
+    return lambda preset: Path(shutil.copytree(preset, tmp_path / "preset"))
+
+
+@pytest.fixture
+def edit_json():
+    """`edit_json(path, edit)`: `edit(data)` on a JSON file's data, written back."""
+
+    def edit_file(path: Path, edit) -> None:
+        data = json.loads(path.read_text())
+        edit(data)
+        path.write_text(json.dumps(data))
+
+    return edit_file

@@ -18,16 +18,6 @@ from keras_lm.presets.importer import import_preset
 from keras_lm.runs import open_run
 
 
-def _copy(preset: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(preset, tmp_path / "preset"))
-
-
-def _edit_json(path: Path, edit) -> None:
-    data = json.loads(path.read_text())
-    edit(data)
-    path.write_text(json.dumps(data))
-
-
 def test_the_run_holds_keras_hubs_model_and_tokenizer(tiny_gpt2_run, tiny_gpt2_preset):
     import keras_hub
 
@@ -120,23 +110,25 @@ def test_a_folder_without_the_preset_files_is_named(tmp_path):
     ],
 )
 def test_a_bad_backbone_config_is_refused_before_anything_is_built(
-    tiny_gpt2_preset, tmp_path, edit, message
+    tiny_gpt2_preset, tmp_path, edit, message, preset_copy, edit_json
 ):
-    preset = _copy(tiny_gpt2_preset, tmp_path)
-    _edit_json(preset / "config.json", edit)
+    preset = preset_copy(tiny_gpt2_preset)
+    edit_json(preset / "config.json", edit)
     with pytest.raises(InputError, match=message):
         import_preset(ImportConfig(preset=str(preset), out=str(tmp_path / "run")))
     assert not (tmp_path / "run").exists()
 
 
-def test_binary_json_garbage_weights_and_a_mismatched_tokenizer(tiny_gpt2_preset, tmp_path):
-    preset = _copy(tiny_gpt2_preset, tmp_path)
+def test_binary_json_garbage_weights_and_a_mismatched_tokenizer(
+    tiny_gpt2_preset, tmp_path, preset_copy, edit_json
+):
+    preset = preset_copy(tiny_gpt2_preset)
     out = str(tmp_path / "run")
     (preset / "tokenizer.json").write_bytes(b"\xff\xfe\x00binary")
     with pytest.raises(InputError, match="tokenizer.json: not UTF-8"):
         import_preset(ImportConfig(preset=str(preset), out=out))
     shutil.copy(tiny_gpt2_preset / "tokenizer.json", preset / "tokenizer.json")
-    _edit_json(
+    edit_json(
         preset / "tokenizer.json", lambda c: c.update(registered_name="keras_hub>BertTokenizer")
     )
     with pytest.raises(InputError, match="expected the keras_hub>GPT2Tokenizer"):

@@ -30,16 +30,6 @@ TEXTS = [
 ]
 
 
-def _copy(preset: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(preset, tmp_path / "preset"))
-
-
-def _edit_json(path: Path, edit) -> None:
-    data = json.loads(path.read_text())
-    edit(data)
-    path.write_text(json.dumps(data))
-
-
 def test_the_run_classifies_raw_text_as_keras_hub_does(tiny_bert_run, tiny_bert_preset):
     import keras_hub
 
@@ -97,11 +87,11 @@ def test_the_tokenizer_gives_keras_hubs_ids_and_keeps_berts_specials(
     assert load_tokenizer(tiny_bert_run / "tokenizer").specials == tok.specials
 
 
-def test_a_tampered_special_token_record_is_refused(tiny_bert_run, tmp_path):
+def test_a_tampered_special_token_record_is_refused(tiny_bert_run, tmp_path, edit_json):
     from keras_lm.tokenizers import load_tokenizer
 
     folder = Path(shutil.copytree(tiny_bert_run / "tokenizer", tmp_path / "tokenizer"))
-    _edit_json(folder / "tokenizer.json", lambda c: c["special_tokens"]["end"].update(id=3))
+    edit_json(folder / "tokenizer.json", lambda c: c["special_tokens"]["end"].update(id=3))
     with pytest.raises(InputError, match="special_tokens"):
         load_tokenizer(folder)
 
@@ -124,9 +114,11 @@ def test_a_tampered_special_token_record_is_refused(tiny_bert_run, tmp_path):
         ("task.json", lambda c: c["config"].update(activation="softmax"), "activation"),
     ],
 )
-def test_a_malformed_field_is_refused_naming_it(tiny_bert_preset, tmp_path, file, edit, message):
-    preset = _copy(tiny_bert_preset, tmp_path)
-    _edit_json(preset / file, edit)
+def test_a_malformed_field_is_refused_naming_it(
+    tiny_bert_preset, tmp_path, file, edit, message, preset_copy, edit_json
+):
+    preset = preset_copy(tiny_bert_preset)
+    edit_json(preset / file, edit)
     out = tmp_path / "run"
     with pytest.raises(InputError, match=message) as err:
         import_preset(ImportConfig(preset=str(preset), out=str(out), dataset="stdlib-kinds"))
@@ -148,8 +140,10 @@ def test_classes_context_and_labels_that_do_not_fit_are_refused(tiny_bert_preset
     assert not Path(out).exists()
 
 
-def test_a_backbone_without_a_head_gets_a_new_one_of_classes(tiny_bert_preset, tmp_path):
-    preset = _copy(tiny_bert_preset, tmp_path)
+def test_a_backbone_without_a_head_gets_a_new_one_of_classes(
+    tiny_bert_preset, tmp_path, preset_copy
+):
+    preset = preset_copy(tiny_bert_preset)
     (preset / "task.json").unlink()
     (preset / "task.weights.h5").unlink()
     with pytest.raises(InputError, match="pass --classes N or a labelled --data"):
