@@ -1,6 +1,6 @@
 """Every line of the real corpora: the TF-free twin gives the TensorFlow twin's ids and strings.
 
-Each (corpus, kind) trains once on a seeded 20k-line sample of the corpus's train split
+Each (corpus, kind) trains once on a seeded 8k-line sample of the corpus's train split
 (vocabulary 2000 for the subword kinds, so unknown words and byte fallback are
 exercised), then checks parity on every line of valid, which it never saw, and on the
 lines it trained on (every line of train took 3 of CI's 30 minutes for no more cover).
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.needs_data, pytest.mark.slow]
 
 KINDS = ("char", "byte", "wordpiece", "sentencepiece", "byte_bpe")
 CORPORA = ("spa-eng", "tinyshakespeare", "sst2")
-TRAIN_LINES = 20_000
+TRAIN_LINES = 8_000
 VOCAB = 2000
 
 
