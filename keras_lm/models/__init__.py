@@ -10,11 +10,12 @@ the family folder's `model.py`. README.md says how to add a family.
 Example:
 >>> from keras_lm.models import FAMILIES
 >>> list(FAMILIES)
-['transformer_lm', 'lstm_lm', 'transformer_seq2seq', 'lstm_seq2seq', 'encoder_classifier']
+['transformer_lm', 'llama_lm', 'lstm_lm', 'transformer_seq2seq', 'lstm_seq2seq', 'encoder_classifier']
 """
 
 from keras_lm.models.encoder_classifier import EncoderClassifierConfig
 from keras_lm.models.family import Family
+from keras_lm.models.llama_lm import LlamaLMConfig
 from keras_lm.models.lstm_lm import LSTMLMConfig
 from keras_lm.models.lstm_seq2seq import LSTMSeq2SeqConfig
 from keras_lm.models.registry import FAMILIES
@@ -30,6 +31,7 @@ __all__ = [
     "EncoderClassifierConfig",
     "Family",
     "LSTMLMConfig",
+    "LlamaLMConfig",
     "LSTMSeq2SeqConfig",
     "TransformerLMConfig",
     "TransformerSeq2SeqConfig",

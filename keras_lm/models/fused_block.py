@@ -40,7 +40,7 @@ from keras_lm.layers.cached_attention import causal_bias
 TARGETS = ("tflite", "onnx")
 
 
-def _gelu_for(target: str, approximate: bool = False):
+def gelu_for(target: str, approximate: bool = False):
     if target == "tflite":
         return lambda x: tf.nn.gelu(x, approximate=approximate)
     if approximate:  # the tanh form ORT's optimizer fuses into FastGelu
@@ -73,7 +73,7 @@ class FusedBlock:
         name = activation if isinstance(activation, str) else activation.get("config")
         name = str(name).split(">")[-1]  # a registered function: "keras_lm>gelu_approximate"
         if name in ("gelu", "gelu_approximate"):
-            self.activation = _gelu_for(target, approximate=name == "gelu_approximate")
+            self.activation = gelu_for(target, approximate=name == "gelu_approximate")
         else:
             self.activation = block.activation
 

@@ -12,7 +12,7 @@ Example:
 >>> config_from_dict("gpt5", {})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-keras_lm.errors.ConfigError: Unknown model family: gpt5 (known: transformer_lm, lstm_lm, ...)
+keras_lm.errors.ConfigError: Unknown model family: gpt5 (known: transformer_lm, llama_lm, ...)
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from keras_lm.config import Config
 from keras_lm.errors import ConfigError
 from keras_lm.models import encoder_classifier
+from keras_lm.models import llama_lm
 from keras_lm.models import lstm_lm
 from keras_lm.models import lstm_seq2seq
 from keras_lm.models import transformer_lm
@@ -32,6 +33,7 @@ FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (
         transformer_lm.FAMILY,
+        llama_lm.FAMILY,
         lstm_lm.FAMILY,
         transformer_seq2seq.FAMILY,
         lstm_seq2seq.FAMILY,

@@ -28,6 +28,7 @@ from keras_lm.runtime.onnx_runner import OnnxGraphs  # noqa: E402
 # (family, config overrides): the tiny lstm_seq2seq is bidirectional; a one-way one too.
 CASES = {
     "transformer_lm": ("transformer_lm", {}),
+    "llama_lm": ("llama_lm", {}),
     "lstm_lm": ("lstm_lm", {}),
     "transformer_seq2seq": ("transformer_seq2seq", {}),
     "lstm_seq2seq": ("lstm_seq2seq", {"bidirectional": True}),

@@ -22,6 +22,7 @@ from keras_lm.runtime.litert_runner import LiteRTGraphs
 
 FAMILIES = [
     "transformer_lm",
+    "llama_lm",
     "lstm_lm",
     "transformer_seq2seq",
     "lstm_seq2seq",
@@ -77,7 +78,7 @@ def _scenario(family: str, call) -> list[dict[str, np.ndarray]]:
     """Run `family`'s graphs through `call(name, **inputs)`; every output of every call, in order."""
     rng = np.random.default_rng(0)
     outs = []
-    if family == "transformer_lm":
+    if family in ("transformer_lm", "llama_lm"):
         for length in (3, 7):  # the dynamic time axis, two sizes
             ids, mask = _left_padded(rng, 2, length)
             outs.append(call("prefill", token_ids=ids, padding_mask=mask))
