@@ -3,6 +3,9 @@
     backbone                tokenizer               keras_lm family     module
     keras_hub>GPT2Backbone  keras_hub>GPT2Tokenizer transformer_lm      gpt2.py
     keras_hub>BertBackbone  keras_hub>BertTokenizer encoder_classifier  bert.py (+ BertTextClassifier head)
+    keras_hub>LlamaBackbone keras_hub>LlamaTokenizer llama_lm           llama.py
+    keras_hub>Llama3Backbone keras_hub>Llama3Tokenizer llama_lm         llama3.py
+    keras_hub>GemmaBackbone keras_hub>GemmaTokenizer llama_lm           gemma.py
 
 Each is a module with `BACKBONE`, `TOKENIZER`, `FAMILY` and the functions
 `model_config(preset, context, classes, labels)` (the family's config, its fields read
@@ -13,7 +16,7 @@ against keras-hub's, `keras_lm.presets.checks`; returns what reference.json keep
 
 Example:
 >>> sorted(ARCHITECTURES)
-['keras_hub>BertBackbone', 'keras_hub>GPT2Backbone']
+['keras_hub>BertBackbone', 'keras_hub>GPT2Backbone', 'keras_hub>Llama3Backbone', 'keras_hub>LlamaBackbone']
 """
 
 from __future__ import annotations
@@ -23,9 +26,13 @@ from types import ModuleType
 from keras_lm.errors import InputError
 from keras_lm.presets import bert
 from keras_lm.presets import gpt2
+from keras_lm.presets import llama
+from keras_lm.presets import llama3
 from keras_lm.presets.folder import Preset
 
-ARCHITECTURES: dict[str, ModuleType] = {module.BACKBONE: module for module in (gpt2, bert)}
+ARCHITECTURES: dict[str, ModuleType] = {
+    module.BACKBONE: module for module in (gpt2, bert, llama, llama3)
+}
 
 
 def architecture_of(preset: Preset) -> ModuleType:

@@ -35,6 +35,7 @@ class Field:
     """kind: int or float (a number in [low, high]), or None for one of `values`.
 
     default: the value of an absent field (`_REQUIRED`: it must be there).
+    nullable: None (JSON null) is a value of the field too.
     """
 
     kind: type | None
@@ -42,9 +43,12 @@ class Field:
     high: float = 0
     values: tuple = ()
     default: Any = _REQUIRED
+    nullable: bool = False
 
     def check(self, value: Any, name: str, where: str) -> Any:
         """`value` as this field's type; `InputError` naming `where` and `name` otherwise."""
+        if value is None and self.nullable:
+            return None
         if self.kind is None:
             if any(value is v or (type(value) is type(v) and value == v) for v in self.values):
                 return value
@@ -66,6 +70,11 @@ class Field:
 def number(kind: type, low: float, high: float, default: Any = _REQUIRED) -> Field:
     """An int or float field in `[low, high]`."""
     return Field(kind, low, high, default=default)
+
+
+def optional(kind: type, low: float, high: float) -> Field:
+    """An int or float field in `[low, high]`, or null / absent (None)."""
+    return Field(kind, low, high, default=None, nullable=True)
 
 
 def choice(*values: Any, default: Any = _REQUIRED) -> Field:

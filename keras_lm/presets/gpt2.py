@@ -75,6 +75,11 @@ def lm_config(config: dict[str, Any], context: int | None = None) -> Transformer
 
 def load_tokenizer(preset: Preset):
     """The preset's byte-level BPE (vocabulary.json, merges.txt) as a TensorFlow-free tokenizer."""
+    return load_byte_bpe(preset, END_TOKEN)
+
+
+def load_byte_bpe(preset: Preset, end_token: str):
+    """A byte-level BPE preset tokenizer (GPT-2's kind: Llama 3's too), `end_token` its special."""
     from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 
     options = preset.tokenizer_config
@@ -92,7 +97,7 @@ def load_tokenizer(preset: Preset):
         raise InputError(str(vocab_path), "expected an object of token -> id")
     merges = _merges(preset.asset("merges.txt"))
     try:
-        return ByteBPETokenizer.from_vocabulary(vocabulary, merges, end_token=END_TOKEN)
+        return ByteBPETokenizer.from_vocabulary(vocabulary, merges, end_token=end_token)
     except ValueError as err:
         raise InputError(str(vocab_path), str(err)) from None
 

@@ -24,7 +24,9 @@ TINY_SHAPE = dict(
 )
 
 
-def train_byte_bpe(texts: list[str], vocab_size: int) -> tuple[dict[str, int], list[str]]:
+def train_byte_bpe(
+    texts: list[str], vocab_size: int, specials: tuple[str, ...] = (END,)
+) -> tuple[dict[str, int], list[str]]:
     """GPT-2's kind of vocabulary and merges, trained with Hugging Face `tokenizers`."""
     from tokenizers import Tokenizer
     from tokenizers import models
@@ -35,7 +37,7 @@ def train_byte_bpe(texts: list[str], vocab_size: int) -> tuple[dict[str, int], l
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=[END],
+        special_tokens=list(specials),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -168,3 +170,60 @@ def edit_json():
         path.write_text(json.dumps(data))
 
     return edit_file
+
+
+LLAMA3_SPECIALS = (
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+)
+# Every tiny Llama-style backbone: 2 layers, 16 wide, 4 query heads sharing 2 key/value heads.
+TINY_LLAMA = dict(
+    num_layers=2, num_query_heads=4, num_key_value_heads=2, hidden_dim=16, intermediate_dim=32
+)
+
+
+def randomize(model, seed: int = 0, scale: float = 0.3) -> None:
+    """Weights drawn wide enough that greedy decoding has no near ties."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        variable.assign(rng.normal(0.0, scale, variable.shape).astype("float32"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama3_preset(tmp_path_factory) -> Path:
+    """A tiny Llama3CausalLM preset: byte-level BPE with Llama 3's specials, GQA backbone."""
+    import keras_hub
+
+    from keras_lm.data.embedded import stdlib_docs_corpus
+
+    texts = stdlib_docs_corpus(max_chars=300_000).texts()
+    vocabulary, merges = train_byte_bpe(texts, 400, LLAMA3_SPECIALS)
+    tokenizer = keras_hub.models.Llama3Tokenizer(vocabulary=vocabulary, merges=merges)
+    preprocessor = keras_hub.models.Llama3CausalLMPreprocessor(tokenizer, sequence_length=64)
+    backbone = keras_hub.models.Llama3Backbone(
+        vocabulary_size=len(vocabulary), rope_max_wavelength=500_000, **TINY_LLAMA
+    )
+    randomize(backbone)
+    folder = tmp_path_factory.mktemp("presets") / "tiny-llama3"
+    keras_hub.models.Llama3CausalLM(backbone, preprocessor).save_to_preset(str(folder))
+    return folder
+
+
+def import_tiny(preset: Path, root: Path, **options) -> Path:
+    """`preset` imported into `root / preset.name` (context 48, 3 prompts checked)."""
+    from keras_lm.presets.importer import ImportConfig
+    from keras_lm.presets.importer import import_preset
+
+    config = ImportConfig(
+        preset=str(preset), out=str(root / preset.name), context=48, check_prompts=3, **options
+    )
+    return import_preset(config)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama3_run(tiny_llama3_preset, tmp_path_factory) -> Path:
+    """The tiny Llama 3 imported once per session; read-only."""
+    return import_tiny(tiny_llama3_preset, tmp_path_factory.mktemp("imported"))
