@@ -16,7 +16,7 @@ against keras-hub's, `keras_lm.presets.checks`; returns what reference.json keep
 
 Example:
 >>> sorted(ARCHITECTURES)
-['keras_hub>BertBackbone', 'keras_hub>GPT2Backbone', 'keras_hub>Llama3Backbone', 'keras_hub>LlamaBackbone']
+['keras_hub>BertBackbone', 'keras_hub>GPT2Backbone', 'keras_hub>GemmaBackbone', 'keras_hub>Llama3Backbone', 'keras_hub>LlamaBackbone']
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from types import ModuleType
 
 from keras_lm.errors import InputError
 from keras_lm.presets import bert
+from keras_lm.presets import gemma
 from keras_lm.presets import gpt2
 from keras_lm.presets import llama
 from keras_lm.presets import llama3
 from keras_lm.presets.folder import Preset
 
 ARCHITECTURES: dict[str, ModuleType] = {
-    module.BACKBONE: module for module in (gpt2, bert, llama, llama3)
+    module.BACKBONE: module for module in (gpt2, bert, llama, llama3, gemma)
 }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from keras_lm.errors import InputError
 from keras_lm.models.llama_lm.config import LlamaLMConfig
 from keras_lm.presets import fields as f
+from keras_lm.presets.folder import MAX_VOCABULARY_BYTES
 from keras_lm.presets.folder import Preset
 
 BACKBONE = "keras_hub>LlamaBackbone"
@@ -102,7 +103,7 @@ def load_tokenizer(preset: Preset):
     """The preset's SentencePiece model (`vocabulary.spm`) as a TensorFlow-free tokenizer."""
     from keras_lm.tokenizers.preset_sentence_piece import from_preset_proto
 
-    return from_preset_proto(preset.asset("vocabulary.spm"))
+    return from_preset_proto(preset.asset("vocabulary.spm"), max_bytes=MAX_VOCABULARY_BYTES)
 
 
 def hub_model(preset: Preset, config: LlamaLMConfig | None = None):

@@ -1,13 +1,15 @@
 """Tokenizers: char, byte, WordPiece, SentencePiece and GPT-2's byte-level BPE, each as a
-TensorFlow-free twin and a TensorFlow graph twin that give the same ids.
+TensorFlow-free twin and a TensorFlow graph twin that give the same ids, and the
+SentencePiece models of keras-hub presets (Llama 2, Gemma), which are loaded, not trained.
 
 Importing this package, loading a tokenizer and using it import neither TensorFlow nor
 Keras; `tokenizer.to_tf()` builds the graph twin (`keras_lm.tokenizers.tf_graph`) for
 `tf.data` and SavedModel signatures. The special tokens have fixed ids in every kind but
-byte_bpe and bert_wordpiece: [PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3, [MASK]=4. A byte_bpe
-tokenizer has GPT-2's one special token, "<|endoftext|>", in every role, at the id its
-vocabulary gives it; a bert_wordpiece one BERT's [PAD] [UNK] [CLS] [SEP] [MASK], wherever
-its vocabulary has them.
+byte_bpe, bert_wordpiece and preset_sentencepiece: [PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3,
+[MASK]=4. A byte_bpe tokenizer has GPT-2's one special token, "<|endoftext|>", in every
+role, at the id its vocabulary gives it; a bert_wordpiece one BERT's [PAD] [UNK] [CLS]
+[SEP] [MASK], wherever its vocabulary has them; a preset_sentencepiece one the unk, bos,
+eos (and pad, "<mask>") pieces of its model (`preset_sentence_piece` gives the rule).
 
 Example:
 >>> import tempfile
@@ -24,6 +26,7 @@ from keras_lm.tokenizers.bert_word_piece import BertWordPieceTokenizer
 from keras_lm.tokenizers.byte import ByteTokenizer
 from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
+from keras_lm.tokenizers.preset_sentence_piece import PresetSentencePieceTokenizer
 from keras_lm.tokenizers.saving import load_tokenizer
 from keras_lm.tokenizers.sentence_piece import SentencePieceTokenizer
 from keras_lm.tokenizers.specials import SpecialTokens
@@ -36,6 +39,7 @@ __all__ = [
     "ByteBPETokenizer",
     "ByteTokenizer",
     "CharTokenizer",
+    "PresetSentencePieceTokenizer",
     "SentencePieceTokenizer",
     "SpecialTokens",
     "Tokenizer",

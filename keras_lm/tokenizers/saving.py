@@ -1,8 +1,9 @@
 """`load_tokenizer(directory)`: read tokenizer.json and its asset back into the right pure class.
 
 Every problem (missing or corrupt file, unknown kind or version, special tokens that
-differ from the fixed ones, or for byte_bpe and bert_wordpiece from those its asset gives, an asset whose
-sha256 is not the recorded one) raises `InputError` naming the file and what was expected.
+differ from the fixed ones, or for byte_bpe, bert_wordpiece and preset_sentencepiece from
+those its asset gives, an asset whose sha256 is not the recorded one) raises `InputError`
+naming the file and what was expected.
 
 Example:
 >>> import tempfile
@@ -29,6 +30,7 @@ from keras_lm.tokenizers.bert_word_piece import BertWordPieceTokenizer
 from keras_lm.tokenizers.byte import ByteTokenizer
 from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 from keras_lm.tokenizers.char import CharTokenizer
+from keras_lm.tokenizers.preset_sentence_piece import PresetSentencePieceTokenizer
 from keras_lm.tokenizers.sentence_piece import SentencePieceTokenizer
 from keras_lm.tokenizers.specials import SPECIALS
 from keras_lm.tokenizers.specials import SpecialTokens
@@ -43,6 +45,7 @@ KINDS: dict[str, type[Tokenizer]] = {
         SentencePieceTokenizer,
         ByteBPETokenizer,
         BertWordPieceTokenizer,
+        PresetSentencePieceTokenizer,
     )
 }
 

@@ -192,6 +192,53 @@ class SentencePieceGraph(TFTokenizer):
         )
 
 
+class PresetSentencePieceGraph(SentencePieceGraph):
+    """A preset's SentencePiece model: the same tokenize; decoding as the Python library's
+    (keras_hub's eager detokenize; see `PresetSentencePieceTokenizer._decode`) from tables.
+
+    Control pieces are dropped before the first visible piece is found, and invalid UTF-8
+    becomes one U+FFFD per byte (`_utf8_per_byte`), where tf-text's detokenizer differs.
+    """
+
+    def __init__(self, tokenizer: Tokenizer):
+        super().__init__(tokenizer)
+        self._visible = tf.constant(tokenizer.visible())
+
+    def _detokenize(self, ids):
+        keep = ids.with_flat_values(tf.gather(self._visible, ids.flat_values))
+        ids = tf.ragged.boolean_mask(ids, keep)
+        head = tf.strings.reduce_join(tf.gather(self._first_surfaces, ids[:, :1]), axis=-1)
+        tail = tf.strings.reduce_join(tf.gather(self._surfaces, ids[:, 1:]), axis=-1)
+        return _utf8_per_byte(head + tail)
+
+
+def _utf8_per_byte(texts):
+    """Strings [B] as valid UTF-8, one U+FFFD per invalid byte (sentencepiece's decoder).
+
+    TensorFlow's "replace" gives one U+FFFD per maximal invalid subsequence, whose bytes
+    would each be invalid alone: repeat each replacement by its width in bytes (a literal
+    U+FFFD in the text, the bytes EF BF BD, stays one).
+    """
+    codes, starts = tf.strings.unicode_decode_with_offsets(
+        texts, "UTF-8", errors="replace", replacement_char=0xFFFD
+    )
+    rows = codes.value_rowids()  # int64, as the offsets
+    flat_starts = starts.flat_values
+    count = tf.shape(flat_starts, out_type=tf.int64)[0]
+    is_last = tf.equal(tf.range(count), tf.gather(codes.row_limits(), rows) - 1)
+    next_starts = tf.concat([flat_starts[1:], flat_starts[:1]], axis=0)  # last: unused
+    lengths = tf.gather(tf.cast(tf.strings.length(texts), tf.int64), rows)
+    widths = tf.where(is_last, lengths, next_starts) - flat_starts
+    three = tf.fill(tf.shape(rows), tf.constant(3, tf.int64))
+    literal = tf.equal(tf.strings.substr(tf.gather(texts, rows), flat_starts, three), "\ufffd")
+    replaced = tf.logical_and(tf.equal(codes.flat_values, 0xFFFD), tf.logical_not(literal))
+    repeats = tf.where(replaced, widths, tf.ones_like(widths))
+    codes = tf.RaggedTensor.from_value_rowids(
+        tf.repeat(codes.flat_values, repeats), tf.repeat(rows, repeats), nrows=codes.nrows()
+    )
+    return tf.strings.unicode_encode(codes, "UTF-8")
+
+
 class ByteBPEGraph(TFTokenizer):
     """keras_hub BytePairTokenizer on the same vocabulary and merges, the end token unsplittable
     (what `GPT2Tokenizer` builds for "<|endoftext|>"); decoding joins the ids' bytes from a table.
@@ -225,6 +272,7 @@ GRAPHS: dict[str, type[TFTokenizer]] = {
     "sentencepiece": SentencePieceGraph,
     "byte_bpe": ByteBPEGraph,
     "bert_wordpiece": WordPieceGraph,  # the same layer; only the specials' ids differ
+    "preset_sentencepiece": PresetSentencePieceGraph,
 }
 
 

@@ -19,6 +19,7 @@ import io
 import random
 from collections.abc import Iterable
 from typing import Literal
+from typing import get_args
 
 from keras_lm.config import Config
 from keras_lm.errors import ConfigError
@@ -35,7 +36,18 @@ from keras_lm.tokenizers.word_piece import SUFFIX
 from keras_lm.tokenizers.word_piece import WordPieceTokenizer
 from keras_lm.tokenizers.word_piece import pretokenize
 
-Kind = Literal["char", "byte", "wordpiece", "sentencepiece", "byte_bpe", "bert_wordpiece"]
+Kind = Literal[
+    "char",
+    "byte",
+    "wordpiece",
+    "sentencepiece",
+    "byte_bpe",
+    "bert_wordpiece",
+    "preset_sentencepiece",
+]
+# Kinds that are loaded (from a keras-hub preset), never trained here: a run config may name
+# them (an imported run's tokenizer), `train_tokenizer` refuses them.
+LOADED_KINDS = ("preset_sentencepiece",)
 WORDPIECE_KINDS = ("wordpiece", "bert_wordpiece")
 DEFAULT_SUBWORD_VOCAB = 8000
 
@@ -47,6 +59,7 @@ class TokenizerConfig(Config):
     Args:
         kind: "char", "byte", "wordpiece", "sentencepiece", "byte_bpe" (GPT-2's BPE) or
             "bert_wordpiece" (WordPiece with BERT's [PAD] [UNK] [CLS] [SEP] [MASK] first).
+            "preset_sentencepiece" names an imported preset's tokenizer; it is never trained.
         vocab_size: int | None. Target size, specials included (subword kinds: default 8000;
             char: a cap, default none; byte: always 261; byte_bpe: 256 bytes + merges + 1).
         min_frequency: int. char: drop characters seen fewer times.
@@ -72,6 +85,8 @@ class TokenizerConfig(Config):
     seed: int = 1337
 
     def __post_init__(self) -> None:
+        if self.kind not in get_args(Kind):
+            raise ConfigError(f"kind: expected one of {list(get_args(Kind))}, got {self.kind!r}")
         minimum = {
             "char": len(SPECIALS.tokens()) + 1,
             "wordpiece": 16,
@@ -101,6 +116,11 @@ class TokenizerConfig(Config):
 
 def train_tokenizer(texts: Iterable[str], config: TokenizerConfig) -> Tokenizer:
     """Train a tokenizer of `config.kind` on `texts` (InputError when there is no text)."""
+    if config.kind in LOADED_KINDS:
+        raise ConfigError(
+            f"tokenizer.kind: {config.kind} is the tokenizer of an imported keras-hub preset and "
+            "cannot be trained; train a 'sentencepiece' tokenizer instead"
+        )
     texts = sample_texts(texts, config.max_train_lines, config.seed)
     if not any(texts):
         raise InputError(

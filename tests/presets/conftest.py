@@ -202,14 +202,11 @@ def tiny_llama3_preset(tmp_path_factory) -> Path:
     texts = stdlib_docs_corpus(max_chars=300_000).texts()
     vocabulary, merges = train_byte_bpe(texts, 400, LLAMA3_SPECIALS)
     tokenizer = keras_hub.models.Llama3Tokenizer(vocabulary=vocabulary, merges=merges)
-    preprocessor = keras_hub.models.Llama3CausalLMPreprocessor(tokenizer, sequence_length=64)
     backbone = keras_hub.models.Llama3Backbone(
         vocabulary_size=len(vocabulary), rope_max_wavelength=500_000, **TINY_LLAMA
     )
-    randomize(backbone)
     folder = tmp_path_factory.mktemp("presets") / "tiny-llama3"
-    keras_hub.models.Llama3CausalLM(backbone, preprocessor).save_to_preset(str(folder))
-    return folder
+    return save_causal_lm(folder, "Llama3", tokenizer, backbone)
 
 
 def import_tiny(preset: Path, root: Path, **options) -> Path:
@@ -227,3 +224,101 @@ def import_tiny(preset: Path, root: Path, **options) -> Path:
 def tiny_llama3_run(tiny_llama3_preset, tmp_path_factory) -> Path:
     """The tiny Llama 3 imported once per session; read-only."""
     return import_tiny(tiny_llama3_preset, tmp_path_factory.mktemp("imported"))
+
+
+def train_sentence_piece(texts: list[str], **specials) -> bytes:
+    """A 600-piece SentencePiece BPE model with byte fallback and identity normalization, which
+    keeps every space, as Llama's and Gemma's are."""
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=model,
+        vocab_size=600,
+        model_type="bpe",
+        byte_fallback=True,
+        character_coverage=0.995,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        minloglevel=2,
+        **specials,
+    )
+    return model.getvalue()
+
+
+def save_causal_lm(folder: Path, name: str, tokenizer, backbone) -> Path:
+    """keras-hub's `<name>CausalLM` over `backbone` (randomized) saved with `save_to_preset`."""
+    import keras_hub
+
+    preprocessor = getattr(keras_hub.models, f"{name}CausalLMPreprocessor")(
+        tokenizer, sequence_length=64
+    )
+    randomize(backbone)
+    getattr(keras_hub.models, f"{name}CausalLM")(backbone, preprocessor).save_to_preset(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_preset(tmp_path_factory) -> Path:
+    """A tiny LlamaCausalLM preset: SentencePiece with Llama 2's <unk> <s> </s> at 0..2, no pad."""
+    import keras_hub
+
+    from keras_lm.data.embedded import stdlib_docs_corpus
+
+    proto = train_sentence_piece(
+        stdlib_docs_corpus(max_chars=200_000).texts(), unk_id=0, bos_id=1, eos_id=2, pad_id=-1
+    )
+    tokenizer = keras_hub.models.LlamaTokenizer(proto=proto)
+    backbone = keras_hub.models.LlamaBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), **TINY_LLAMA
+    )
+    folder = tmp_path_factory.mktemp("presets") / "tiny-llama"
+    return save_causal_lm(folder, "Llama", tokenizer, backbone)
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma_preset(tmp_path_factory) -> Path:
+    """A tiny GemmaCausalLM preset: Gemma's <pad> <eos> <bos> <unk> at 0..3, head width 6, MQA."""
+    import keras_hub
+
+    from keras_lm.data.embedded import stdlib_docs_corpus
+
+    proto = train_sentence_piece(
+        stdlib_docs_corpus(max_chars=200_000).texts(),
+        pad_id=0,
+        eos_id=1,
+        bos_id=2,
+        unk_id=3,
+        pad_piece="<pad>",
+        eos_piece="<eos>",
+        bos_piece="<bos>",
+        user_defined_symbols=["<mask>"],
+        add_dummy_prefix=False,
+    )
+    tokenizer = keras_hub.models.GemmaTokenizer(proto=proto)
+    backbone = keras_hub.models.GemmaBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=2,
+        num_query_heads=4,
+        num_key_value_heads=1,
+        hidden_dim=16,
+        intermediate_dim=64,
+        head_dim=6,
+    )
+    folder = tmp_path_factory.mktemp("presets") / "tiny-gemma"
+    return save_causal_lm(folder, "Gemma", tokenizer, backbone)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_run(tiny_llama_preset, tmp_path_factory) -> Path:
+    """The tiny Llama 2 imported once per session; read-only."""
+    return import_tiny(tiny_llama_preset, tmp_path_factory.mktemp("imported"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma_run(tiny_gemma_preset, tmp_path_factory) -> Path:
+    """The tiny Gemma imported once per session; read-only."""
+    return import_tiny(tiny_gemma_preset, tmp_path_factory.mktemp("imported"))

@@ -13,7 +13,7 @@ from keras_lm.errors import InputError
 from keras_lm.runs import open_run
 from tests.presets.conftest import import_tiny
 
-RUNS = ["tiny_llama3_run"]
+RUNS = ["tiny_llama3_run", "tiny_llama_run", "tiny_gemma_run"]
 
 
 @pytest.mark.parametrize("run_fixture", RUNS)
@@ -47,7 +47,9 @@ def test_llama3_tokenizer_gives_keras_hubs_ids(tiny_llama3_run, tiny_llama3_pres
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("run_fixture", RUNS)
+@pytest.mark.parametrize(
+    "run_fixture", ["tiny_llama3_run", "tiny_gemma_run"]
+)  # Llama 2: 3's graphs
 def test_exports_decode_keras_hubs_tokens_without_tensorflow(run_fixture, request, tmp_path):
     from keras_lm.export.bundle import ExportConfig
     from keras_lm.export.bundle import export_run

@@ -97,10 +97,14 @@ def test_lora_trains_only_adapters_and_a_resumed_run_keeps_them(tiny_run, tmp_pa
 
 
 TINY_GPT = {"vocab_size": 40, "context": 16, "num_layers": 2, "num_heads": 2, "hidden_dim": 16}
+TINY_LLAMA = {**TINY_GPT, "num_kv_heads": 1, "intermediate_dim": 32}
 
 
-def test_merged_lora_gives_the_unmerged_logits(tmp_path):
-    model = build_model("transformer_lm", TINY_GPT)
+@pytest.mark.parametrize(
+    ("family", "config"), [("transformer_lm", TINY_GPT), ("llama_lm", TINY_LLAMA)]
+)
+def test_merged_lora_gives_the_unmerged_logits(family, config, tmp_path):
+    model = build_model(family, config)
     base = {v.path: keras.ops.convert_to_numpy(v) for v in model.weights}
     enable_lora(model, rank=3, alpha=6.0)
     rng = np.random.default_rng(0)
