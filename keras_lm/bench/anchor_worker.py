@@ -1,11 +1,13 @@
-"""The anchor engines at a keras_lm `transformer_lm` checkpoint's own weights, one JSON line out.
+"""The anchor engines at a keras_lm LM checkpoint's own weights, one JSON line out.
 
 Run by path with the anchors venv's python (`make anchors`), never imported at run time
 by keras_lm: it needs only numpy, h5py and the anchors (torch, transformers, optimum,
 onnxruntime, onnxruntime-genai, litert-torch), all imported inside the functions that
 use them. It reads the Keras weights from the `.keras` zip's `model.weights.h5`, maps
-them into a Hugging Face `GPT2LMHeadModel` (the same architecture: learned positions,
-pre-LayerNorm, biased attention and exact-GELU MLP, tied logits), refuses to go on
+them into a Hugging Face `GPT2LMHeadModel` (a `transformer_lm`: learned positions,
+pre-LayerNorm, biased attention and exact-GELU MLP, tied logits) or `LlamaForCausalLM`
+(a `llama_lm` without Gemma's options: RoPE, grouped-query attention, RMSNorm, SwiGLU;
+`"family"` in the job says which), refuses to go on
 unless that model's logits on the parent's prompt match the bundle's ONNX ones, and
 times greedy decoding, batch 1, on each engine:
 
@@ -136,6 +138,35 @@ def _block_state(weights: dict[str, np.ndarray], keras: str, hf: str) -> dict[st
     }
 
 
+def llama_state_dict(weights: dict[str, np.ndarray], num_layers: int) -> dict[str, np.ndarray]:
+    """Hugging Face `LlamaForCausalLM` state-dict arrays from a keras_lm `llama_lm` checkpoint.
+
+    HF's `Linear` weights are `(out, in)`: each Keras kernel flattened to 2-D and transposed.
+    Both rotate the two halves of a head (`rotate_half`), so q and k need no permutation.
+    """
+    state = {
+        "model.embed_tokens.weight": weights["token_embedding/0"],
+        "model.norm.weight": weights["sequence_output_layernorm/0"],
+    }
+    reverse = weights.get("token_embedding/1")
+    state["lm_head.weight"] = weights["token_embedding/0"] if reverse is None else reverse.T
+    for i in range(num_layers):
+        keras, hf = f"transformer_layer_{i}", f"model.layers.{i}"
+        attention = f"{keras}/self_attention"
+        hidden = weights[f"{attention}/query_dense/0"].shape[0]
+        state[f"{hf}.input_layernorm.weight"] = weights[f"{keras}/self_attention_layernorm/0"]
+        for ours, theirs in (("query", "q"), ("key", "k"), ("value", "v")):
+            kernel = weights[f"{attention}/{ours}_dense/0"]  # (D, H, Dh)
+            state[f"{hf}.self_attn.{theirs}_proj.weight"] = kernel.reshape(hidden, -1).T
+        output = weights[f"{attention}/output_dense/0"]  # (H, Dh, D)
+        state[f"{hf}.self_attn.o_proj.weight"] = output.reshape(-1, hidden).T
+        state[f"{hf}.post_attention_layernorm.weight"] = weights[f"{keras}/feedforward_layernorm/0"]
+        for ours, theirs in (("gate", "gate"), ("intermediate", "up"), ("output", "down")):
+            kernel = weights[f"{keras}/feedforward_{ours}_dense/0"]
+            state[f"{hf}.mlp.{theirs}_proj.weight"] = kernel.T
+    return {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in state.items()}
+
+
 def fake_keras_weights(
     num_layers: int, hidden_dim: int, num_heads: int, vocab: int, context: int, seed: int = 0
 ) -> dict[str, np.ndarray]:
@@ -192,6 +223,67 @@ def gpt2_config(architecture: dict, vocab_size: int, tied: bool = True):
         pad_token_id=0,
         architectures=["GPT2LMHeadModel"],
     )
+
+
+def llama_config(architecture: dict, vocab_size: int, tied: bool):
+    """The `transformers.LlamaConfig` of a keras_lm `llama_lm` architecture (no dropout)."""
+    from transformers import LlamaConfig
+
+    heads = architecture["num_heads"]
+    hidden = architecture["hidden_dim"]
+    scaling = None
+    if architecture.get("rope_frequency_adjustment_factor") is not None:
+        scaling = {
+            "rope_type": "llama3",
+            "factor": architecture["rope_frequency_adjustment_factor"],
+            "low_freq_factor": architecture["rope_low_freq_factor"],
+            "high_freq_factor": architecture["rope_high_freq_factor"],
+            "original_max_position_embeddings": architecture["rope_pretraining_sequence_length"],
+        }
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=architecture["intermediate_dim"],
+        num_hidden_layers=architecture["num_layers"],
+        num_attention_heads=heads,
+        num_key_value_heads=architecture.get("num_kv_heads") or heads,
+        head_dim=architecture.get("head_dim") or hidden // heads,
+        max_position_embeddings=architecture["context"],
+        rms_norm_eps=architecture.get("layer_norm_epsilon", 1e-6),
+        rope_theta=architecture.get("rope_max_wavelength", 10_000.0),
+        rope_scaling=scaling,
+        tie_word_embeddings=tied,
+        hidden_act="silu",
+        attention_dropout=0.0,
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=0,
+    )
+
+
+def build_hf(job: dict):
+    """The Hugging Face twin of the job's family (`transformer_lm`: GPT-2, `llama_lm`: Llama)."""
+    if job.get("family", "transformer_lm") != "llama_lm":
+        return build_gpt2(job)
+    import torch
+    from transformers import LlamaForCausalLM
+
+    arch = job["architecture"]
+    if arch.get("embedding_scale") or arch.get("norm_offset") or arch.get("activation") != "silu":
+        raise MappingError("a Gemma-style llama_lm has no Llama twin in transformers")
+    weights = read_keras_weights(job["checkpoint"])
+    tied = "token_embedding/1" not in weights
+    model = LlamaForCausalLM(llama_config(arch, job["vocab_size"], tied)).eval()
+    state = {
+        k: torch.from_numpy(v) for k, v in llama_state_dict(weights, arch["num_layers"]).items()
+    }
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not (tied and m == "lm_head.weight")]
+    if missing or unexpected:
+        raise MappingError(f"weight mapping: missing {missing}, unexpected {unexpected}")
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    return model
 
 
 def build_gpt2(job: dict):
@@ -408,6 +500,8 @@ def litert_tflite(model, cache: Path, job: dict, prompt: list[int]) -> dict:
     ai_edge_litert's interpreter at `threads`."""
     from ai_edge_litert.interpreter import Interpreter
 
+    if job.get("family", "transformer_lm") != "transformer_lm":
+        raise Skip("keras_lm's litert-torch wrapper is GPT-2's (static_cache_gpt2)")
     length = job["prompt_length"]
 
     def convert(out: Path) -> None:
@@ -564,7 +658,7 @@ def run_job(job: dict) -> list[dict]:
 
     torch.set_num_threads(job["threads"])
     prompt = random_prompt(job["prompt_length"], job["vocab_size"])
-    model = build_gpt2(job)
+    model = build_hf(job)
     reference = job["reference"]
     diff = check_logits(hf_logits(model, reference["token_ids"]), reference, HF_EAGER)
     cache = cache_root(job)

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from keras_lm.inference.manifest import Manifest
 
-# The one family with a Hugging Face twin (GPT-2).
-ANCHOR_FAMILY = "transformer_lm"
+# The families with a Hugging Face twin: GPT-2, Llama.
+ANCHOR_FAMILIES = ("transformer_lm", "llama_lm")
 WORKER = Path(__file__).with_name("anchor_worker.py")
 DEFAULT_PYTHON = ".venv-anchors/bin/python"
 
@@ -51,12 +51,12 @@ def anchor_rows(
 ) -> list[dict]:
     """The anchor engines' rows for one bundle (`manifest`: its `Manifest`), per thread count.
 
-    [] when `python` does not exist or the bundle is not a `transformer_lm`. The worker
+    [] when `python` does not exist or the bundle's family has no twin (`ANCHOR_FAMILIES`). The worker
     caches its exports (ONNX, TFLite) by checkpoint hash under `cache_dir` (default: the
     system temp folder's `keras_lm_anchors`), so the first run converts and later ones
     only time.
     """
-    if not Path(python).exists() or manifest is None or manifest.family != ANCHOR_FAMILY:
+    if not Path(python).exists() or manifest is None or manifest.family not in ANCHOR_FAMILIES:
         return []
     checkpoint = source_checkpoint(manifest)
     if checkpoint is None:
@@ -68,6 +68,7 @@ def anchor_rows(
     for t in threads:
         job = {
             "checkpoint": str(checkpoint),
+            "family": manifest.family,
             "architecture": architecture(manifest),
             "vocab_size": len(logits),
             "prompt_length": prompt_length,

@@ -183,3 +183,73 @@ def test_worker_times_every_anchor_at_the_bundles_weights():
     assert eager["tokens_per_s"] > 0 and eager["max_abs_diff"] <= 1e-3
     for row in rows:
         assert (row["tokens_per_s"] is None) == (row["skipped"] is not None), row
+
+
+def test_llama_mapping_names_and_shapes_are_transformers():
+    worker = load_worker()
+    weights = {
+        "token_embedding/0": np.zeros((11, 8), "float32"),
+        "sequence_output_layernorm/0": np.ones(8, "float32"),
+        "transformer_layer_0/self_attention_layernorm/0": np.ones(8, "float32"),
+        "transformer_layer_0/feedforward_layernorm/0": np.ones(8, "float32"),
+        "transformer_layer_0/self_attention/query_dense/0": np.zeros((8, 4, 2), "float32"),
+        "transformer_layer_0/self_attention/key_dense/0": np.zeros((8, 2, 2), "float32"),
+        "transformer_layer_0/self_attention/value_dense/0": np.zeros((8, 2, 2), "float32"),
+        "transformer_layer_0/self_attention/output_dense/0": np.zeros((4, 2, 8), "float32"),
+        "transformer_layer_0/feedforward_gate_dense/0": np.zeros((8, 12), "float32"),
+        "transformer_layer_0/feedforward_intermediate_dense/0": np.zeros((8, 12), "float32"),
+        "transformer_layer_0/feedforward_output_dense/0": np.zeros((12, 8), "float32"),
+    }
+    state = worker.llama_state_dict(weights, num_layers=1)
+    shapes = {k.removeprefix("model.layers.0."): v.shape for k, v in state.items()}
+    assert shapes["self_attn.q_proj.weight"] == (8, 8) and shapes["self_attn.k_proj.weight"] == (
+        4,
+        8,
+    )
+    assert shapes["self_attn.o_proj.weight"] == (8, 8) and shapes["mlp.down_proj.weight"] == (8, 12)
+    assert shapes["lm_head.weight"] == (11, 8)  # tied: the embedding itself
+
+
+@pytest.mark.slow
+def test_worker_builds_a_llama_twin_whose_logits_are_kerass(tmp_path):
+    """llama_lm (GQA, untied, Llama 3.1 RoPE scaling) as transformers' LlamaForCausalLM: same logits."""
+    if not ANCHORS_PYTHON.exists():
+        pytest.skip("make anchors not run (.venv-anchors/bin/python is missing)")
+    import dataclasses
+
+    from keras_lm.models import LlamaLMConfig
+    from keras_lm.models.llama_lm.model import build_llama_lm
+
+    config = dataclasses.replace(
+        LlamaLMConfig.tiny(),
+        num_heads=4,
+        num_kv_heads=2,
+        tie_embeddings=False,
+        rope_max_wavelength=500_000.0,
+        rope_frequency_adjustment_factor=8.0,
+        rope_low_freq_factor=1.0,
+        rope_high_freq_factor=4.0,
+        rope_pretraining_sequence_length=8,
+    )
+    model = build_llama_lm(config)
+    rng = np.random.default_rng(0)
+    for variable in model.weights:
+        variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
+    model.save(tmp_path / "llama.keras")
+    ids = [5, 9, 13, 2, 7, 30]
+    logits = np.asarray(model({"token_ids": np.array([ids]), "padding_mask": np.ones((1, 6))}))
+    job = {
+        "checkpoint": str(tmp_path / "llama.keras"),
+        "family": "llama_lm",
+        "architecture": config.to_dict(),
+        "vocab_size": config.vocab_size,
+        "prompt_length": 4,
+        "new_tokens": 4,
+        "threads": 1,
+        "repeats": 1,
+        "reference": {"token_ids": ids, "logits": logits[0, -1].tolist()},
+        "cache_dir": str(tmp_path / "cache"),
+        "engines": ["hf-transformers eager + KV cache"],
+    }
+    (row,) = run_worker(ANCHORS_PYTHON, job, timeout=600)
+    assert row["tokens_per_s"] > 0 and row["max_abs_diff"] <= 1e-4, row

@@ -14,17 +14,20 @@ from benchmarks.hub_scale import report
 
 
 @pytest.mark.slow
-def test_the_random_preset_has_the_shape_and_imports(tmp_path):
+@pytest.mark.parametrize("shape", ["gpt2-tiny", "llama-tiny"])
+def test_the_random_preset_has_the_shape_and_imports(shape, tmp_path):
     from keras_lm.presets.importer import ImportConfig
     from keras_lm.presets.importer import import_preset
 
-    preset = make_preset(tmp_path / "preset", SHAPES["gpt2-tiny"])
+    preset = make_preset(tmp_path / "preset", SHAPES[shape], llama=shape.startswith("llama"))
     config = json.loads((preset / "config.json").read_text())["config"]
-    assert {k: config[k] for k in SHAPES["gpt2-tiny"]} == SHAPES["gpt2-tiny"]
+    assert {k: config[k] for k in SHAPES[shape] if k in config} == {
+        k: v for k, v in SHAPES[shape].items() if k in config
+    }
     vocabulary = json.loads((preset / "assets" / "tokenizer" / "vocabulary.json").read_text())
-    assert len(vocabulary) == SHAPES["gpt2-tiny"]["vocabulary_size"]
+    assert len(vocabulary) == SHAPES[shape]["vocabulary_size"]
     run = import_preset(
-        ImportConfig(preset=str(preset), out=str(tmp_path / "run"), check_prompts=2)
+        ImportConfig(preset=str(preset), out=str(tmp_path / "run"), check_prompts=2, context=64)
     )
     reference = json.loads((run / "reference.json").read_text())
     assert len(reference["generated"]) == 2
