@@ -65,11 +65,29 @@ def checked_config(config: dict[str, Any], where: str = "config.json") -> dict[s
     return found
 
 
+def preset_fields(preset: Preset) -> dict[str, Any]:
+    """The checked config, with `tie_word_embeddings` read off the weights when absent.
+
+    keras-hub 0.32's `LlamaBackbone.get_config` leaves that field out, so a tied preset's
+    config.json reads as untied: a tied `ReversibleEmbedding` saves one variable, not two.
+    """
+    fields = checked_config(preset.config)
+    if "tie_word_embeddings" not in preset.config:
+        import h5py
+
+        try:
+            with h5py.File(preset.weights, "r") as weights:
+                fields["tie_word_embeddings"] = "layers/reversible_embedding/vars/1" not in weights
+        except OSError as err:
+            raise InputError(str(preset.weights), f"not an HDF5 weights file: {err}") from None
+    return fields
+
+
 def model_config(
     preset: Preset, context: int | None, classes: int | None, labels: Callable[[], list[str] | None]
 ) -> LlamaLMConfig:
     """The `llama_lm` config of the preset (an LM: `classes` and `labels` are unused)."""
-    return lm_config(preset.config, context)
+    return lm_config(preset_fields(preset), context)
 
 
 def lm_config(config: dict[str, Any], context: int | None = None) -> LlamaLMConfig:
@@ -111,7 +129,7 @@ def hub_model(preset: Preset, config: LlamaLMConfig | None = None):
     import keras_hub
 
     backbone_class = getattr(keras_hub.models, BACKBONE.split(">")[1])
-    return build_hub(backbone_class, preset, checked_config(preset.config))
+    return build_hub(backbone_class, preset, preset_fields(preset))
 
 
 def build_hub(backbone_class, preset: Preset, fields: dict[str, Any]):

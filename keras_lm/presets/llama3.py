@@ -14,7 +14,6 @@ from __future__ import annotations
 from keras_lm.presets import llama
 from keras_lm.presets.folder import Preset
 from keras_lm.presets.gpt2 import load_byte_bpe
-from keras_lm.presets.llama import checked_config
 from keras_lm.presets.llama import model_config
 
 BACKBONE = "keras_hub>Llama3Backbone"
@@ -34,7 +33,7 @@ def hub_model(preset: Preset, config=None):
     """keras-hub's `Llama3Backbone` from the checked config, with the preset's weights."""
     import keras_hub
 
-    return llama.build_hub(keras_hub.models.Llama3Backbone, preset, checked_config(preset.config))
+    return llama.build_hub(keras_hub.models.Llama3Backbone, preset, llama.preset_fields(preset))
 
 
 convert = llama.convert

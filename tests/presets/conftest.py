@@ -194,7 +194,8 @@ def randomize(model, seed: int = 0, scale: float = 0.3) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_llama3_preset(tmp_path_factory) -> Path:
-    """A tiny Llama3CausalLM preset: byte-level BPE with Llama 3's specials, GQA backbone."""
+    """A tiny Llama3CausalLM preset: byte-level BPE with Llama 3's specials, GQA backbone, tied
+    embeddings as Llama 3.2's (keras-hub leaves `tie_word_embeddings` out of config.json)."""
     import keras_hub
 
     from keras_lm.data.embedded import stdlib_docs_corpus
@@ -203,7 +204,10 @@ def tiny_llama3_preset(tmp_path_factory) -> Path:
     vocabulary, merges = train_byte_bpe(texts, 400, LLAMA3_SPECIALS)
     tokenizer = keras_hub.models.Llama3Tokenizer(vocabulary=vocabulary, merges=merges)
     backbone = keras_hub.models.Llama3Backbone(
-        vocabulary_size=len(vocabulary), rope_max_wavelength=500_000, **TINY_LLAMA
+        vocabulary_size=len(vocabulary),
+        rope_max_wavelength=500_000,
+        tie_word_embeddings=True,
+        **TINY_LLAMA,
     )
     folder = tmp_path_factory.mktemp("presets") / "tiny-llama3"
     return save_causal_lm(folder, "Llama3", tokenizer, backbone)

@@ -37,6 +37,8 @@ def test_the_run_is_a_llama_lm_that_generates_keras_hubs_greedy_tokens(run_fixtu
 def test_llama3_tokenizer_gives_keras_hubs_ids(tiny_llama3_run, tiny_llama3_preset):
     import keras_hub
 
+    assert open_run(tiny_llama3_run).config.model["tie_embeddings"] is True  # from the weights
+    assert open_run(tiny_llama3_run).config.model["rope_max_wavelength"] == 500_000
     hub = keras_hub.models.Llama3Tokenizer.from_preset(
         str(tiny_llama3_preset), _allow_python_workflow=False
     )
