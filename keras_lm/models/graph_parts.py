@@ -17,6 +17,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_lm.features import PADDING_MASK
+from keras_lm.features import TOKEN_IDS
+from keras_lm.layers.cached_attention import MASKED
 from keras_lm.layers.kv_cache import slot_writes
 from keras_lm.layers.kv_cache import visible_slots
 
@@ -59,6 +62,117 @@ def run_cached_blocks(blocks, x, positions, padding_mask, cache, cross=None):
         )
         updated += [key, value]  # (B, C, H, Dh) each
     return x, ops.stack(updated, axis=1)  # (B, 2L, C, H, Dh)
+
+
+def cached_lm_graphs(graph, batch: int | None = None) -> dict:
+    """A decoder LM's `prefill` and `decode` over one fixed-size cache, as `tf.function`s.
+
+    `graph` is a family's model-with-a-cache (`transformer_lm`'s, `llama_lm`'s): it has
+    `dtype`, `cache_shape(batch)` and `graph(token_ids, positions, padding_mask, cache) ->
+    (logits, cache)`. Prompts are left-padded; positions count from each row's first real
+    token. `batch` None is dynamic.
+    """
+    cache_shape = (batch, *graph.cache_shape(1)[1:])
+
+    @tf.function(
+        input_signature=[spec((batch, None), TOKEN_IDS), spec((batch, None), PADDING_MASK)]
+    )
+    def prefill(token_ids, padding_mask):
+        positions = tf.maximum(tf.cumsum(padding_mask, axis=1) - 1, 0)
+        cache = tf.zeros(tf.concat([tf.shape(token_ids)[:1], cache_shape[1:]], 0), graph.dtype)
+        logits, cache = graph(token_ids, positions, padding_mask, cache)
+        return {"logits": logits, "cache": tf.cast(cache, tf.float32)}
+
+    @tf.function(
+        input_signature=[
+            spec((batch, 1), TOKEN_IDS),
+            spec((batch, 1), "positions"),
+            spec(cache_shape, "past_cache", tf.float32),
+        ]
+    )
+    def decode(token_ids, positions, past_cache):
+        logits, cache = graph(token_ids, positions, tf.ones_like(token_ids), past_cache)
+        return {"logits": logits, "cache": tf.cast(cache, tf.float32)}
+
+    return {"prefill": prefill, "decode": decode}
+
+
+def embedding_lookup_and_head(embedding, target: str):
+    """`(lookup(ids), head(x))` of a `ReversibleEmbedding` as plain gathers and one matmul.
+
+    Keras's `take()` adds index checks to every lookup. For ONNX a tied table is kept once,
+    as `(D, V)` for both (tf2onnx folds the head's transpose into a second constant: 154 MB
+    more at GPT-2's size); an untied head is its own `(D, V)` matrix.
+    """
+    table = embedding.embeddings  # (V, D)
+    one_table = embedding.tie_weights and target == "onnx"
+
+    def lookup(token_ids):
+        if not one_table:
+            return tf.gather(table, token_ids)
+        columns = tf.gather(tf.transpose(table), token_ids, axis=1)  # (D, B) or (D, B, T)
+        return tf.transpose(columns, (1, 0) if token_ids.shape.rank == 1 else (1, 2, 0))
+
+    def head(x):
+        if one_table:
+            return tf.matmul(x, tf.cast(tf.transpose(table), x.dtype))
+        if embedding.tie_weights:
+            return tf.matmul(x, tf.cast(table, x.dtype), transpose_b=True)
+        return tf.matmul(x, tf.cast(embedding.reverse_embeddings, x.dtype))
+
+    return lookup, head
+
+
+def last_real(x, lengths):
+    """`(B, D)`: each row's hidden state at its last real position (`lengths - 1`) of `x` `(B, T, D)`.
+
+    A one-hot matmul, not a gather: one op that every converter and delegate takes.
+    """
+    pick = ops.arange(ops.shape(x)[1])[None, None, :] == (lengths[:, None, None] - 1)
+    return ops.matmul(ops.cast(pick, x.dtype), x)[:, 0]
+
+
+def runtime_cache_signatures(
+    run, heads: tuple[int, int, int], num_layers: int, dtype, batch=None, prefill_lengths=None
+) -> dict:
+    """The runtime-written cache's `decode` and `prefill` (or `prefill_<T>`) `tf.function`s.
+
+    `run(token_ids, positions, lengths=None, past=None, prompt_bias=None)` is the family's
+    forward pass returning `{"logits", "key_<i>", "value_<i>"}`; this gives it what both
+    decoders share: the past caches `past_key_<i>`/`past_value_<i>` of shape `(B, *heads)`
+    (`heads` = `(H or Hkv, C, Dh)`), the additive masks (a step sees slots below its
+    position; a prompt's pads take position `length`, so positions and the causal mask
+    derive from the `lengths` input, which no converter folds into per-length tables),
+    and one static-length prefill per `prefill_lengths` (None: one dynamic `prefill`).
+    """
+    context = heads[1]
+
+    def prefill(token_ids, lengths):
+        positions = tf.minimum(tf.range(tf.shape(token_ids)[1])[None], lengths[:, None])
+        seen = positions[:, None, None, :] <= positions[:, None, :, None]  # (B, 1, T, T)
+        bias = tf.cast(tf.where(seen, 0.0, MASKED), dtype)
+        return run(token_ids, positions, lengths, prompt_bias=bias)
+
+    names = [f"{kind}_{i}" for i in range(num_layers) for kind in ("key", "value")]
+    past_specs = [spec((batch, *heads), f"past_{n}", tf.float32) for n in names]
+
+    @tf.function(
+        input_signature=[spec((batch, 1), TOKEN_IDS), spec((batch, 1), "positions"), *past_specs]
+    )
+    def decode(token_ids, positions, *past):
+        slots = tf.range(context)[None, None, None, :]  # (1, 1, 1, C)
+        bias = tf.where(slots < positions[:, None, :, None], 0.0, MASKED)  # (B, 1, 1, C)
+        past = [tf.cast(p, dtype) for p in (*past, bias)]  # no-op in float32
+        return run(token_ids, positions, past=past)
+
+    graphs = {"decode": decode}
+    lengths_spec = spec((batch,), "lengths")
+    for length in prefill_lengths or (None,):
+        name = "prefill" if length is None else f"prefill_{length}"
+        graphs[name] = tf.function(
+            prefill, input_signature=[spec((batch, length), TOKEN_IDS), lengths_spec]
+        )
+    return graphs
 
 
 def prefill_buckets(context: int, smallest: int = 32, factor: int = 4) -> tuple[int, ...]:

@@ -24,14 +24,14 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_lm.features import PADDING_MASK
-from keras_lm.features import TOKEN_IDS
-from keras_lm.layers.cached_attention import MASKED
 from keras_lm.layers.kv_cache import slot_writes
 from keras_lm.layers.kv_cache import visible_slots
+from keras_lm.models.graph_parts import cached_lm_graphs
+from keras_lm.models.graph_parts import embedding_lookup_and_head
 from keras_lm.models.graph_parts import has_layer
+from keras_lm.models.graph_parts import last_real
 from keras_lm.models.graph_parts import numbered_layers
-from keras_lm.models.graph_parts import spec
+from keras_lm.models.graph_parts import runtime_cache_signatures
 from keras_lm.models.llama_lm.fused_block import FusedGatedBlock
 
 
@@ -91,24 +91,11 @@ def runtime_cache_graphs(
     graph = LlamaGraph(model)
     blocks = [FusedGatedBlock(block, target) for block in graph.blocks]
     cos_table, sin_table = graph.rotary.table()  # numpy (C, Dh): constants inside each trace
-    table = graph.embedding.embeddings  # (V, D)
-    # ONNX: one (D, V) constant serves the lookup and the tied head (see transformer_lm).
-    one_table = graph.embedding.tie_weights and target == "onnx"
+    gather, head = embedding_lookup_and_head(graph.embedding, target)
 
     def lookup(token_ids):
-        if not one_table:
-            x = tf.gather(table, token_ids)
-        else:
-            columns = tf.gather(tf.transpose(table), token_ids, axis=1)
-            x = tf.transpose(columns, (1, 0) if token_ids.shape.rank == 1 else (1, 2, 0))
+        x = gather(token_ids)
         return x if graph.scale is None else x * graph.scale
-
-    def head(x):
-        if one_table:
-            return tf.matmul(x, tf.cast(tf.transpose(table), x.dtype))
-        if graph.embedding.tie_weights:
-            return tf.matmul(x, tf.cast(table, x.dtype), transpose_b=True)
-        return tf.matmul(x, tf.cast(graph.embedding.reverse_embeddings, x.dtype))
 
     def run(token_ids, positions, lengths=None, past=None, prompt_bias=None):
         if past is not None:  # one token: 2-D activations (B, D)
@@ -121,39 +108,15 @@ def runtime_cache_graphs(
             layer_past = None if past is None else (past[2 * i], past[2 * i + 1], past[-1])
             x, out[f"key_{i}"], out[f"value_{i}"] = block(x, cos, sin, layer_past, prompt_bias)
         if lengths is not None:  # only the last real position's logits
-            pick = ops.arange(ops.shape(x)[1])[None, None, :] == (lengths[:, None, None] - 1)
-            x = ops.matmul(ops.cast(pick, x.dtype), x)[:, 0]  # (B, D)
+            x = last_real(x, lengths)  # (B, D)
         logits = head(graph.final_norm(x))
         out = {k: tf.cast(v, tf.float32) for k, v in out.items()}
         return {"logits": ops.cast(logits, "float32"), **out}
 
-    def prefill(token_ids, lengths):
-        positions = tf.minimum(tf.range(tf.shape(token_ids)[1])[None], lengths[:, None])
-        seen = positions[:, None, None, :] <= positions[:, None, :, None]  # (B, 1, T, T)
-        bias = tf.cast(tf.where(seen, 0.0, MASKED), graph.dtype)
-        return run(token_ids, positions, lengths, prompt_bias=bias)
-
-    names = [f"{kind}_{i}" for i in range(graph.num_layers) for kind in ("key", "value")]
     heads = (graph.kv_heads, graph.context, graph.head_dim)
-    past_specs = [spec((batch, *heads), f"past_{n}", tf.float32) for n in names]
-
-    @tf.function(
-        input_signature=[spec((batch, 1), TOKEN_IDS), spec((batch, 1), "positions"), *past_specs]
+    return runtime_cache_signatures(
+        run, heads, graph.num_layers, graph.dtype, batch, prefill_lengths
     )
-    def decode(token_ids, positions, *past):
-        slots = tf.range(graph.context)[None, None, None, :]  # (1, 1, 1, C)
-        bias = tf.where(slots < positions[:, None, :, None], 0.0, MASKED)  # (B, 1, 1, C)
-        past = [tf.cast(p, graph.dtype) for p in (*past, bias)]
-        return run(token_ids, positions, past=past)
-
-    graphs = {"decode": decode}
-    lengths_spec = spec((batch,), "lengths")
-    for length in prefill_lengths or (None,):
-        name = "prefill" if length is None else f"prefill_{length}"
-        graphs[name] = tf.function(
-            prefill, input_signature=[spec((batch, length), TOKEN_IDS), lengths_spec]
-        )
-    return graphs
 
 
 def facts(model: keras.Model, max_target_length: int | None = None) -> dict:
@@ -164,27 +127,4 @@ def facts(model: keras.Model, max_target_length: int | None = None) -> dict:
 
 def export_graphs(model: keras.Model, batch: int | None = None, encoder_batch: int | None = None):
     """`prefill` and `decode` as `tf.function`s with input signatures; `batch` None is dynamic."""
-    graph = LlamaGraph(model)
-    cache_shape = (batch, *graph.cache_shape(1)[1:])
-
-    @tf.function(
-        input_signature=[spec((batch, None), TOKEN_IDS), spec((batch, None), PADDING_MASK)]
-    )
-    def prefill(token_ids, padding_mask):
-        positions = tf.maximum(tf.cumsum(padding_mask, axis=1) - 1, 0)
-        cache = tf.zeros(tf.concat([tf.shape(token_ids)[:1], cache_shape[1:]], 0), graph.dtype)
-        logits, cache = graph(token_ids, positions, padding_mask, cache)
-        return {"logits": logits, "cache": tf.cast(cache, tf.float32)}
-
-    @tf.function(
-        input_signature=[
-            spec((batch, 1), TOKEN_IDS),
-            spec((batch, 1), "positions"),
-            spec(cache_shape, "past_cache", tf.float32),
-        ]
-    )
-    def decode(token_ids, positions, past_cache):
-        logits, cache = graph(token_ids, positions, tf.ones_like(token_ids), past_cache)
-        return {"logits": logits, "cache": tf.cast(cache, tf.float32)}
-
-    return {"prefill": prefill, "decode": decode}
+    return cached_lm_graphs(LlamaGraph(model), batch)

@@ -29,13 +29,13 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_lm.features import PADDING_MASK
-from keras_lm.features import TOKEN_IDS
-from keras_lm.layers.cached_attention import MASKED
 from keras_lm.models.fused_block import FusedBlock
+from keras_lm.models.graph_parts import cached_lm_graphs
+from keras_lm.models.graph_parts import embedding_lookup_and_head
+from keras_lm.models.graph_parts import last_real
 from keras_lm.models.graph_parts import numbered_layers
 from keras_lm.models.graph_parts import run_cached_blocks
-from keras_lm.models.graph_parts import spec
+from keras_lm.models.graph_parts import runtime_cache_signatures
 
 
 class TransformerLMGraph:
@@ -91,23 +91,11 @@ def runtime_cache_graphs(
     """
     graph = TransformerLMGraph(model)
     blocks = [FusedBlock(block, target) for block in graph.blocks]
-    heads = (graph.num_heads, graph.context, graph.head_dim)
-    cache_names = [f"{kind}_{i}" for i in range(graph.num_layers) for kind in ("key", "value")]
 
-    table = graph.embedding.embeddings  # (V, D)
-    # ONNX: tf2onnx folds the head's transpose into a second (D, V) constant, so the table
-    # would be written twice (154 MB more at GPT-2's size); the lookup reads the (D, V) one.
-    one_table = graph.embedding.tie_weights and target == "onnx"
-
-    def lookup(token_ids):
-        if not one_table:
-            return tf.gather(table, token_ids)
-        columns = tf.gather(tf.transpose(table), token_ids, axis=1)  # (D, B) or (D, B, T)
-        return tf.transpose(columns, (1, 0) if token_ids.shape.rank == 1 else (1, 2, 0))
+    lookup, head = embedding_lookup_and_head(graph.embedding, target)
 
     def run(token_ids, positions, lengths=None, past=None, prompt_bias=None):
         """A prefill (`lengths`, `prompt_bias` `(B, 1, T, T)`) or a step (`past`: caches, bias)."""
-        # Plain gathers and one matmul head: Keras's take() adds index checks to every lookup.
         if past is not None:  # one token: 2-D activations (B, D) all the way
             token_ids, positions = token_ids[:, 0], positions[:, 0]
         x = lookup(token_ids) + tf.gather(graph.position.position_embeddings, positions)
@@ -117,45 +105,15 @@ def runtime_cache_graphs(
             layer_past = None if past is None else (past[2 * i], past[2 * i + 1], past[-1])
             x, out[f"key_{i}"], out[f"value_{i}"] = block(x, layer_past, prompt_bias)
         if lengths is not None:  # only the last real position's logits
-            pick = ops.arange(ops.shape(x)[1])[None, None, :] == (lengths[:, None, None] - 1)
-            x = ops.matmul(ops.cast(pick, x.dtype), x)[:, 0]  # (B, D)
-        x = graph.final_norm(x)  # (B, D)
-        if one_table:
-            logits = tf.matmul(x, tf.cast(tf.transpose(table), x.dtype))
-        elif graph.embedding.tie_weights:
-            logits = tf.matmul(x, tf.cast(table, x.dtype), transpose_b=True)
-        else:
-            logits = graph.embedding(x, reverse=True)
+            x = last_real(x, lengths)  # (B, D)
+        logits = head(graph.final_norm(x))  # (B, V)
         out = {k: tf.cast(v, tf.float32) for k, v in out.items()}
         return {"logits": ops.cast(logits, "float32"), **out}
 
-    def prefill(token_ids, lengths):
-        # Pads take position `length`, so the positions and the causal mask derive from the
-        # `lengths` input: a converter cannot fold them into per-length constant tables.
-        positions = tf.minimum(tf.range(tf.shape(token_ids)[1])[None], lengths[:, None])
-        seen = positions[:, None, None, :] <= positions[:, None, :, None]  # (B, 1, T, T)
-        bias = tf.cast(tf.where(seen, 0.0, MASKED), graph.dtype)
-        return run(token_ids, positions, lengths, prompt_bias=bias)
-
-    past_specs = [spec((batch, *heads), f"past_{n}", tf.float32) for n in cache_names]
-
-    @tf.function(
-        input_signature=[spec((batch, 1), TOKEN_IDS), spec((batch, 1), "positions"), *past_specs]
+    heads = (graph.num_heads, graph.context, graph.head_dim)
+    return runtime_cache_signatures(
+        run, heads, graph.num_layers, graph.dtype, batch, prefill_lengths
     )
-    def decode(token_ids, positions, *past):
-        slots = tf.range(graph.context)[None, None, None, :]  # (1, 1, 1, C)
-        bias = tf.where(slots < positions[:, None, :, None], 0.0, MASKED)  # (B, 1, 1, C)
-        past = [tf.cast(p, graph.dtype) for p in (*past, bias)]  # no-op in float32
-        return run(token_ids, positions, past=past)
-
-    graphs = {"decode": decode}
-    lengths_spec = spec((batch,), "lengths")
-    for length in prefill_lengths or (None,):
-        name = "prefill" if length is None else f"prefill_{length}"
-        graphs[name] = tf.function(
-            prefill, input_signature=[spec((batch, length), TOKEN_IDS), lengths_spec]
-        )
-    return graphs
 
 
 def facts(model: keras.Model, max_target_length: int | None = None) -> dict:
@@ -166,27 +124,4 @@ def facts(model: keras.Model, max_target_length: int | None = None) -> dict:
 
 def export_graphs(model: keras.Model, batch: int | None = None, encoder_batch: int | None = None):
     """`prefill` and `decode` as `tf.function`s with input signatures; `batch` None is dynamic."""
-    graph = TransformerLMGraph(model)
-    cache_shape = (batch, *graph.cache_shape(1)[1:])
-
-    @tf.function(
-        input_signature=[spec((batch, None), TOKEN_IDS), spec((batch, None), PADDING_MASK)]
-    )
-    def prefill(token_ids, padding_mask):
-        positions = tf.maximum(tf.cumsum(padding_mask, axis=1) - 1, 0)
-        cache = tf.zeros(tf.concat([tf.shape(token_ids)[:1], cache_shape[1:]], 0), graph.dtype)
-        logits, cache = graph(token_ids, positions, padding_mask, cache)
-        return {"logits": logits, "cache": tf.cast(cache, tf.float32)}
-
-    @tf.function(
-        input_signature=[
-            spec((batch, 1), TOKEN_IDS),
-            spec((batch, 1), "positions"),
-            spec(cache_shape, "past_cache", tf.float32),
-        ]
-    )
-    def decode(token_ids, positions, past_cache):
-        logits, cache = graph(token_ids, positions, tf.ones_like(token_ids), past_cache)
-        return {"logits": logits, "cache": tf.cast(cache, tf.float32)}
-
-    return {"prefill": prefill, "decode": decode}
+    return cached_lm_graphs(TransformerLMGraph(model), batch)
