@@ -28,9 +28,9 @@ from keras_lm.layers.gated_decoder import GatedDecoderBlock
 from keras_lm.layers.rms_norm import RMSNorm
 from keras_lm.layers.rotary import RotaryTables
 from keras_lm.models.llama_lm.config import LlamaLMConfig
+from keras_lm.models.transformer_lm.model import INIT_STDDEV
+from keras_lm.models.transformer_lm.model import scale_residual_init
 
-INIT_STDDEV = 0.02
-RESIDUAL_KERNELS = ("attention_output/kernel", "feedforward_output_dense/kernel")
 GATES = {"silu": "silu", "gelu_approximate": gelu_approximate}
 
 
@@ -92,10 +92,5 @@ def build_llama_lm(config: LlamaLMConfig) -> keras.Model:
     logits = token_embedding(x, reverse=True)  # (B, T, V)
     logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
     model = keras.Model({TOKEN_IDS: token_ids, PADDING_MASK: padding_mask}, logits, name="llama_lm")
-    stddev = INIT_STDDEV / math.sqrt(2 * config.num_layers)
-    for variable in model.weights:
-        if variable.path.endswith(RESIDUAL_KERNELS):
-            variable.assign(
-                keras.random.normal(variable.shape, stddev=stddev, dtype=variable.dtype)
-            )
+    scale_residual_init(model, config.num_layers)
     return model

@@ -93,15 +93,15 @@ def build_transformer_lm(config: TransformerLMConfig) -> keras.Model:
     model = keras.Model(
         {TOKEN_IDS: token_ids, PADDING_MASK: padding_mask}, logits, name="transformer_lm"
     )
-    _scale_residual_init(model, config.num_layers)
+    scale_residual_init(model, config.num_layers)
     return model
 
 
-def _scale_residual_init(model: keras.Model, num_layers: int) -> None:
+def scale_residual_init(model: keras.Model, num_layers: int) -> None:
     """Re-draw each block's attention-output and MLP-output kernels from normal(0.02 / sqrt(2L)).
 
     GPT-2's scaled init of the projections that write into the residual stream
-    (torch_ref does the same); the block takes one initializer.
+    (torch_ref does the same; llama_lm's blocks too); the block takes one initializer.
     """
     stddev = INIT_STDDEV / math.sqrt(2 * num_layers)
     for variable in model.weights:
