@@ -48,6 +48,17 @@ class Framing:
             return cls(max_length, specials.start_id, specials.end_id)
         return cls(max_length)
 
+    @staticmethod
+    def prompt_head(model: Mapping[str, Any], specials) -> list[int]:
+        """The ids a language model's prompts start with: `[start]` when its model config says
+        `frame_start` (keras-hub's Llama and Gemma preprocessors add `<s>` / `<bos>`), else none.
+
+        >>> from keras_lm.tokenizers.specials import SPECIALS
+        >>> Framing.prompt_head({"frame_start": True}, SPECIALS), Framing.prompt_head({}, SPECIALS)
+        ([2], [])
+        """
+        return [specials.start_id] if model.get("frame_start") else []
+
     @property
     def head(self) -> list[int]:
         """The ids put before the text."""

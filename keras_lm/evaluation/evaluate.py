@@ -32,6 +32,7 @@ from keras_lm.evaluation.metrics import classification_metrics
 from keras_lm.evaluation.metrics import lm_metrics
 from keras_lm.evaluation.metrics import translation_scores
 from keras_lm.evaluation.plots import plot_confusion
+from keras_lm.framing import Framing
 from keras_lm.inference.sampling import SamplingConfig
 from keras_lm.io import write_text_atomic
 from keras_lm.runs import Run
@@ -150,7 +151,13 @@ def _evaluate_lm(
 
         return token_metrics(
             run.model(checkpoint),
-            lm_pairs_dataset(_head(corpus, limit), run.tokenizer, run.config.data, batch_size),
+            lm_pairs_dataset(
+                _head(corpus, limit),
+                run.tokenizer,
+                run.config.data,
+                batch_size,
+                add_start=bool(Framing.prompt_head(run.config.model, run.tokenizer.specials)),
+            ),
         )
     length = run.config.loop.sequence_length
     ids = np.asarray(run.tokenizer.encode("\n".join(corpus.texts())), np.int32)

@@ -22,6 +22,7 @@ import logging
 import time
 from pathlib import Path
 
+from keras_lm.framing import Framing
 from keras_lm.config import Config
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
@@ -181,6 +182,7 @@ def _build(run, model, config: ExportConfig, folder: Path) -> dict:
         "labels": run.labels(),
         "max_length": run.config.data.max_length,
         "framing": run.framing() if family.task == "classify" else None,
+        "prompt_head": Framing.prompt_head(run.config.model, run.tokenizer.specials),
     }
     strings, graph_tokenizer = {}, None
     if "savedmodel" in config.formats:

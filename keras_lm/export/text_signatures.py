@@ -87,9 +87,15 @@ def _greedy_loop(step, first_logits, state, steps):
 def _generate_transformer(graphs, tok, text, steps, facts, specials):
     context = facts["context"]
 
+    head = facts.get("prompt_head") or []
+
     @tf.function(input_signature=[text, steps])
     def generate(text, max_new_tokens):
-        ids, mask = left_pad_ragged(tok.tokenize(text))
+        ragged = tok.tokenize(text)
+        if head:  # Llama's <s>: every prompt starts with it (`Framing.prompt_head`)
+            start = tf.tile(tf.constant([head], ragged.dtype), [ragged.nrows(), 1])
+            ragged = tf.concat([tf.RaggedTensor.from_tensor(start), ragged], axis=1)
+        ids, mask = left_pad_ragged(ragged)
         out = graphs["prefill"](token_ids=ids, padding_mask=mask)
         positions = tf.reduce_sum(mask, axis=1)  # (B,) next position per row
         room = context - tf.reduce_max(positions)  # no window slides inside the graph

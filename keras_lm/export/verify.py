@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from keras_lm.framing import Framing
 from keras_lm.errors import KerasLMError
 from keras_lm.inference.decoding import generate_lm
 from keras_lm.inference.decoding import right_pad
@@ -340,6 +341,7 @@ def verify_text_signatures(savedmodel_dir, family: Family, reference, run, probe
         steps = 16
         stepper = family.make_stepper(reference, reference.facts)
         model = TextModel(stepper, run.tokenizer, family.task, family.name)
+        model.prompt_head = tuple(Framing.prompt_head(run.config.model, run.tokenizer.specials))
         lm = family.task == "lm"
         name = "generate" if lm else "translate"
         call = loaded.signatures[name](text=tf.constant(texts), max_new_tokens=tf.constant(steps))

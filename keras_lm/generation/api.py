@@ -38,6 +38,7 @@ class Generator(TextModel):
     jit_compile: XLA-compile the one-token step.
     labels / max_length / overflow / framing: a classifier's class names, token limit, overflow
         rule and framing of its ids (`from_run` reads all four from the run).
+    prompt_head: ids every LM prompt starts with (`from_run`: `Framing.prompt_head`, Llama's `<s>`).
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class Generator(TextModel):
         max_length: int | None = None,
         overflow: str = "truncate",
         framing: Framing | None = None,
+        prompt_head: tuple[int, ...] = (),
     ):
         family = family_of(model)
         if family.stepper is None:
@@ -64,6 +66,7 @@ class Generator(TextModel):
         super().__init__(stepper, tokenizer, family.task, family.name, limit)
         self.model, self.labels, self.max_length = model, labels, max_length
         self.overflow, self.framing = overflow, framing
+        self.prompt_head = tuple(prompt_head)
 
     def _class_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return softmax(self.model.predict_on_batch({TOKEN_IDS: ids, PADDING_MASK: mask}))
@@ -85,4 +88,5 @@ class Generator(TextModel):
             max_length=data.max_length,
             overflow=data.overflow,
             framing=run.framing() if run.task == "classify" else None,
+            prompt_head=tuple(Framing.prompt_head(run.config.model, run.tokenizer.specials)),
         )

@@ -49,6 +49,8 @@ class TextModel:
     max_length: int | None = None
     overflow: str = "truncate"
     framing: Framing | None = None
+    # The ids a language model's prompts start with (`Framing.prompt_head`: Llama's `<s>`).
+    prompt_head: tuple[int, ...] = ()
 
     def __init__(
         self,
@@ -75,6 +77,7 @@ class TextModel:
         for i, row in enumerate(ids):
             if not row:
                 raise InputError("prompt", f"prompt {i} ({texts[i]!r}) encodes to no tokens")
+        ids = [[*self.prompt_head, *row] for row in ids]
         config = _sampling(sampling, overrides)
         specials = self.tokenizer.specials
         out = generate_lm(self.stepper, ids, config, specials.end_id, _banned(specials, config))

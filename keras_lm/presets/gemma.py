@@ -104,6 +104,7 @@ def lm_config(config: dict[str, Any], context: int | None = None) -> LlamaLMConf
             activation="gelu_approximate",
             embedding_scale=True,
             norm_offset=1.0,
+            frame_start=True,  # keras-hub's GemmaCausalLMPreprocessor begins with <bos>
         )
     except ValueError as err:  # ConfigError: an odd head width
         raise InputError("config.json", str(err)) from None

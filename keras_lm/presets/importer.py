@@ -105,7 +105,10 @@ def import_preset(config: ImportConfig) -> Path:
         labels = labels or [str(i) for i in range(model_config.num_classes)]
         prompts = _classifier_prompts(texts, tokenizer, run_config, config)
     else:
-        prompts = _lm_prompts(texts, tokenizer, config, model_config.context)
+        head = Framing.prompt_head(model_config.to_dict(), tokenizer.specials)
+        prompts = [
+            head + ids for ids in _lm_prompts(texts, tokenizer, config, model_config.context)
+        ]
     hub = arch.hub_model(preset, model_config)
     model = arch.convert(hub, model_config)
     reference = arch.check(hub, model, prompts, config)

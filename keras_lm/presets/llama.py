@@ -90,8 +90,14 @@ def model_config(
     return lm_config(preset_fields(preset), context)
 
 
-def lm_config(config: dict[str, Any], context: int | None = None) -> LlamaLMConfig:
-    """The `llama_lm` config of a Llama backbone config; `context` None is `DEFAULT_CONTEXT`."""
+def lm_config(
+    config: dict[str, Any], context: int | None = None, frame_start: bool = True
+) -> LlamaLMConfig:
+    """The `llama_lm` config of a Llama backbone config; `context` None is `DEFAULT_CONTEXT`.
+
+    `frame_start`: prompts begin with `<s>`, as keras-hub's `LlamaCausalLMPreprocessor` begins
+    them (Llama 3's `<|begin_of_text|>` is not one of its `byte_bpe` tokenizer's specials).
+    """
     fields = checked_config(config)
     f.check_context(context, fields["rope_pretraining_sequence_length"] or LONGEST)
     try:
@@ -112,6 +118,7 @@ def lm_config(config: dict[str, Any], context: int | None = None) -> LlamaLMConf
             rope_low_freq_factor=fields["rope_low_freq_factor"],
             rope_high_freq_factor=fields["rope_high_freq_factor"],
             rope_pretraining_sequence_length=fields["rope_pretraining_sequence_length"],
+            frame_start=frame_start,
         )
     except ValueError as err:  # ConfigError: an odd head width, half a RoPE scaling
         raise InputError("config.json", str(err)) from None

@@ -14,7 +14,6 @@ from __future__ import annotations
 from keras_lm.presets import llama
 from keras_lm.presets.folder import Preset
 from keras_lm.presets.gpt2 import load_byte_bpe
-from keras_lm.presets.llama import model_config
 
 BACKBONE = "keras_hub>Llama3Backbone"
 TOKENIZER = "keras_hub>Llama3Tokenizer"
@@ -22,6 +21,11 @@ CAUSAL_LM = "Llama3CausalLM"
 FAMILY = llama.FAMILY
 END_TOKEN = "<|end_of_text|>"
 __all__ = ["check", "convert", "hub_model", "load_tokenizer", "model_config"]
+
+
+def model_config(preset: Preset, context: int | None, classes: int | None, labels) -> object:
+    """Llama's `llama_lm` config, without a start token: `byte_bpe` has one special only."""
+    return llama.lm_config(llama.preset_fields(preset), context, frame_start=False)
 
 
 def load_tokenizer(preset: Preset):

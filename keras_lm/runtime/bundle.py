@@ -88,10 +88,12 @@ class BundleModel(TextModel):
         self.labels = manifest.labels
         self.max_length = data.get("max_length")
         self.overflow = data.get("overflow", "truncate")
+        model = manifest.train_config.get("model")
+        model = model if isinstance(model, dict) else {}
         if family.task == "classify":
-            model = manifest.train_config.get("model")
-            model = model if isinstance(model, dict) else {}
             self.framing = Framing.of(model, tokenizer.specials, self.max_length or 64)
+        if family.task == "lm":
+            self.prompt_head = tuple(Framing.prompt_head(model, tokenizer.specials))
 
     def _class_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.graphs.run("classify", token_ids=ids, padding_mask=mask)["probabilities"]

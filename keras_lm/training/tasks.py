@@ -88,12 +88,20 @@ def _lm(splits, tokenizer, config) -> TaskData:
 
 
 def lm_pairs_dataset(
-    corpus: Corpus, tokenizer, data, batch_size: int, *, shuffle: bool = False, seed: int = 0
+    corpus: Corpus,
+    tokenizer,
+    data,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    seed: int = 0,
+    add_start: bool = False,
 ) -> tf.data.Dataset:
     """A parallel corpus as causal-LM rows: the source through `data.prompt_template`, then
-    the target; the loss (sample weights) on the target and end token only."""
+    the target; the loss (sample weights) on the target and end token only. `add_start`: each
+    row begins with the start id (a model whose config says `frame_start`)."""
     return prompt_response_dataset(
-        tokenizer.encode_batch(pair_prompts(corpus, data)),
+        tokenizer.encode_batch(pair_prompts(corpus, data), add_start=add_start),
         tokenizer.encode_batch(corpus.targets()),
         batch_size,
         end_id=tokenizer.specials.end_id,
@@ -114,14 +122,23 @@ def pair_prompts(corpus: Corpus, data) -> list[str]:
 def _lm_pairs(splits, tokenizer, config) -> TaskData:
     """Prompt/response rows (a parallel corpus): the loss on the response only."""
     loop, data = config.loop, config.data
+    head = Framing.prompt_head(config.model, tokenizer.specials)
     train = lm_pairs_dataset(
-        splits["train"], tokenizer, data, loop.batch_size, shuffle=True, seed=loop.seed
+        splits["train"],
+        tokenizer,
+        data,
+        loop.batch_size,
+        shuffle=True,
+        seed=loop.seed,
+        add_start=bool(head),
     ).repeat()
     valid = None
     if "valid" in splits:
-        valid = lm_pairs_dataset(splits["valid"], tokenizer, data, loop.batch_size)
+        valid = lm_pairs_dataset(
+            splits["valid"], tokenizer, data, loop.batch_size, add_start=bool(head)
+        )
     prompt = loop.sample_prompt or pair_prompts(splits.get("valid", splits["train"]), data)[0]
-    prompt_ids = tokenizer.encode(prompt)
+    prompt_ids = head + tokenizer.encode(prompt)
     lengths = [len(x) for x in tokenizer.encode_batch(splits["train"].texts()[:2000])]
 
     def sample(model):

@@ -34,6 +34,29 @@ def test_the_run_is_a_llama_lm_that_generates_keras_hubs_greedy_tokens(run_fixtu
         assert got[0] == want
 
 
+@pytest.mark.parametrize(
+    ("run_fixture", "start"), [("tiny_llama_run", "<s>"), ("tiny_gemma_run", "<bos>")]
+)
+def test_prompts_begin_with_the_start_token_as_keras_hubs_preprocessor(run_fixture, start, request):
+    """keras-hub's Llama and Gemma preprocessors begin each prompt with <s> / <bos>: so do the
+    checked prompts and `generate` (bundles: the export test; pair rows: test_tasks)."""
+    from keras_lm.generation.api import Generator
+
+    run_dir = request.getfixturevalue(run_fixture)
+    run = open_run(run_dir)
+    start_id = run.tokenizer.token_to_id(start)
+    assert run.config.model["frame_start"] is True
+    assert all(prompt[0] == start_id for prompt in run.upstream()["prompts"])
+    generator = Generator.from_run(run_dir, "final")
+    fed = []
+    prefill = generator.stepper.prefill
+    generator.stepper.prefill = lambda ids, mask: (
+        fed.append(ids[mask.astype(bool)]) or prefill(ids, mask)
+    )
+    generator.generate("Return the", max_new_tokens=2)
+    assert fed[0].tolist() == [start_id, *run.tokenizer.encode("Return the")]
+
+
 def test_llama3_tokenizer_gives_keras_hubs_ids(tiny_llama3_run, tiny_llama3_preset):
     import keras_hub
 
@@ -58,8 +81,10 @@ def test_exports_decode_keras_hubs_tokens_without_tensorflow(run_fixture, reques
     from keras_lm.runtime.bundle import read_manifest
 
     run_dir = request.getfixturevalue(run_fixture)
+    # Gemma's prompts begin with <bos>: its SavedModel `generate` signature must add it too
+    formats = ("savedmodel", "tflite", "onnx") if "gemma" in run_fixture else ("tflite", "onnx")
     bundle = export_run(
-        run_dir, ExportConfig(formats=("tflite", "onnx"), quantize=("int8",), out=str(tmp_path))
+        run_dir, ExportConfig(formats=formats, quantize=("int8",), out=str(tmp_path))
     )
     for variant in read_manifest(bundle).variants:
         upstream = variant.verification["upstream"]
@@ -80,7 +105,10 @@ def test_exports_decode_keras_hubs_tokens_without_tensorflow(run_fixture, reques
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [want, want]
+    from keras_lm.generation.api import Generator
+
+    keras_text = Generator.from_run(run_dir).generate("Return the", max_new_tokens=6)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [want, want, keras_text]
 
 
 def test_bad_llama_configs_are_refused_naming_the_field(

@@ -132,3 +132,22 @@ def test_lm_on_pairs_weighs_each_response_and_its_end():
     )
     end = tokenizer.specials.end
     assert scored == sorted(f"{r}{end}" for _, r in pairs)
+
+
+def test_lm_on_pairs_rows_begin_with_the_start_id_when_the_model_frames_it():
+    """A Llama-style run (`model.frame_start`) reads each pair as `<s>` + prompt + response + end,
+    the start id unweighted; without it the row begins with the prompt."""
+    pairs = [("ab", "c"), ("b", "cab")]
+    tokenizer = train_tokenizer(["abcde"], TokenizerConfig(kind="char"))
+    firsts = {}
+    for frame_start in (True, False):
+        config = load_config(
+            "tiny-llama-lm", ["loop.batch_size=2", f"model.frame_start={frame_start}"]
+        )
+        task = build_task("lm", {"train": Corpus.from_pairs(pairs)}, tokenizer, config)
+        x, _, w = next(iter(task.train))
+        firsts[frame_start] = sorted(int(row[0]) for row in np.asarray(x["token_ids"]))
+        assert not np.asarray(w)[:, 0].any()
+    start = tokenizer.specials.start_id
+    assert firsts[True] == [start, start]
+    assert start not in firsts[False]

@@ -52,6 +52,9 @@ class LlamaLMConfig(Config):
         rope_pretraining_sequence_length: Llama 3.1's frequency scaling; all four or none.
     embedding_scale: bool. Token embeddings times `sqrt(hidden_dim)` (Gemma).
     norm_offset: float. RMSNorm multiplies by `norm_offset + scale` (Gemma: 1.0).
+    frame_start: bool. Prompts, and each prompt/response row of fine-tuning, begin with the
+        tokenizer's start id, as keras-hub's Llama and Gemma preprocessors begin them
+        (`keras_lm.framing.Framing.prompt_head`).
     """
 
     vocab_size: int = 65
@@ -73,6 +76,7 @@ class LlamaLMConfig(Config):
     rope_pretraining_sequence_length: int | None = None
     embedding_scale: bool = False
     norm_offset: float = 0.0
+    frame_start: bool = False
 
     def __post_init__(self):
         if self.head_dim is None:
