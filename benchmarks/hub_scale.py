@@ -153,6 +153,7 @@ def run_scale(
     bundle = bundles / "run"
     if bench:
         command = [*cli, "bench", "bundles", str(bundle), "--threads", threads, "--batches", "1"]
+        command += ["--no-recompute"]  # O(length^2) a token: minutes a cell at this scale
         command += ["--prompt-length", str(prompt_length), "--new-tokens", str(new_tokens)]
         steps.append(_step("bench", [*command, "--repeats", "2", "--out", str(out / "bench")]))
     sizes = {

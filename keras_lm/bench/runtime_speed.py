@@ -57,6 +57,8 @@ class RuntimeBenchConfig(Config):
     repeats: timed generations per cell, after one warm-up.
     engines: runtime formats to measure ("onnx", "tflite").
     baselines: also time Keras in-process generation and naive full recompute.
+    recompute: the naive-recompute rows of the baselines (their cost grows with the square of
+        the length: at a 135M model, minutes a cell).
     torch_python / torch_ref: the torch venv's python and the torch_ref folder (a checkout
         of the PyTorch reference); PyTorch rows only when torch_ref is given and the
         python exists.
@@ -73,6 +75,7 @@ class RuntimeBenchConfig(Config):
     repeats: int = 3
     engines: tuple[str, ...] = ENGINES
     baselines: bool = True
+    recompute: bool = True
     torch_python: str = ".venv-torchref/bin/python"
     torch_ref: str | None = None
     anchors_python: str = DEFAULT_PYTHON
@@ -120,7 +123,7 @@ def plan_jobs(bundle: Path, manifest: Manifest, config: RuntimeBenchConfig) -> l
             jobs.append(
                 _job(bundle, config, engine="keras", quantization="float32", threads=threads)
             )
-        if config.baselines and lm:
+        if config.baselines and config.recompute and lm:
             engines = [e for e in ENGINES if e in config.engines] + (["keras"] if keras else [])
             for engine in engines:
                 jobs.append(

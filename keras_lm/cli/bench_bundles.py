@@ -55,6 +55,11 @@ def register_bundles(sub) -> None:
         help="skip Keras in-process, naive recompute and PyTorch rows",
     )
     bundles.add_argument(
+        "--no-recompute",
+        action="store_true",
+        help="skip the naive-recompute rows only (slow at real scale)",
+    )
+    bundles.add_argument(
         "--torch-python",
         default=TORCH_PYTHON,
         help="python with torch==2.13.0 (make torchref); PyTorch rows are skipped if absent",
@@ -85,6 +90,7 @@ def run_bundles(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         engines=tuple(args.engines.split(",")),
         baselines=not args.no_baselines,
+        recompute=not args.no_recompute,
         torch_python=args.torch_python,
         torch_ref=args.torch_ref,
         anchors_python=args.anchors_python,

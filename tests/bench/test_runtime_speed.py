@@ -70,6 +70,9 @@ def test_plan_has_every_variant_at_every_thread_count_and_the_baselines(lm_bundl
             assert ("onnx", variant, threads) in cached and ("tflite", variant, threads) in cached
         assert ("keras", "float32", threads) in cached
     assert {j["engine"] for j in jobs if j["mode"] == "recompute"} == {"onnx", "tflite", "keras"}
+    no_recompute = RuntimeBenchConfig(threads=(1, 2), recompute=False)
+    kept = plan_jobs(lm_bundle, read_manifest(lm_bundle), no_recompute)
+    assert kept == [j for j in jobs if j["mode"] != "recompute"]
 
 
 @pytest.mark.slow
