@@ -106,9 +106,7 @@ def import_preset(config: ImportConfig) -> Path:
         prompts = _classifier_prompts(texts, tokenizer, run_config, config)
     else:
         head = Framing.prompt_head(model_config.to_dict(), tokenizer.specials)
-        prompts = [
-            head + ids for ids in _lm_prompts(texts, tokenizer, config, model_config.context)
-        ]
+        prompts = _lm_prompts(texts, tokenizer, config, model_config.context, head)
     hub = arch.hub_model(preset, model_config)
     model = arch.convert(hub, model_config)
     reference = arch.check(hub, model, prompts, config)
@@ -160,10 +158,14 @@ def _run_config(config: ImportConfig, family: str, model_config, tokenizer):
     )
 
 
-def _lm_prompts(texts, tokenizer, config: ImportConfig, context: int) -> list[list[int]]:
-    """The first lines of the valid split, encoded, each cut to leave room for the new tokens."""
-    room = max(1, min(32, context - config.check_tokens))
-    return _first((tokenizer.encode(t.strip())[:room] for t in texts), config)
+def _lm_prompts(
+    texts, tokenizer, config: ImportConfig, context: int, head: list[int]
+) -> list[list[int]]:
+    """The first lines of the valid split, encoded after `head` (a start id or nothing), each
+    cut to leave room for the new tokens in the context."""
+    room = max(1, min(32, context - config.check_tokens - len(head)))
+    encoded = (tokenizer.encode(t.strip())[:room] for t in texts)
+    return _first((head + ids for ids in encoded if ids), config)
 
 
 def _classifier_prompts(texts, tokenizer, run_config, config: ImportConfig) -> list[list[int]]:
