@@ -99,8 +99,9 @@ def test_a_folder_without_the_preset_files_is_named(tmp_path):
     ("edit", "message"),
     [
         (
-            lambda c: c.update(registered_name="keras_hub>LlamaBackbone"),
-            "keras_lm imports keras_hub>BertBackbone, keras_hub>GPT2Backbone",
+            lambda c: c.update(registered_name="keras_hub>MistralBackbone"),
+            "keras_lm imports keras_hub>BertBackbone, keras_hub>GPT2Backbone, "
+            "keras_hub>GemmaBackbone, keras_hub>Llama3Backbone, keras_hub>LlamaBackbone",
         ),
         (lambda c: c["config"].update(num_layers=-1), "num_layers"),
         (lambda c: c["config"].update(num_heads="2"), "num_heads"),

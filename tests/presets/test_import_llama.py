@@ -83,8 +83,10 @@ def test_exports_decode_keras_hubs_tokens_without_tensorflow(run_fixture, reques
     run_dir = request.getfixturevalue(run_fixture)
     # Gemma's prompts begin with <bos>: its SavedModel `generate` signature must add it too
     formats = ("savedmodel", "tflite", "onnx") if "gemma" in run_fixture else ("tflite", "onnx")
+    # int8 on Gemma's bundle; the tied random Llama 3's near-tie logits flip under int8
+    quantize = ("int8",) if "gemma" in run_fixture else ()
     bundle = export_run(
-        run_dir, ExportConfig(formats=formats, quantize=("int8",), out=str(tmp_path))
+        run_dir, ExportConfig(formats=formats, quantize=quantize, out=str(tmp_path))
     )
     for variant in read_manifest(bundle).variants:
         upstream = variant.verification["upstream"]
@@ -99,6 +101,7 @@ def test_exports_decode_keras_hubs_tokens_without_tensorflow(run_fixture, reques
         f"config = SamplingConfig(max_new_tokens={len(want)})\n"
         f"out = [generate_lm(load_bundle({str(bundle)!r}, b).stepper, [{prompt!r}], config,\n"
         "                    end_id=None)[0] for b in ('tflite', 'onnx')]\n"
+        f"out.append(load_bundle({str(bundle)!r}, 'onnx').generate('Return the', max_new_tokens=6))\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
         "print(json.dumps(out))\n"
     )
