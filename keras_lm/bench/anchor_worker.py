@@ -23,7 +23,7 @@ random prompt of `prompt_length` ids; tokens/s = new_tokens / seconds (the media
 generation, prefill included, as `keras_lm.bench.decode_timing`). An engine that is
 not installed or cannot take the model gives a row with `skipped` saying why.
 
-Usage: `python anchor_worker.py JOB_JSON`, JOB_JSON =
+Usage: `python anchor_worker.py JOB_JSON` (or `-` with the job on stdin, as `anchors.py` runs it), JOB_JSON =
 `{"checkpoint", "architecture": {"num_layers", "num_heads", "hidden_dim", "context",
 "layer_norm_epsilon"}, "vocab_size", "prompt_length", "new_tokens", "threads",
 "repeats", "reference": {"token_ids": [...], "logits": [...]}, "cache_dir"}`, and optionally
@@ -689,10 +689,12 @@ def with_agreement(rows: list[dict]) -> list[dict]:
 
 
 def main(argv: list[str]) -> int:
-    """`python anchor_worker.py JOB_JSON`: print the rows as one JSON line, alone on stdout."""
+    """`python anchor_worker.py JOB_JSON` (or `-`: the job on stdin): print the rows as one JSON
+    line, alone on stdout."""
+    job = json.loads(sys.stdin.read() if argv[1] == "-" else argv[1])
     rows_out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # the converters' progress lines (some from C++) go to stderr
-    rows = run_job(json.loads(argv[1]))
+    rows = run_job(job)
     print(json.dumps(rows), file=rows_out, flush=True)
     return 0
 

@@ -134,9 +134,18 @@ def run_worker(python: str | Path, job: dict, timeout: float) -> list[dict]:
     """One worker process (one thread count): its rows, or one error row."""
     threads = str(job["threads"])
     env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-    command = [str(python), str(WORKER), json.dumps(job)]
+    # The job goes in on stdin: with a 50k-id vocabulary its reference logits pass the
+    # 128 KiB a single command-line argument may hold.
+    command = [str(python), str(WORKER), "-"]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+        done = subprocess.run(
+            command,
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         return [error_row(job["threads"], f"worker timed out after {timeout:.0f} s")]
     lines = [line for line in done.stdout.splitlines() if line.startswith("[")]
