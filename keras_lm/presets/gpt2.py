@@ -78,8 +78,9 @@ def load_tokenizer(preset: Preset):
     return load_byte_bpe(preset, END_TOKEN)
 
 
-def load_byte_bpe(preset: Preset, end_token: str):
-    """A byte-level BPE preset tokenizer (GPT-2's kind: Llama 3's too), `end_token` its special."""
+def load_byte_bpe(preset: Preset, end_token: str, start_token: str | None = None):
+    """A byte-level BPE preset tokenizer (GPT-2's kind: Llama 3's too), `end_token` its special
+    (and `start_token`, when given, the start role's)."""
     from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
 
     options = preset.tokenizer_config
@@ -97,7 +98,7 @@ def load_byte_bpe(preset: Preset, end_token: str):
         raise InputError(str(vocab_path), "expected an object of token -> id")
     merges = _merges(preset.asset("merges.txt"))
     try:
-        return ByteBPETokenizer.from_vocabulary(vocabulary, merges, end_token=end_token)
+        return ByteBPETokenizer.from_vocabulary(vocabulary, merges, end_token, start_token)
     except ValueError as err:
         raise InputError(str(vocab_path), str(err)) from None
 

@@ -95,8 +95,8 @@ def lm_config(
 ) -> LlamaLMConfig:
     """The `llama_lm` config of a Llama backbone config; `context` None is `DEFAULT_CONTEXT`.
 
-    `frame_start`: prompts begin with `<s>`, as keras-hub's `LlamaCausalLMPreprocessor` begins
-    them (Llama 3's `<|begin_of_text|>` is not one of its `byte_bpe` tokenizer's specials).
+    `frame_start`: prompts begin with the start token (`<s>`, Llama 3's `<|begin_of_text|>`),
+    as keras-hub's `LlamaCausalLMPreprocessor` and `Llama3CausalLMPreprocessor` begin them.
     """
     fields = checked_config(config)
     f.check_context(context, fields["rope_pretraining_sequence_length"] or LONGEST)

@@ -2,7 +2,8 @@
 
 The backbone is Llama's (`llama.py`: the same fields, weights and checks); the tokenizer
 is a byte-level BPE (vocabulary.json, merges.txt) with `<|end_of_text|>` as its end
-token, which keras_lm's `byte_bpe` reads as it reads GPT-2's.
+token and `<|begin_of_text|>` as its start, which keras_lm's `byte_bpe` reads as it reads
+GPT-2's; prompts begin with the start token, as keras-hub's `Llama3CausalLMPreprocessor`'s do.
 
 Example:
 >>> BACKBONE, FAMILY, CAUSAL_LM
@@ -20,17 +21,19 @@ TOKENIZER = "keras_hub>Llama3Tokenizer"
 CAUSAL_LM = "Llama3CausalLM"
 FAMILY = llama.FAMILY
 END_TOKEN = "<|end_of_text|>"
+START_TOKEN = "<|begin_of_text|>"
 __all__ = ["check", "convert", "hub_model", "load_tokenizer", "model_config"]
 
 
 def model_config(preset: Preset, context: int | None, classes: int | None, labels) -> object:
-    """Llama's `llama_lm` config, without a start token: `byte_bpe` has one special only."""
-    return llama.lm_config(llama.preset_fields(preset), context, frame_start=False)
+    """Llama's `llama_lm` config; prompts begin with `<|begin_of_text|>`."""
+    return llama.lm_config(llama.preset_fields(preset), context, frame_start=True)
 
 
 def load_tokenizer(preset: Preset):
-    """The preset's byte-level BPE as a TensorFlow-free tokenizer, `<|end_of_text|>` its end."""
-    return load_byte_bpe(preset, END_TOKEN)
+    """The preset's byte-level BPE as a TensorFlow-free tokenizer: `<|end_of_text|>` its end,
+    `<|begin_of_text|>` its start."""
+    return load_byte_bpe(preset, END_TOKEN, START_TOKEN)
 
 
 def hub_model(preset: Preset, config=None):

@@ -7,7 +7,7 @@ Keras; `tokenizer.to_tf()` builds the graph twin (`keras_lm.tokenizers.tf_graph`
 `tf.data` and SavedModel signatures. The special tokens have fixed ids in every kind but
 byte_bpe, bert_wordpiece and preset_sentencepiece: [PAD]=0, [UNK]=1, [BOS]=2, [EOS]=3,
 [MASK]=4. A byte_bpe tokenizer has GPT-2's one special token, "<|endoftext|>", in every
-role, at the id its vocabulary gives it; a bert_wordpiece one BERT's [PAD] [UNK] [CLS]
+role, at the id its vocabulary gives it (a preset's own start token, Llama 3's, in the start role); a bert_wordpiece one BERT's [PAD] [UNK] [CLS]
 [SEP] [MASK], wherever its vocabulary has them; a preset_sentencepiece one the unk, bos,
 eos (and pad, "<mask>") pieces of its model (`preset_sentence_piece` gives the rule).
 

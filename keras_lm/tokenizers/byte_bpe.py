@@ -9,8 +9,10 @@ from keras_hub's own eager path (Llama 3's regex); see `byte_level`.
 
 One special token, `end_token` ("<|endoftext|>"), plays every role (pad, unk, start, end,
 mask) at its own id, as in keras_hub's GPT-2 preprocessor; the literal text encodes to it.
-The asset `bpe.json` holds the vocabulary ({token: id}), the merges ("a b", by rank) and
-the end token, so `specials` comes from it.
+A preset may name a second one, `start_token` (Llama 3's "<|begin_of_text|>"), which then
+plays the start role only; its literal text stays text (framing adds it, not `encode`).
+The asset `bpe.json` holds the vocabulary ({token: id}), the merges ("a b", by rank), the
+end token and the start token when there is one, so `specials` comes from it.
 
 Example:
 >>> tok = ByteBPETokenizer.train(["hello world, hello there"] * 20, vocab_size=270)
@@ -57,6 +59,7 @@ class ByteBPETokenizer(Tokenizer):
             GPT-2's byte stand-ins (`byte_chars()`), all 256 of which are tokens.
         merges: "a b" merge rules by rank; a, b and "ab" are tokens.
         end_token: the special token (pad, unk, start, end and mask), in the vocabulary.
+        start_token: None, or a second token of the vocabulary that takes the start role.
     """
 
     kind = "byte_bpe"
@@ -64,22 +67,26 @@ class ByteBPETokenizer(Tokenizer):
     fixed_specials = False
 
     def __init__(
-        self, vocabulary: Mapping[str, int], merges: Sequence[str], end_token: str = END_TOKEN
+        self,
+        vocabulary: Mapping[str, int],
+        merges: Sequence[str],
+        end_token: str = END_TOKEN,
+        start_token: str | None = None,
     ):
         tokens = _tokens_by_id(vocabulary)
         pairs = _checked_merges(merges, vocabulary)
-        if not isinstance(end_token, str) or end_token not in vocabulary:
-            raise InputError(
-                "byte_bpe vocabulary",
-                f"end_token {end_token!r} is not in the vocabulary",
-                field="end_token",
-            )
+        _check_special("end_token", end_token, vocabulary)
+        if start_token is not None:
+            _check_special("start_token", start_token, vocabulary)
         super().__init__(tokens)
-        end_id = vocabulary[end_token]
+        roles = {role: end_token for role in ROLES}
+        if start_token is not None and start_token != end_token:
+            roles["start"] = start_token
         self.specials = SpecialTokens(
-            **{role: end_token for role in ROLES}, **{f"{role}_id": end_id for role in ROLES}
+            **roles, **{f"{role}_id": vocabulary[token] for role, token in roles.items()}
         )
         self._end_token = end_token
+        self._start_token = roles["start"] if roles["start"] != end_token else None
         self._merges = [f"{a} {b}" for a, b in pairs]
         self._surfaces = [bytes(_BYTE_OF_CHAR[c] for c in t) for t in tokens]
         self._bpe = tokenizers.Tokenizer(models.BPE(vocab=dict(vocabulary), merges=pairs))
@@ -91,6 +98,7 @@ class ByteBPETokenizer(Tokenizer):
         vocabulary: Mapping[str, int] | str | os.PathLike,
         merges: Iterable[str] | str | os.PathLike,
         end_token: str = END_TOKEN,
+        start_token: str | None = None,
     ) -> ByteBPETokenizer:
         """From GPT-2's vocabulary and merges: objects, or the paths of `vocabulary.json`
         ({token: id}) and `merges.txt` (one "a b" a line; "#version" lines and blank lines
@@ -111,7 +119,7 @@ class ByteBPETokenizer(Tokenizer):
             except (OSError, UnicodeDecodeError) as err:
                 raise InputError(str(path), f"cannot read the merges: {err}") from None
         merges = [m for m in merges if m.strip() and not m.lstrip().startswith("#version")]
-        return cls(vocabulary, merges, end_token)
+        return cls(vocabulary, merges, end_token, start_token)
 
     @classmethod
     def train(
@@ -192,8 +200,13 @@ class ByteBPETokenizer(Tokenizer):
 
     @property
     def end_token(self) -> str:
-        """The one special token."""
+        """The special token of every role but (when there is a `start_token`) start."""
         return self._end_token
+
+    @property
+    def start_token(self) -> str | None:
+        """The start role's own token (Llama 3's "<|begin_of_text|>"), or None."""
+        return self._start_token
 
     # -- saving ---------------------------------------------------------------------------------
 
@@ -206,23 +219,37 @@ class ByteBPETokenizer(Tokenizer):
             "vocabulary": {t: i for i, t in enumerate(self._vocab)},
             "merges": self._merges,
         }
+        if self._start_token is not None:
+            asset["start_token"] = self._start_token
         path.write_text(json.dumps(asset, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
 
     @classmethod
     def _from_asset(cls, path: Path | None, options: dict[str, Any]) -> ByteBPETokenizer:
         asset = _read_json(path)
-        if not isinstance(asset, dict) or set(asset) != {"end_token", "vocabulary", "merges"}:
+        required = {"end_token", "vocabulary", "merges"}
+        if not isinstance(asset, dict) or not required <= set(asset) <= {*required, "start_token"}:
             raise InputError(
-                str(path), 'expected an object with "end_token", "vocabulary" and "merges"'
+                str(path),
+                'expected an object with "end_token", "vocabulary", "merges" and optionally'
+                ' "start_token"',
             )
         if not isinstance(asset["merges"], list) or not all(
             isinstance(m, str) for m in asset["merges"]
         ):
             raise InputError(str(path), "expected a list of strings", field="merges")
         try:
-            return cls(asset["vocabulary"], asset["merges"], asset["end_token"])
+            return cls(
+                asset["vocabulary"], asset["merges"], asset["end_token"], asset.get("start_token")
+            )
         except InputError as err:
             raise InputError(str(path), err.message, field=err.field) from None
+
+
+def _check_special(field: str, token: Any, vocabulary: Mapping[str, int]) -> None:
+    if not isinstance(token, str) or token not in vocabulary:
+        raise InputError(
+            "byte_bpe vocabulary", f"{field} {token!r} is not in the vocabulary", field=field
+        )
 
 
 def _read_json(path: Path) -> Any:

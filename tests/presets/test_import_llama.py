@@ -35,10 +35,16 @@ def test_the_run_is_a_llama_lm_that_generates_keras_hubs_greedy_tokens(run_fixtu
 
 
 @pytest.mark.parametrize(
-    ("run_fixture", "start"), [("tiny_llama_run", "<s>"), ("tiny_gemma_run", "<bos>")]
+    ("run_fixture", "start"),
+    [
+        ("tiny_llama_run", "<s>"),
+        ("tiny_gemma_run", "<bos>"),
+        ("tiny_llama3_run", "<|begin_of_text|>"),
+    ],
 )
 def test_prompts_begin_with_the_start_token_as_keras_hubs_preprocessor(run_fixture, start, request):
-    """keras-hub's Llama and Gemma preprocessors begin each prompt with <s> / <bos>: so do the
+    """keras-hub's Llama, Gemma and Llama 3 preprocessors begin each prompt with their start
+    token: so do the
     checked prompts and `generate` (bundles: the export test; pair rows: test_tasks)."""
     from keras_lm.generation.api import Generator
 
@@ -69,6 +75,9 @@ def test_llama3_tokenizer_gives_keras_hubs_ids(tiny_llama3_run, tiny_llama3_pres
     tokenizer = open_run(tiny_llama3_run).tokenizer
     assert tokenizer.encode(text) == [int(i) for i in hub(text)]
     assert tokenizer.id_to_token(tokenizer.specials.end_id) == "<|end_of_text|>"
+    assert tokenizer.id_to_token(tokenizer.specials.start_id) == "<|begin_of_text|>"
+    assert tokenizer.specials.start_id == int(hub.start_token_id)
+    assert tokenizer.specials.pad_id == tokenizer.specials.end_id  # one special in other roles
 
 
 @pytest.mark.slow

@@ -212,6 +212,26 @@ def test_save_load_round_trip(tok, texts, tmp_path):
     assert loaded.encode_batch(texts, add_end=True) == tok.encode_batch(texts, add_end=True)
 
 
+def test_a_start_token_takes_the_start_role_and_survives_saving(tok, tmp_path):
+    vocabulary = {t: i for i, t in enumerate(tok.vocabulary())}
+    vocabulary["<|begin|>"] = len(vocabulary)
+    llama3_like = ByteBPETokenizer(vocabulary, tok.merges, END_TOKEN, start_token="<|begin|>")
+    start, end = len(vocabulary) - 1, tok.specials.end_id
+    assert llama3_like.specials.ids() == (end, end, start, end, end)
+    assert llama3_like.encode("hi", add_start=True, add_end=True) == [
+        start,
+        *tok.encode("hi"),
+        end,
+    ]
+    assert llama3_like.decode([start, *tok.encode("hi"), end]) == "hi"
+    assert llama3_like.encode("<|begin|>") == tok.encode("<|begin|>")  # its text stays text
+    loaded = load_tokenizer(llama3_like.save(tmp_path / "tok"))
+    assert loaded.specials == llama3_like.specials and loaded.start_token == "<|begin|>"
+    assert load_tokenizer(tok.save(tmp_path / "gpt2")).start_token is None
+    with pytest.raises(InputError, match=r"\[start_token\]: start_token '<\|nope\|>'"):
+        ByteBPETokenizer(vocabulary, tok.merges, END_TOKEN, start_token="<|nope|>")
+
+
 def _rewrite(path, change):
     data = json.loads(path.read_text(encoding="utf-8"))
     change(data)
