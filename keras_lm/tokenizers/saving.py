@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -26,28 +27,26 @@ from keras_lm.tokenizers.base import CONFIG_NAME
 from keras_lm.tokenizers.base import FORMAT
 from keras_lm.tokenizers.base import FORMAT_VERSION
 from keras_lm.tokenizers.base import Tokenizer
-from keras_lm.tokenizers.bert_word_piece import BertWordPieceTokenizer
-from keras_lm.tokenizers.byte import ByteTokenizer
-from keras_lm.tokenizers.byte_bpe import ByteBPETokenizer
-from keras_lm.tokenizers.char import CharTokenizer
-from keras_lm.tokenizers.preset_sentence_piece import PresetSentencePieceTokenizer
-from keras_lm.tokenizers.sentence_piece import SentencePieceTokenizer
 from keras_lm.tokenizers.specials import SPECIALS
 from keras_lm.tokenizers.specials import SpecialTokens
-from keras_lm.tokenizers.word_piece import WordPieceTokenizer
 
-KINDS: dict[str, type[Tokenizer]] = {
-    cls.kind: cls
-    for cls in (
-        CharTokenizer,
-        ByteTokenizer,
-        WordPieceTokenizer,
-        SentencePieceTokenizer,
-        ByteBPETokenizer,
-        BertWordPieceTokenizer,
-        PresetSentencePieceTokenizer,
-    )
+# kind -> (module, class). A kind's module, and the library it wraps, is imported when a
+# tokenizer of that kind is loaded: loading a char tokenizer imports no sentencepiece.
+KINDS: dict[str, tuple[str, str]] = {
+    "char": ("char", "CharTokenizer"),
+    "byte": ("byte", "ByteTokenizer"),
+    "wordpiece": ("word_piece", "WordPieceTokenizer"),
+    "sentencepiece": ("sentence_piece", "SentencePieceTokenizer"),
+    "byte_bpe": ("byte_bpe", "ByteBPETokenizer"),
+    "bert_wordpiece": ("bert_word_piece", "BertWordPieceTokenizer"),
+    "preset_sentencepiece": ("preset_sentence_piece", "PresetSentencePieceTokenizer"),
 }
+
+
+def kind_class(kind: str) -> type[Tokenizer]:
+    """The tokenizer class of `kind` (a key of `KINDS`), its module imported on first use."""
+    module, name = KINDS[kind]
+    return getattr(importlib.import_module(f"keras_lm.tokenizers.{module}"), name)
 
 
 def load_tokenizer(directory: str | os.PathLike) -> Tokenizer:
@@ -60,7 +59,7 @@ def load_tokenizer(directory: str | os.PathLike) -> Tokenizer:
         )
     config_path = directory / CONFIG_NAME
     config = read_config(config_path)
-    cls = KINDS[config["kind"]]
+    cls = kind_class(config["kind"])
     asset = _checked_asset(directory, config, cls, config_path)
     try:
         tokenizer = cls._from_asset(asset, config.get("options") or {})
@@ -117,7 +116,7 @@ def read_config(path: Path) -> dict[str, Any]:
         specials = SpecialTokens.from_dict(config["special_tokens"])
     except (KeyError, TypeError, ValueError):
         specials = None
-    if KINDS[config["kind"]].fixed_specials and specials != SPECIALS:
+    if kind_class(config["kind"]).fixed_specials and specials != SPECIALS:
         raise InputError(
             str(path),
             f"special_tokens must be the fixed ones {SPECIALS.to_dict()}",

@@ -260,3 +260,18 @@ def test_loading_and_using_a_tokenizer_imports_no_tensorflow(tiny_tokenizer, tmp
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_loading_a_char_tokenizer_imports_no_other_kinds_library(tiny_tokenizer, tmp_path):
+    """A runtime holding a char tokenizer does not pay for sentencepiece, tokenizers or regex."""
+    directory = str(tiny_tokenizer("char").save(tmp_path / "char"))
+    code = (
+        "import keras_lm.tokenizers as t, sys\n"
+        f"tok = t.load_tokenizer({directory!r}); tok.decode(tok.encode('x y'))\n"
+        "print(sorted(m for m in ('sentencepiece', 'tokenizers', 'regex') if m in sys.modules))\n"
+        "t.ByteBPETokenizer\n"  # the other kinds still import on first use
+        "print('tokenizers' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["[]", "True"]
