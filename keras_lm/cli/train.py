@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 from keras_lm.cli.console import out_console
 
@@ -36,7 +38,60 @@ def register(commands) -> None:
         "--print-config", action="store_true", help="print the resolved config and exit"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _distribute_arguments(train)
     train.set_defaults(run=run_train)
+
+
+def _distribute_arguments(train) -> None:
+    group = train.add_argument_group("distribution (README: Training past one machine)")
+    group.add_argument(
+        "--distribute",
+        choices=["none", "mirrored", "multiworker", "tpu"],
+        default="none",
+        help="tf.distribute strategy; loop.batch_size stays the global batch",
+    )
+    group.add_argument(
+        "--workers",
+        type=comma_list,
+        default=(),
+        metavar="HOST:PORT,...",
+        help="multiworker: every worker's address, the chief first (else TF_CONFIG is read)",
+    )
+    group.add_argument(
+        "--task-index", type=int, metavar="I", help="multiworker: this worker's place in --workers"
+    )
+    group.add_argument(
+        "--cpu-replicas",
+        type=int,
+        metavar="N",
+        help="mirrored without GPUs: N logical CPU devices, one replica each",
+    )
+    group.add_argument("--tpu", metavar="NAME", help="tpu: the TPU name or grpc:// address")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="multiworker: how long to wait for every worker to join, and for a collective",
+    )
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def distribute_config(args):
+    """The `DistributeConfig` of the parsed arguments."""
+    from keras_lm.training.distribute import DistributeConfig
+
+    return DistributeConfig(
+        strategy=args.distribute,
+        workers=args.workers,
+        task_index=args.task_index,
+        cpu_replicas=args.cpu_replicas,
+        tpu=args.tpu,
+        timeout_s=args.timeout,
+    )
 
 
 def run_train(args) -> int:
@@ -48,17 +103,27 @@ def run_train(args) -> int:
     if args.lora_rank is not None:
         overrides.append(f"finetune.lora_rank={args.lora_rank}")
     config = load_config(args.config, overrides)
+    distribute = distribute_config(args)  # checked before anything is trained
     if args.print_config:
         from keras_lm.training.finetune import with_source
 
         config = with_source(config)
         out_console().print(config.to_yaml(), markup=False)
         return 0
+    from keras_lm.training.distribute import DistributeError
     from keras_lm.training.fit import train
 
-    result = train(
-        config, args.run_dir or f"runs/{config.name}", verbose=0 if args.quiet else "auto"
-    )
+    try:
+        result = train(
+            config,
+            args.run_dir or f"runs/{config.name}",
+            verbose=0 if args.quiet else "auto",
+            distribute=distribute,
+        )
+    except DistributeError as err:
+        # TensorFlow's threads still wait on the missing peers and would hold the exit.
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        os._exit(2)
     out_console().print(json.dumps(result.metrics, indent=2), markup=False)
     out_console().print(f"run written to {result.run_dir}")
     return 0

@@ -134,16 +134,30 @@ class NaNGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _EagerPredict:
+    """`predict_on_batch` as a plain call of the model: under a multi-worker strategy Keras'
+    predict is a collective that only the chief would join."""
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+
+    def predict_on_batch(self, x):
+        return keras.ops.convert_to_numpy(self.model(x, training=False))
+
+
 class TextSample(keras.callbacks.Callback):
     """Log a sample of generated text at each epoch end (`sample()` is given by the task)."""
 
-    def __init__(self, sample: Callable[[keras.Model], str], path: str | os.PathLike):
+    def __init__(
+        self, sample: Callable[[keras.Model], str], path: str | os.PathLike, eager: bool = False
+    ):
         super().__init__()
         self.sample = sample
         self.path = Path(path)
+        self.eager = eager  # under a multi-worker strategy: on the chief alone, no collectives
 
     def on_epoch_end(self, epoch, logs=None):
-        text = self.sample(self.model)
+        text = self.sample(_EagerPredict(self.model) if self.eager else self.model)
         log.info("epoch %d sample: %r", epoch + 1, text)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"epoch": epoch + 1, "sample": text}, ensure_ascii=False) + "\n")

@@ -37,9 +37,34 @@ def learning_rate_schedule(
     )
 
 
-def compile_model(model: keras.Model, config: TrainConfig) -> None:
+@keras.saving.register_keras_serializable(package="keras_lm")
+class ReplicatedAdamW(keras.optimizers.AdamW):
+    """AdamW for runs over several replicas: gradients are summed across replicas before
+    the global-norm clip, as one process clips the whole batch's gradient.
+
+    Keras 3.15 clips each replica's share first and sums after (`_clip_gradients`, then
+    `_backend_update_step`), which clips a different gradient than a one-process run.
+    """
+
+    def _clip_gradients(self, grads):
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            present = [g for g in grads if g is not None]
+            summed = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, present))
+            grads = [None if g is None else next(summed) for g in grads]
+        return super()._clip_gradients(grads)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return list(grads_and_vars)  # summed in `_clip_gradients`
+
+
+def compile_model(model: keras.Model, config: TrainConfig, replicas: int = 1) -> None:
+    """Compile `model` with the config's optimizer, loss and loop settings; `replicas` > 1
+    (a `tf.distribute` run) takes `ReplicatedAdamW`."""
     opt = config.optimizer
-    optimizer = keras.optimizers.AdamW(
+    optimizer = (ReplicatedAdamW if replicas > 1 else keras.optimizers.AdamW)(
         learning_rate=learning_rate_schedule(opt, config.loop.max_steps),
         weight_decay=opt.weight_decay,
         beta_1=opt.beta_1,

@@ -27,6 +27,8 @@ from keras_lm.errors import KerasLMError
 from keras_lm.io import write_text_atomic
 from keras_lm.models.registry import get_family
 from keras_lm.training.config import TrainConfig
+from keras_lm.training.distribute import DistributeConfig
+from keras_lm.training.distribute import make_distribution
 from keras_lm.training.finetune import ADAPTERS
 from keras_lm.training.finetune import copy_tokenizer
 from keras_lm.training.finetune import initialize
@@ -54,13 +56,18 @@ def train(
     run_dir: str | Path,
     verbose: int | str = "auto",
     callbacks: list | None = None,
+    distribute: DistributeConfig | None = None,
 ) -> TrainResult:
     """Train `config` into `run_dir`, resuming from its backup when there is one.
 
-    `callbacks` are extra Keras callbacks, run after keras_lm's own.
+    `callbacks` are extra Keras callbacks, run after keras_lm's own. `distribute` spreads
+    the run over devices or workers (`keras_lm.training.distribute`); a non-chief worker
+    writes under `run_dir/workers/<rank>` and removes that folder when the run has finished.
     """
-    run_dir = Path(run_dir)
     config = with_source(config)  # a fine-tuning run takes its source's family, model, tokenizer
+    dist = make_distribution(distribute)
+    dist.check_same_config(config)
+    run_dir = dist.run_dir(Path(run_dir))
     _check_same_config(config, run_dir)
     splits, info = load_and_clean(
         config, run_dir
@@ -68,10 +75,12 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.yaml")
     info.save(run_dir / "split.json")
-    return _fit(config, run_dir, splits, verbose, callbacks or [])
+    result = _fit(config, run_dir, splits, verbose, callbacks or [], dist)
+    dist.finish(run_dir)
+    return result
 
 
-def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list) -> TrainResult:
+def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list, dist) -> TrainResult:
     import keras
 
     from keras_lm.training import callbacks as cb
@@ -83,17 +92,20 @@ def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list) -> Tr
     cb.remove_temporaries(run_dir)
     tokenizer = _tokenizer(config, splits, run_dir / "tokenizer")
     task = build_task(get_family(config.family).task, splits, tokenizer, config)
-    model = _build(config, task)
-    if config.finetune.from_run:
-        adapted = initialize(model, config)  # before compiling: LoRA changes what trains
-        log.info(
-            "started from %s%s",
-            config.finetune.from_run,
-            f", LoRA on {len(adapted)} layers" if adapted else "",
-        )
-    compile_model(model, config)
-    backup = cb.read_backup(run_dir / "backup")
-    initial_epoch = _restore(model, backup, run_dir / "backup")
+    dist.check_batch(config.loop.batch_size)
+    with dist.scope():
+        model = _build(config, task)
+        if config.finetune.from_run:
+            adapted = initialize(model, config)  # before compiling: LoRA changes what trains
+            log.info(
+                "started from %s%s",
+                config.finetune.from_run,
+                f", LoRA on {len(adapted)} layers" if adapted else "",
+            )
+        compile_model(model, config, dist.replicas)
+        dist.prepare(model, task.train.element_spec)
+        backup = cb.read_backup(run_dir / "backup")
+        initial_epoch = _restore(model, backup, run_dir / "backup")
     best = cb.BestCheckpoint(
         run_dir / "checkpoints" / "best.keras", best=(backup or {}).get("best") or float("inf")
     )
@@ -105,13 +117,19 @@ def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list) -> Tr
         keras.callbacks.CSVLogger(str(run_dir / "logs" / "train.csv"), append=initial_epoch > 0),
     ]
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-    if task.sample is not None:
-        callbacks.append(cb.TextSample(task.sample, run_dir / "logs" / "samples.jsonl"))
+    if task.sample is not None and dist.is_chief:
+        callbacks.append(
+            cb.TextSample(
+                task.sample,
+                run_dir / "logs" / "samples.jsonl",
+                eager=dist.kind == "multiworker",
+            )
+        )
     if config.loop.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(patience=config.loop.early_stopping_patience)
         )
-    if config.loop.tensorboard:
+    if config.loop.tensorboard and dist.is_chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs" / "tensorboard")))
     callbacks += extra
     epochs, steps_per_epoch = config.loop.schedule()
@@ -122,8 +140,8 @@ def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list) -> Tr
     )
     start = time.perf_counter()
     history = model.fit(
-        task.train.skip(initial_epoch * steps_per_epoch),
-        validation_data=valid,
+        dist.dataset(task.train.skip(initial_epoch * steps_per_epoch)),
+        validation_data=dist.dataset(valid),
         epochs=epochs,
         initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch,
@@ -139,6 +157,7 @@ def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list) -> Tr
             f"{best.path} (epoch {best.best_epoch or (backup or {}).get('epoch')}); lower optimizer.learning_rate "
             "or set optimizer.clipnorm, then run again"
         )
+    task = dataclasses.replace(task, valid=dist.dataset(task.valid))
     return _finish(model, run_dir, history.history, steps, seconds, task, initial_epoch, config)
 
 
