@@ -3,7 +3,8 @@
 For every TFLite variant the manifest lists (float32, fp16, int8, int8-full: whichever
 exist) the report gives:
 
-- the file: size, and whether its sha256 is the one recorded (and verified) at export;
+- the file: size, and its sha256, the one recorded (and verified) at export: a file the
+  manifest does not list, or of another size or sha256, is refused before it is read;
 - its ops: a histogram over the whole file and per signature, and the builtin-only check
   (a Flex or custom op is named as a failure: LiteRT's builtin resolver cannot run it,
   so such a file gets no signatures, memory or timings);
@@ -52,10 +53,12 @@ import numpy as np
 from keras_lm.bench.delegation import delegation
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
+from keras_lm.inference.bundle_files import variant_files
 from keras_lm.inference.manifest import Manifest
 from keras_lm.inference.manifest import Variant
-from keras_lm.io import sha256_file
 from keras_lm.io import write_text_atomic
+from keras_lm.runtime.litert_runner import FLATBUFFER_ERRORS
+from keras_lm.runtime.litert_runner import not_a_flatbuffer
 
 WARMUP_CALLS = 3
 
@@ -103,11 +106,19 @@ def _read_model(path: Path) -> dict:
     # The interpreter's _get_ops_details() lists subgraph 0 only (NodeName takes no subgraph
     # index), so the ops of every signature are read from the flatbuffer with the schema that
     # ai_edge_litert ships (no TensorFlow needed).
-    from ai_edge_litert import schema_py_generated as schema
-
     content = path.read_bytes()
     if len(content) < 8 or content[4:8] != b"TFL3":
         raise InputError(str(path), "not a TFLite flatbuffer (no TFL3 identifier)")
+    try:
+        return _walk_model(content)
+    except FLATBUFFER_ERRORS as err:
+        raise not_a_flatbuffer(path, err) from err
+
+
+def _walk_model(content: bytes) -> dict:
+    """`_read_model` of a flatbuffer's bytes; a damaged one raises one of `FLATBUFFER_ERRORS`."""
+    from ai_edge_litert import schema_py_generated as schema
+
     model = schema.Model.GetRootAsModel(content, 0)
     names = {value: key for key, value in vars(schema.BuiltinOperator).items() if key.isupper()}
     codes = []
@@ -312,18 +323,18 @@ def _signatures(path: Path, model: dict, settings: dict) -> dict:
 
 def _variant_report(bundle: Path, manifest: Manifest, variant: Variant, settings: dict) -> dict:
     """The report of one `.tflite` variant (see the module docstring)."""
-    path = bundle / variant.path
-    if not path.is_file():
-        raise InputError(str(path), "listed in the manifest but missing from the bundle")
+    paths = variant_files(bundle, manifest, variant)  # listed, inside, size and sha256 checked
+    if len(paths) != 1 or paths[0].suffix != ".tflite":
+        raise InputError(bundle / variant.path, "expected one listed .tflite file")
+    path = paths[0]
     model = _read_model(path)
     ops = [op for graph in model["subgraphs"] for op in graph["ops"]]
     custom = sorted({name for name, is_custom in ops if is_custom})
-    recorded = manifest.files.get(variant.path, {}).get("sha256")
     row = {
         "quantization": variant.quantization,
         "path": variant.path,
         "bytes": path.stat().st_size,
-        "sha256_matches_manifest": None if recorded is None else sha256_file(path) == recorded,
+        "sha256_matches_manifest": True,  # else `variant_files` refused the file
         "verified_at_export": variant.verification.get("passed"),
         "ops": len(ops),
         "op_histogram": _histogram(ops),
@@ -378,7 +389,8 @@ def mobile_report(
         `memory`; see the module docstring for what each figure measures.
 
     Raises:
-        InputError: `bundle` is not a bundle folder, has no tflite variant or misses a file.
+        InputError: `bundle` is not a bundle folder, has no tflite variant, or a `.tflite`
+            file that is missing, unlisted, changed since export or not a flatbuffer.
         ConfigError: bad `threads` or `repeats`.
 
     Example:

@@ -43,6 +43,7 @@ from keras_lm.config import Config
 from keras_lm.errors import InputError
 from keras_lm.inference.manifest import Manifest
 from keras_lm.io import write_text_atomic
+from keras_lm.runtime.bundle import load_bundle_tokenizer
 from keras_lm.runtime.bundle import read_manifest
 
 ENGINES = ("onnx", "tflite")
@@ -179,9 +180,7 @@ def _torch_rows(bundle: Path, manifest: Manifest, config: RuntimeBenchConfig) ->
         return []
     if manifest.family != TORCH_REF_FAMILY:
         return []
-    from keras_lm.tokenizers import load_tokenizer
-
-    vocab = load_tokenizer(bundle / "tokenizer").vocab_size
+    vocab = load_bundle_tokenizer(bundle, manifest).vocab_size
     return torch_decode_rows(
         manifest.train_config["model"] | {"context": manifest.facts["context"]},
         vocab,
@@ -210,11 +209,10 @@ def gemm_rates(threads: tuple[int, ...], timeout: float = 120) -> dict[int, floa
 def _bound(bundle: Path, manifest: Manifest, config: RuntimeBenchConfig) -> dict:
     """FLOPs per decoded token and, per thread count, the tokens/s they allow at GEMM speed."""
     from keras_lm.bench.roofline import flops_per_token
-    from keras_lm.tokenizers import load_tokenizer
 
     if manifest.family != TORCH_REF_FAMILY:  # the FLOP count is the decoder-only Transformer's
         return {}
-    vocab = load_tokenizer(bundle / "tokenizer").vocab_size
+    vocab = load_bundle_tokenizer(bundle, manifest).vocab_size
     position = config.prompt_length + config.new_tokens // 2  # the mean cached length
     flops = flops_per_token(manifest.train_config.get("model", {}), vocab, position)
     if not flops:

@@ -1,5 +1,10 @@
 """Load an export bundle and run it with ONNX Runtime or LiteRT: no TensorFlow, no Keras.
 
+A bundle is untrusted input. Before any graph is opened, the manifest is read and checked
+(`Manifest.read`), and every file this variant loads (its model files, the tokenizer's
+config and asset) is checked on disk against it (`keras_lm.inference.bundle_files`): listed,
+inside the bundle, of its recorded size and sha256. Only those files are opened.
+
 Example:
 >>> model = load_bundle("export/shakespeare-baby", backend="onnx")  # doctest: +SKIP
 >>> model.generate("ROMEO:", max_new_tokens=40)  # doctest: +SKIP
@@ -15,14 +20,19 @@ import numpy as np
 from keras_lm.errors import InputError
 from keras_lm.errors import KerasLMError
 from keras_lm.framing import Framing
+from keras_lm.inference.bundle_files import checked_file
+from keras_lm.inference.bundle_files import variant_files
+from keras_lm.inference.manifest import TOKENIZER
 from keras_lm.inference.manifest import Manifest
 from keras_lm.inference.manifest import Variant
 from keras_lm.inference.text_model import TextModel
-from keras_lm.io import sha256_file
 from keras_lm.models.registry import get_family
 from keras_lm.runtime.litert_runner import LiteRTGraphs
 from keras_lm.runtime.onnx_runner import OnnxGraphs
+from keras_lm.tokenizers import Tokenizer
 from keras_lm.tokenizers import load_tokenizer
+from keras_lm.tokenizers.saving import KINDS
+from keras_lm.tokenizers.saving import read_config
 
 BACKENDS = ("onnx", "tflite")
 
@@ -32,25 +42,36 @@ def read_manifest(bundle: str | Path) -> Manifest:
     return Manifest.read(bundle)
 
 
-def _check_hashes(manifest: Manifest, bundle: Path, prefix: str) -> None:
-    """Every file of the variant must be the one that was verified at export."""
-    for rel, entry in manifest.files.items():
-        if rel.startswith(prefix) or rel.startswith("tokenizer/"):
-            path = bundle / rel
-            if not path.is_file():
-                raise InputError(path, "missing from the bundle")
-            if sha256_file(path) != entry["sha256"]:
-                raise InputError(
-                    path, "sha256 differs from the manifest: the file changed after export"
-                )
+def checked_tokenizer(bundle: Path, manifest: Manifest) -> Path:
+    """The bundle's tokenizer folder, once its config and its asset are checked against `files`."""
+    config = checked_file(bundle, manifest, TOKENIZER)
+    asset = KINDS[read_config(config)["kind"]].asset_name
+    if asset is not None:
+        checked_file(bundle, manifest, f"{Path(TOKENIZER).parent.as_posix()}/{asset}")
+    return Path(bundle) / Path(TOKENIZER).parent
 
 
-def open_graphs(bundle: Path, variant: Variant, num_threads: int | None):
-    """The variant's graphs as a runner (`run(name, **inputs)`)."""
-    path = bundle / variant.path
+def load_bundle_tokenizer(bundle: str | Path, manifest: Manifest) -> Tokenizer:
+    """The bundle's tokenizer, loaded from its checked files only."""
+    return load_tokenizer(checked_tokenizer(Path(bundle), manifest))
+
+
+def open_graphs(where: Path, variant: Variant, paths: list[Path], num_threads: int | None):
+    """The variant's graphs as a runner (`run(name, **inputs)`), opened from `paths` only.
+
+    `paths` are the variant's files as `variant_files` checked them; `where` names the
+    variant in errors.
+    """
     if variant.format == "tflite":
-        return LiteRTGraphs(path, num_threads=num_threads)
-    return OnnxGraphs({p.stem: p for p in sorted(path.glob("*.onnx"))}, num_threads=num_threads)
+        if len(paths) != 1 or paths[0].suffix != ".tflite":
+            raise InputError(where, "expected one listed .tflite file for a tflite variant")
+        return LiteRTGraphs(paths[0], num_threads=num_threads)
+    graphs = {p.stem: p for p in paths if p.suffix == ".onnx"}
+    if variant.format != "onnx" or not graphs:
+        raise InputError(
+            where, f"expected listed .onnx files for an onnx variant, got {variant.key}"
+        )
+    return OnnxGraphs(graphs, num_threads=num_threads)
 
 
 class BundleModel(TextModel):
@@ -71,13 +92,19 @@ class BundleModel(TextModel):
             family = get_family(manifest.family)
         except KerasLMError as err:
             raise InputError(bundle / "manifest.json", f"field family: {err}") from err
+        if family.task != manifest.task:
+            raise InputError(
+                bundle / "manifest.json",
+                f"field task: expected {family.task!r} (the task of {family.name}), "
+                f"got {manifest.task!r}",
+            )
         self.variant = manifest.variant(backend, quantization, bundle)
-        _check_hashes(manifest, bundle, self.variant.path)
-        self.graphs = open_graphs(bundle, self.variant, num_threads)
-        tokenizer = load_tokenizer(bundle / "tokenizer")
+        paths = variant_files(bundle, manifest, self.variant)  # every check before any open
+        tokenizer = load_tokenizer(checked_tokenizer(bundle, manifest))
+        self.graphs = open_graphs(bundle / self.variant.path, self.variant, paths, num_threads)
         try:
             stepper = family.make_stepper(self.graphs, manifest.facts, self.variant.contract)
-        except (ValueError, KeyError, IndexError) as err:  # a contract or facts the graphs lack
+        except (ValueError, KeyError, IndexError, TypeError) as err:  # facts the graphs lack
             raise InputError(
                 bundle / "manifest.json",
                 f"variant {self.variant.key} (contract {self.variant.contract}): {err}",

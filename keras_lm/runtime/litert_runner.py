@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -34,25 +35,48 @@ from keras_lm.errors import InputError
 from keras_lm.runtime.feeds import Shape
 from keras_lm.runtime.feeds import check_feed
 
+# What reading a damaged flatbuffer raises: offsets past the end (struct.error, IndexError),
+# numbers out of their type's range (TypeError, OverflowError), bad strings (UnicodeDecodeError,
+# a ValueError), an absent string read as None (AttributeError).
+FLATBUFFER_ERRORS = (
+    struct.error,
+    IndexError,
+    TypeError,
+    ValueError,
+    OverflowError,
+    AttributeError,
+    RecursionError,
+)
+
+
+def not_a_flatbuffer(path: Path, err: Exception) -> InputError:
+    """The one-line error for a `.tflite` file whose flatbuffer cannot be read."""
+    return InputError(str(path), f"not a valid TFLite flatbuffer ({err})")
+
 
 def _custom_ops(path: Path) -> list[str]:
     """The custom (and Flex) op codes a `.tflite` file declares; LiteRT's resolver has none."""
-    from ai_edge_litert import schema_py_generated as schema
-
     if path.stat().st_size < 8:
         raise InputError(str(path), "not a TFLite flatbuffer (too short)")
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as content:
         if content[4:8] != b"TFL3":
             raise InputError(str(path), "not a TFLite flatbuffer (no TFL3 identifier)")
-        model = schema.Model.GetRootAsModel(content, 0)
-        found = []
-        for i in range(model.OperatorCodesLength()):
-            code = model.OperatorCodes(i)
-            if (
-                max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-                == schema.BuiltinOperator.CUSTOM
-            ):
-                found.append((code.CustomCode() or b"<unnamed>").decode())
+        try:
+            return _read_custom_ops(content)
+        except FLATBUFFER_ERRORS as err:
+            raise not_a_flatbuffer(path, err) from err
+
+
+def _read_custom_ops(content: bytes | mmap.mmap) -> list[str]:
+    """`_custom_ops` of a flatbuffer's bytes; a damaged one raises one of `FLATBUFFER_ERRORS`."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(content, 0)
+    found = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.CUSTOM:
+            found.append((code.CustomCode() or b"<unnamed>").decode())
     return found
 
 

@@ -51,6 +51,44 @@ def _dims(shape) -> Shape:
     return tuple(d if isinstance(d, int) else (d or None) for d in shape)
 
 
+def _session(ort, path: Path, options):
+    """An `InferenceSession` of `path`; a file ONNX Runtime cannot load is an `InputError` naming it."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    errors = (RuntimeError, *(v for v in vars(state).values() if _is_ort_error(v)))
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except errors as err:  # InvalidProtobuf, InvalidGraph, Fail ...
+        raise InputError(
+            str(path), f"ONNX Runtime cannot load this model ({_ort_reason(err):.300})"
+        ) from err
+
+
+def _is_ort_error(value) -> bool:
+    """Whether `value` is one of the exception classes ORT's bindings raise."""
+    return isinstance(value, type) and issubclass(value, Exception)
+
+
+def _ort_reason(err: Exception) -> str:
+    """ORT's message on one line, without its header or the path the error already names.
+
+    >>> _ort_reason(RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from "
+    ...     "/b/decode.onnx failed:Protobuf parsing failed."))
+    'INVALID_PROTOBUF: Protobuf parsing failed.'
+    """
+    lines = str(err).strip().splitlines() or [type(err).__name__]
+    parts = lines[0].split(" : ")
+    if len(parts) >= 4:  # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : message"
+        code, message = parts[2], " : ".join(parts[3:])
+    else:
+        code, message = type(err).__name__, lines[0]
+    if message.startswith("Load model from") and "failed:" in message:
+        message = message.split("failed:", 1)[1]
+    return f"{code}: {message.strip()}"
+
+
 class OnnxGraphs:
     """One ONNX Runtime CPU session per named graph.
 
@@ -74,9 +112,7 @@ class OnnxGraphs:
             options.inter_op_num_threads = 1
             if num_threads is not None:
                 options.intra_op_num_threads = int(num_threads)
-            self._sessions[name] = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            self._sessions[name] = _session(ort, path, options)
         self._inputs = {
             name: {
                 i.name: (_dims(i.shape), _ORT_DTYPES.get(i.type, i.type))

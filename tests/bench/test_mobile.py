@@ -16,6 +16,7 @@ from keras_lm.cli.bench_mobile import register_mobile
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
 from keras_lm.export.tflite import op_histogram
+from keras_lm.io import sha256_file
 
 BUNDLES = {"tiny-transformer-lm": ("int8",), "tiny-lstm-lm": ()}
 slow = pytest.mark.slow
@@ -216,11 +217,13 @@ def test_a_bad_bundle_path_is_named(tmp_path):
     assert not (tmp_path / "out").exists()
     with pytest.raises(InputError, match="not an export bundle"):
         mobile_report(tmp_path)
+    entry = {"sha256": "0" * 64, "bytes": 1}
     (tmp_path / "manifest.json").write_text(
         json.dumps(
             {
                 **MANIFEST_HEAD,
                 "variants": [{"format": "onnx", "quantization": "float32", "path": "onnx"}],
+                "files": {"onnx/decode.onnx": entry, "tokenizer/tokenizer.json": entry},
             }
         )
     )
@@ -277,14 +280,30 @@ def flex_tflite() -> bytes:
     return bytes(builder.Output())
 
 
-def flex_bundle(folder):
+def listed(folder, *names: str) -> dict:
+    """`files` entries of `names`, as export writes them."""
+    return {
+        name: {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size}
+        for name in names
+    }
+
+
+def tflite_bundle(folder, content: bytes):
+    """A bundle of one `.tflite` file, listed with its sha256 (and a stand-in tokenizer)."""
     (folder / "tflite").mkdir()
-    (folder / "tflite" / "model.float32.tflite").write_bytes(flex_tflite())
+    (folder / "tokenizer").mkdir()
+    (folder / "tflite" / "model.float32.tflite").write_bytes(content)
+    (folder / "tokenizer" / "tokenizer.json").write_text("{}")
     variant = {"format": "tflite", "quantization": "float32", "path": "tflite/model.float32.tflite"}
+    files = listed(folder, variant["path"], "tokenizer/tokenizer.json")
     (folder / "manifest.json").write_text(
-        json.dumps({**MANIFEST_HEAD, "name": "flex", "variants": [variant]})
+        json.dumps({**MANIFEST_HEAD, "name": "flex", "variants": [variant], "files": files})
     )
     return folder
+
+
+def flex_bundle(folder):
+    return tflite_bundle(folder, flex_tflite())
 
 
 def test_a_flex_op_is_named_as_a_failure(tmp_path):
@@ -294,9 +313,27 @@ def test_a_flex_op_is_named_as_a_failure(tmp_path):
     assert variant["op_histogram"] == {"ADD": 1, "FlexStringLength": 1}
     assert variant["op_histogram"] == op_histogram(tmp_path / variant["path"])
     assert "Select TF ops" in variant["error"] and "signatures" not in variant
-    assert variant["sha256_matches_manifest"] is None  # no `files` in this manifest
+    assert variant["sha256_matches_manifest"] is True
     text = format_markdown(report)
     assert "**NO**: FlexStringLength" in text and "**Not runnable:**" in text
+
+
+@pytest.mark.parametrize(
+    ("attack", "message"),
+    [
+        (lambda b: None, "not a valid TFLite flatbuffer"),  # listed garbage
+        (lambda b: (b / "manifest.json").write_bytes(b"\xff\xfe\x00"), "not valid JSON"),
+        (lambda b: (b / "tflite/model.float32.tflite").write_bytes(b"x" * 776), "sha256 differs"),
+        (lambda b: (b / "tflite/model.float32.tflite").write_bytes(b"x"), "records 776"),
+    ],
+)
+def test_a_garbage_changed_or_unreadable_bundle_is_one_input_error(tmp_path, attack, message):
+    bundle = tflite_bundle(tmp_path, b"\x18\x00\x00\x00TFL3" + bytes(range(256)) * 3)
+    attack(bundle)
+    with pytest.raises(InputError, match=message) as err:
+        cli(["mobile", str(bundle), "--out", str(tmp_path / "out")])
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()
 
 
 @slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -12,6 +13,10 @@ from keras_lm.inference.manifest import Variant
 
 HEAD = {"format_version": 1, "name": "tiny", "family": "lstm_lm", "task": "lm", "variants": []}
 VARIANT = {"format": "onnx", "quantization": "float32", "path": "onnx/float32", "bytes": 10}
+ENTRY = {"sha256": "0" * 64, "bytes": 10}
+# What a bundle with VARIANT lists: the variant's one graph, and the tokenizer the runtime loads.
+FILES = {"onnx/float32/decode.onnx": ENTRY, "tokenizer/tokenizer.json": ENTRY}
+WITH_VARIANT = {**HEAD, "variants": [VARIANT], "files": FILES}
 
 
 def write(folder, data) -> None:
@@ -25,7 +30,7 @@ def test_round_trip_keeps_every_field_and_the_extras(tmp_path):
         {
             **HEAD,
             "variants": [VARIANT],
-            "files": {"onnx/float32/decode.onnx": {"sha256": "ab"}},
+            "files": FILES,
             "facts": {"state_shape": [1, 16]},
             "params": 123,
             "source_run": "runs/x",
@@ -57,6 +62,36 @@ def test_round_trip_keeps_every_field_and_the_extras(tmp_path):
         ({**HEAD, "files": {"tokenizer/vocab.txt": "abc"}}, r"files\['tokenizer/vocab.txt'\]"),
         ({**HEAD, "variants": [{**VARIANT, "bytes": "10"}]}, r"variants\[0\].bytes: expected int"),
         ({**HEAD, "variants": ["onnx"]}, r"variants\[0\]: expected an object"),
+        ('{"format_version": ' + "1" * 5000 + "}", "not valid JSON"),
+        ("[" * 100_000, "not valid JSON"),
+        ({**WITH_VARIANT, "task": "poetry"}, r"field task: expected one of \['lm'"),
+        ({**WITH_VARIANT, "variants": [{**VARIANT, "format": "pdf"}]}, r"variants\[0\].format"),
+        ({**WITH_VARIANT, "variants": [{**VARIANT, "quantization": "int3"}]}, "quantization"),
+        ({**WITH_VARIANT, "variants": [{**VARIANT, "bytes": -1}]}, "expected a size from 0"),
+        ({**HEAD, "files": {"a.onnx": {**ENTRY, "sha256": "ab"}}}, "64 lowercase hex digits"),
+        ({**HEAD, "files": {"a.onnx": {**ENTRY, "bytes": 2**50}}}, "expected a size from 0"),
+        ({**HEAD, "files": {"a.onnx": {**ENTRY, "bytes": True}}}, r"\.bytes: expected int"),
+        ({**HEAD, "files": {"a.onnx": {"sha256": "0" * 64}}}, r"missing field files.*bytes"),
+        ({**HEAD, "files": {"onnx/./a.onnx": ENTRY}}, "is not normalised"),
+        ({**HEAD, "files": {"onnx//a.onnx": ENTRY}}, "is not normalised"),
+        ({**HEAD, "files": {"onnx/a.onnx\x00": ENTRY}}, "control character"),
+        ({**HEAD, "files": {"C:\\x.onnx": ENTRY}}, "leaves the bundle"),
+        ({**WITH_VARIANT, "variants": [{**VARIANT, "path": "onnx/float32/"}]}, "not normalised"),
+        (
+            {**WITH_VARIANT, "files": {"tokenizer/tokenizer.json": ENTRY}},
+            r"variants\[0\].path: 'onnx/float32' \(onnx/float32\) has no file in `files`",
+        ),
+        (
+            {**WITH_VARIANT, "files": {"onnx/float32/decode.onnx": ENTRY}},
+            "expected 'tokenizer/tokenizer.json' listed",
+        ),
+        ({**HEAD, "tokenizer": "../tokenizer.json"}, "field tokenizer: expected one of"),
+        ({**HEAD, "labels": ["a", 1]}, "labels: expected a list of str"),
+        ({**HEAD, "specials": {"pad_id": "0"}}, "specials.pad_id: expected int"),
+        ({**HEAD, "facts": {"context": "32"}}, "facts.context: expected int"),
+        ({**HEAD, "train_config": {"data": []}}, "train_config.data: expected dict"),
+        ({**HEAD, "train_config": {"data": {"overflow": "x"}}}, "data.overflow: expected one of"),
+        ({**HEAD, "train_config": {"data": {"max_length": "64"}}}, "data.max_length: expected"),
     ],
 )
 def test_a_bad_manifest_is_one_error_naming_the_file_and_field(tmp_path, content, message):
@@ -72,7 +107,7 @@ def test_a_folder_without_a_manifest_is_not_a_bundle(tmp_path):
 
 
 def test_an_absent_variant_lists_the_others(tmp_path):
-    write(tmp_path, {**HEAD, "variants": [VARIANT]})
+    write(tmp_path, WITH_VARIANT)
     with pytest.raises(
         InputError, match=r"no tflite/int8 variant; the bundle has \['onnx/float32'\]"
     ):
@@ -101,9 +136,39 @@ def test_a_manifest_written_before_the_redesign_reads_unchanged():
 
 
 def test_a_variants_cache_contract_is_read_checked_and_defaults_for_older_bundles():
-    older = Manifest.from_dict({**HEAD, "variants": [VARIANT]})
+    older = Manifest.from_dict(WITH_VARIANT)
     assert older.variants[0].contract == "graph_cache"  # written before the field existed
-    newer = Manifest.from_dict({**HEAD, "variants": [{**VARIANT, "contract": "runtime_cache"}]})
+    newer = Manifest.from_dict(
+        {**WITH_VARIANT, "variants": [{**VARIANT, "contract": "runtime_cache"}]}
+    )
     assert newer.variants[0].contract == "runtime_cache"
     with pytest.raises(InputError, match=r"variants\[0\]\.contract: expected one of"):
-        Manifest.from_dict({**HEAD, "variants": [{**VARIANT, "contract": "anything"}]})
+        Manifest.from_dict({**WITH_VARIANT, "variants": [{**VARIANT, "contract": "anything"}]})
+
+
+def test_an_oversized_manifest_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from keras_lm.inference import manifest
+
+    write(tmp_path, WITH_VARIANT)
+    monkeypatch.setattr(manifest, "MAX_MANIFEST_BYTES", 100)
+    with pytest.raises(InputError, match="expected a manifest of at most 100 bytes"):
+        Manifest.read(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"variants": (Variant("onnx", "float32", "../outside"),)}, "leaves the bundle"),
+        ({"variants": (Variant("onnx", "float32", "onnx/int8"),)}, "has no file in `files`"),
+        ({"files": {**FILES, "/etc/passwd": ENTRY}}, "leaves the bundle"),
+        ({"files": {**FILES, "tokenizer/tokenizer.json": {"sha256": "x"}}}, "sha256"),
+        ({"task": "poetry"}, "field task"),
+    ],
+)
+def test_write_refuses_what_read_would_refuse_and_writes_nothing(tmp_path, change, message):
+    good = Manifest.from_dict(WITH_VARIANT)
+    good.write(tmp_path / "good")  # the unchanged one is written
+    bad = dataclasses.replace(good, **change)
+    with pytest.raises(InputError, match=message):
+        bad.write(tmp_path)
+    assert not (tmp_path / "manifest.json").exists()
