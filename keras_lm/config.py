@@ -3,7 +3,9 @@
 Every stage of keras_lm takes one of these; the CLI and notebooks build the
 same objects. `from_dict` is strict: an unknown key or a value of the wrong type
 raises `ConfigError` naming the key. `with_overrides` applies `a.b=c` strings
-(as `keras-lm ... --set a.b=c` does) with the same checks.
+(as `keras-lm ... --set a.b=c` does) with the same checks. Every numeric field is
+range-checked on construction against its class's `RANGES` (`Range`), so a bad value
+is refused by name before any stage writes a file.
 
 Example:
 >>> from dataclasses import dataclass
@@ -20,27 +22,105 @@ Example:
 Traceback (most recent call last):
 ...
 keras_lm.errors.ConfigError: Unknown config key: inner.depth (known: width)
+>>> @dataclass(frozen=True)
+... class Sized(Config):
+...     RANGES = {"width": at_least(1)}
+...     width: int = 16
+>>> Outer.from_dict({"inner": {"width": 8}}).inner.width
+8
+>>> Sized.from_dict({"width": 0}, _prefix="model.")
+Traceback (most recent call last):
+...
+keras_lm.errors.FieldError: model.width: expected an integer >= 1, got 0
 """
 
 import dataclasses
+import functools
 import json
+import math
 import re
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from typing import ClassVar
 from typing import Self
 
 import yaml
 
 from keras_lm.errors import ConfigError
+from keras_lm.errors import FieldError
 from keras_lm.io import write_text_atomic
 
 
 @dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric config field allows: finite, and within `low`/`high` when given.
+
+    `low_open` / `high_open` exclude the bound itself. Items of a tuple field and values of a
+    dict field are checked one by one; None (an optional field left unset) always passes.
+
+    >>> Range(0, 1, high_open=True).describe(integer=False)
+    'a number >= 0 and < 1'
+    >>> above(0).allows(0.0), at_least(1).allows(1), Range().allows(float("nan"))
+    (False, True, False)
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def allows(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self, integer: bool) -> str:
+        """What the field expects, as an error message says it: "an integer >= 1"."""
+        bounds = []
+        if self.low is not None:
+            bounds.append(f"{'>' if self.low_open else '>='} {_number(self.low)}")
+        if self.high is not None:
+            bounds.append(f"{'<' if self.high_open else '<='} {_number(self.high)}")
+        noun = "an integer" if integer else ("a number" if bounds else "a finite number")
+        return " ".join([noun, " and ".join(bounds)]).strip()
+
+
+def at_least(low: float) -> Range:
+    """`value >= low`."""
+    return Range(low=low)
+
+
+def above(low: float) -> Range:
+    """`value > low`."""
+    return Range(low=low, low_open=True)
+
+
+FRACTION = Range(0, 1, high_open=True)  # dropout, label smoothing, Adam's betas: [0, 1)
+FINITE = Range()  # any finite number
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
-    """Base class: subclasses are frozen dataclasses whose fields are typed."""
+    """Base class: subclasses are frozen dataclasses whose fields are typed.
+
+    `RANGES` maps each numeric field to the `Range` it allows; a subclass that defines
+    `__post_init__` calls `super().__post_init__()` first, so ranges are checked before
+    the checks that combine fields.
+    """
+
+    RANGES: ClassVar[dict[str, Range]] = {}
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of JSON-compatible values (tuples become lists)."""
@@ -61,7 +141,12 @@ class Config:
             if key not in fields:
                 raise ConfigError(f"Unknown config key: {name} (known: {', '.join(fields)})")
             kwargs[key] = _coerce(value, hints[key], name)
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except FieldError as err:
+            if err.owner is not cls or not _prefix:
+                raise
+            raise err.within(_prefix) from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
@@ -85,6 +170,10 @@ class Config:
             raise ConfigError(f"{path}: config file not found") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML/JSON: {err}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(
+                f"{path}: not a text file (byte {err.start} is not UTF-8: {err.reason})"
+            ) from None
         try:
             return cls.from_dict(data)
         except ConfigError as err:
@@ -110,6 +199,40 @@ class Config:
                 raise ConfigError(f"Unknown config key: {key.strip()}")
             node[parts[-1]] = _to_plain(value)
         return type(self).from_dict(data)
+
+
+def check_ranges(config: Config) -> None:
+    """Raise `FieldError` for the first field of `config` outside its class's `RANGES`."""
+    integers = _integer_fields(type(config))
+    for name, allowed in config.RANGES.items():
+        value = getattr(config, name)
+        for item in _numbers(value):
+            if item is None or isinstance(item, bool) or not isinstance(item, (int, float)):
+                continue  # unset, or a type `from_dict` refuses by name
+            if not allowed.allows(item):
+                raise FieldError(
+                    name, allowed.describe(name in integers), value, owner=type(config)
+                )
+
+
+def _numbers(value: Any) -> list:
+    """The values to range-check in a field: the items of a tuple or list, a dict's values."""
+    if isinstance(value, dict):
+        return list(value.values())
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
+@functools.cache
+def _integer_fields(cls: type) -> frozenset[str]:
+    """Fields of `cls` typed int (alone, optional, or in a tuple or dict), not float."""
+    found = set()
+    for name, hint in typing.get_type_hints(cls).items():
+        parts = {hint, *typing.get_args(hint)}
+        for arg in typing.get_args(hint):
+            parts |= set(typing.get_args(arg))
+        if int in parts and float not in parts:
+            found.add(name)
+    return frozenset(found)
 
 
 class _Loader(yaml.SafeLoader):
@@ -164,6 +287,9 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
+        section = [a for a in args if isinstance(a, type) and issubclass(a, Config)]
+        if section and isinstance(value, dict):  # its own errors name the field inside
+            return _coerce(value, section[0], name)
         errors = []
         for arg in args:
             try:

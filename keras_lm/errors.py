@@ -52,5 +52,28 @@ class ConfigError(KerasLMError, ValueError):
     """A configuration key that is unknown, or a value of the wrong type."""
 
 
+class FieldError(ConfigError):
+    """A config field's value outside what the field allows, named by its dotted path.
+
+    Args:
+        field: str. The field (`num_layers`; `model.num_layers` once its section is known).
+        expected: str. What the field takes ("an integer >= 1").
+        value: object. What it got.
+        owner: type | None. The config class whose own field this is, until the name is
+            qualified with its section (`Config.from_dict` does that).
+
+    >>> str(FieldError("model.num_layers", "an integer >= 1", -1))
+    'model.num_layers: expected an integer >= 1, got -1'
+    """
+
+    def __init__(self, field: str, expected: str, value: object, owner: type | None = None):
+        self.field, self.expected, self.value, self.owner = field, expected, value, owner
+        super().__init__(f"{field}: expected {expected}, got {value!r}")
+
+    def within(self, prefix: str) -> FieldError:
+        """The same error, its field named under `prefix` (`"model."`)."""
+        return FieldError(prefix + self.field, self.expected, self.value)
+
+
 class DatasetNotFoundError(KerasLMError, FileNotFoundError):
     """A registered data set is neither in the data directory nor downloadable."""

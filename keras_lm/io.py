@@ -2,7 +2,10 @@
 
 Everything keras_lm writes goes through `atomic_write` or `atomic_dir`: the
 content is written to a temporary sibling and renamed into place, so a crash
-or an error never leaves a half-written file behind.
+or an error never leaves a half-written file behind. A temporary sibling is
+named `.NAME.pidPID.XXXXXXXX.tmp` after the process that writes it: what a killed
+process left is removed by the next write of the same name, or by
+`remove_stale_temporaries` (`keras-lm export --clean`).
 
 Example:
 >>> import pathlib, tempfile
@@ -18,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +30,9 @@ from typing import IO
 
 DATA_ENV = "KERAS_LM_DATA"
 CACHE_ENV = "KERAS_LM_CACHE"
+# `.NAME.pidPID.XXXXXXXX.tmp` (mkstemp/mkdtemp's random part has no dot). Temporaries written
+# before the PID was recorded lack `pidPID.`: unowned, they are removed only when asked (`--clean`).
+_TEMPORARY = re.compile(r"^\.(?P<name>.+?)(?:\.pid(?P<pid>\d+))?\.[a-z0-9_]{8}\.tmp$")
 
 
 @contextlib.contextmanager
@@ -35,7 +42,8 @@ def atomic_write(
     """Open a temporary file beside `path`; rename it over `path` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent)
     binary = "b" in mode
     try:
         with os.fdopen(
@@ -62,7 +70,8 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temporaries(path.parent, path.name)
+    tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         if path.exists():
@@ -75,6 +84,92 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
             os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _prefix(path: Path) -> str:
+    """The start of a temporary sibling's name: `.NAME.pidPID.`."""
+    return f".{path.name}.pid{os.getpid()}."
+
+
+def remove_stale_temporaries(
+    folder: str | os.PathLike, name: str | None = None, unowned: bool = False
+) -> list[Path]:
+    """Delete the temporary siblings in `folder` whose writing process no longer exists.
+
+    Only those of `name` when given (else of every name). `unowned=True` also deletes the
+    temporaries that name no process (written before they did); a live process's are kept.
+
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / ".bundle.pid999999999.abcd1234.tmp").mkdir()
+    >>> [p.name for p in remove_stale_temporaries(d)]
+    ['.bundle.pid999999999.abcd1234.tmp']
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.iterdir()):
+        match = _TEMPORARY.match(path.name)
+        if match is None or (name is not None and match["name"] != name):
+            continue
+        pid = match["pid"]
+        if (pid is None and not unowned) or (pid is not None and _alive(int(pid))):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        removed.append(path)
+    return removed
+
+
+def final_name(path: str | os.PathLike) -> str:
+    """The path a temporary sibling is written for (`out/.lm.pid7.abcd1234.tmp` -> `out/lm`);
+    any other path as it is.
+
+    >>> final_name("out/.lm.pid7.abcd1234.tmp"), final_name("out/lm.txt")
+    ('out/lm', 'out/lm.txt')
+    """
+    match = _TEMPORARY.match(Path(path).name)
+    return str(Path(path).with_name(match["name"])) if match else str(path)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists on this machine (this process always does)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def new_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Create `path` and its missing parents; if the block fails, remove those left empty.
+
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with contextlib.suppress(OSError), new_folder(d / "cache" / "spa-eng"):
+    ...     raise OSError("the download failed")
+    >>> list(d.iterdir())
+    []
+    """
+    path = Path(path)
+    created = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for folder in created:
+            with contextlib.suppress(OSError):  # not empty: something else was put there
+                folder.rmdir()
         raise
 
 

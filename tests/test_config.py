@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import math
+import sys
+import typing
 from typing import Literal
 
 import pytest
@@ -84,3 +88,88 @@ def test_bad_file_names_the_file(tmp_path):
     path.write_text("seed: 1\nlearning_rate: 3\n")
     with pytest.raises(ConfigError, match="bad.yaml: Unknown config key: learning_rate"):
         Run.load(path)
+
+
+def test_a_file_that_is_not_text_names_the_file(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"seed: 1\n\xff\xfe")
+    with pytest.raises(ConfigError, match=r"binary.yaml: not a text file \(byte 8"):
+        Run.load(path)
+
+
+# Every module that defines a keras_lm config class (`class X(Config)`).
+CONFIG_MODULES = [
+    "keras_lm.bench.runtime_speed",
+    "keras_lm.data.cleaning",
+    "keras_lm.data.splits",
+    "keras_lm.demo",
+    "keras_lm.export.bundle",
+    "keras_lm.inference.sampling",
+    "keras_lm.models.encoder_classifier.config",
+    "keras_lm.models.llama_lm.config",
+    "keras_lm.models.lstm_lm.config",
+    "keras_lm.models.lstm_seq2seq.config",
+    "keras_lm.models.transformer_lm.config",
+    "keras_lm.models.transformer_seq2seq.config",
+    "keras_lm.presets.importer",
+    "keras_lm.tokenizers.training",
+    "keras_lm.training.config",
+]
+
+
+def _config_classes() -> list[type]:
+    found, todo = [], list(Config.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        module = sys.modules.get(cls.__module__)
+        if cls.__module__.startswith("keras_lm.") and getattr(module, cls.__name__, None) is cls:
+            found.append(cls)  # not the classes that doctests and tests define
+    return sorted(found, key=lambda c: c.__name__)
+
+
+def _out_of_range(hint) -> object | None:
+    """A value no numeric field allows (-1e9 for an int, NaN for a float), shaped as `hint`."""
+    args, origin = typing.get_args(hint), typing.get_origin(hint)
+    if origin is tuple:
+        return (_out_of_range(args[0]),) if args[0] in (int, float) else None
+    if origin is dict:
+        return {"x": _out_of_range(args[1])} if args[1] in (int, float) else None
+    if hint is int or (int in args and float not in args):
+        return -(10**9)
+    if hint is float or float in args:
+        return math.nan
+    return None
+
+
+def test_every_numeric_field_of_every_config_refuses_an_out_of_range_value_by_name():
+    for module in CONFIG_MODULES:
+        importlib.import_module(module)
+    classes = _config_classes()
+    assert {c.__module__ for c in classes} == set(CONFIG_MODULES), "a config module is not listed"
+    checked = 0
+    for cls in classes:
+        for name, hint in typing.get_type_hints(cls).items():
+            bad = _out_of_range(hint) if name != "RANGES" and hint is not bool else None
+            if bad is None:
+                continue
+            with pytest.raises(ConfigError, match=rf"^{name}\b") as err:
+                dataclasses.replace(cls(), **{name: bad})
+            assert "got" in str(err.value) and "\n" not in str(err.value), (cls, name)
+            checked += 1
+    assert checked > 100
+
+
+def test_a_range_error_names_the_field_by_its_path_and_says_what_it_expected():
+    from keras_lm.training.presets import load_config
+
+    with pytest.raises(ConfigError) as err:
+        load_config("tiny-transformer-lm", ["model.num_layers=-1"])
+    assert str(err.value) == "model.num_layers: expected an integer >= 1, got -1"
+    with pytest.raises(ConfigError) as err:
+        load_config("tiny-transformer-lm", ["data.cleaning={min_chars: -1}"])
+    assert str(err.value) == "data.cleaning.min_chars: expected an integer >= 0, got -1"
+    with pytest.raises(ConfigError, match=r"^optimizer.beta_2: expected a number >= 0 and < 1"):
+        load_config("tiny-transformer-lm", ["optimizer.beta_2=1"])
+    with pytest.raises(ConfigError, match=r"^loop.seed: expected an integer >= 0, got -1$"):
+        load_config("tiny-transformer-lm", {"loop.seed": -1})

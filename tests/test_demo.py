@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +40,9 @@ def test_demo_trains_evaluates_exports_and_benchmarks(tmp_path):
     assert ".tmp" not in text  # paths name the final folder, not the temporary one
     bundle = out / "export" / "demo-lstm-seq2seq"
     manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["source_run"] == str(out / "runs" / "demo-lstm-seq2seq")
+    assert manifest["checkpoint"].startswith(manifest["source_run"])
+    assert Path(manifest["checkpoint"]).is_file()
     variants = {(v["format"], v["quantization"]) for v in manifest["variants"]}
     assert {("savedmodel", "float32"), ("tflite", "int8"), ("onnx", "int8")} <= variants
     bench = json.loads((out / "bench" / "bench.json").read_text())
@@ -54,3 +59,19 @@ def test_demo_refuses_a_bad_field_by_name():
 
     with pytest.raises(ConfigError, match="bench.thread"):
         DemoConfig().with_overrides(["bench.thread=1"])
+
+
+def test_a_bundle_built_in_a_temporary_folder_names_its_run_where_it_will_be(tmp_path):
+    from keras_lm.export.bundle import record_source_run
+
+    bundle = tmp_path / ".demo.pid7.abcd1234.tmp" / "export" / "lm"
+    bundle.mkdir(parents=True)
+    fixture = Path(__file__).parent / "fixtures" / "manifest-v1-transformer-lm.json"
+    shutil.copy(fixture, bundle / "manifest.json")  # from a run at /tmp/compat2/run
+    record_source_run(bundle, tmp_path / "demo" / "runs" / "lm")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["source_run"] == str(tmp_path / "demo" / "runs" / "lm")
+    assert manifest["checkpoint"] == str(tmp_path / "demo/runs/lm/checkpoints/best.keras")
+    before = json.loads(fixture.read_text())
+    for key in ("name", "files", "train_config", "graphs"):
+        assert manifest[key] == before[key], key

@@ -40,6 +40,8 @@ from keras_lm.bench.runtime_report import write_plots
 from keras_lm.bench.torch_decode import TORCH_REF_FAMILY
 from keras_lm.bench.torch_decode import torch_decode_rows
 from keras_lm.config import Config
+from keras_lm.config import above
+from keras_lm.config import at_least
 from keras_lm.errors import InputError
 from keras_lm.inference.manifest import Manifest
 from keras_lm.io import write_text_atomic
@@ -69,6 +71,15 @@ class RuntimeBenchConfig(Config):
     timeout_s: the longest one worker may run.
     """
 
+    RANGES = {
+        "threads": at_least(1),
+        "batches": at_least(1),
+        "prompt_length": at_least(1),
+        "new_tokens": at_least(1),
+        "repeats": at_least(1),
+        "timeout_s": above(0),
+    }
+
     threads: tuple[int, ...] = (1, 2)
     batches: tuple[int, ...] = (1, 8)
     prompt_length: int = 32
@@ -83,6 +94,7 @@ class RuntimeBenchConfig(Config):
     timeout_s: float = 900.0
 
     def __post_init__(self):
+        super().__post_init__()
         unknown = sorted(set(self.engines) - set(ENGINES))
         if unknown:
             raise InputError("engines", f"unknown {unknown}; expected some of {list(ENGINES)}")

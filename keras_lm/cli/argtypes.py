@@ -15,6 +15,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from keras_lm.errors import FieldError
+from keras_lm.errors import InputError
+
 # Where a checkout's torch_ref sits, relative to the current directory (as `make bench` runs).
 TORCH_REF_BESIDE = "../shared/anchors/torch_ref"
 TORCH_PYTHON = ".venv-torchref/bin/python"  # what `make torchref` creates
@@ -61,6 +64,17 @@ def int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated whole numbers, not {text!r}"
         ) from None
+
+
+def option_error(err: FieldError) -> InputError:
+    """A config field out of range, named as the option that set it (`seed` -> `--seed`).
+
+    >>> str(option_error(FieldError("top_p", "a number > 0 and <= 1", 2.0)))
+    '--top-p: expected a number > 0 and <= 1, got 2.0'
+    """
+    return InputError(
+        "--" + err.field.replace("_", "-"), f"expected {err.expected}, got {err.value!r}"
+    )
 
 
 def default_torch_ref() -> str | None:

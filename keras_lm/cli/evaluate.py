@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+from keras_lm.cli.argtypes import option_error
 from keras_lm.cli.argtypes import positive_int
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
+from keras_lm.errors import FieldError
 
 # Report keys shown in the table, in this order, when the run's task has them.
 SHOWN = (
@@ -64,9 +66,12 @@ def run_evaluate(args) -> int:
     from keras_lm.evaluation.evaluate import evaluate_run
     from keras_lm.inference.sampling import SamplingConfig
 
-    decoding = SamplingConfig(
-        strategy=args.strategy, num_beams=args.num_beams, length_penalty=args.length_penalty
-    )
+    try:
+        decoding = SamplingConfig(
+            strategy=args.strategy, num_beams=args.num_beams, length_penalty=args.length_penalty
+        )
+    except FieldError as err:
+        raise option_error(err) from None
     report = evaluate_run(
         args.run_dir, args.split, args.checkpoint, limit=args.limit, decoding=decoding
     )

@@ -1,16 +1,27 @@
-"""`keras-lm export RUN --format savedmodel,tflite,onnx [--quantize fp16,int8,int8-full]`: a verified bundle."""
+"""`keras-lm export RUN --format savedmodel,tflite,onnx [--quantize fp16,int8,int8-full]`: a verified bundle.
+
+A bundle is built in a temporary folder `OUT/.NAME.pidPID.XXXXXXXX.tmp` and renamed into
+place; what a killed export left in `--out` is removed by the next export there, and
+`keras-lm export --clean [--out OUT]` removes it (and older unowned ones) on its own.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
+from keras_lm.errors import InputError
+from keras_lm.io import remove_stale_temporaries
 
 
 def register(commands) -> None:
     export = commands.add_parser(
         "export", help="export a run to SavedModel/TFLite/ONNX, verified against Keras"
     )
-    export.add_argument("run_dir", metavar="RUN", help="a run directory from `keras-lm train`")
+    export.add_argument(
+        "run_dir", metavar="RUN", nargs="?", help="a run directory from `keras-lm train`"
+    )
     export.add_argument(
         "--format", default="savedmodel,tflite,onnx", help="comma-separated formats"
     )
@@ -39,6 +50,11 @@ def register(commands) -> None:
         help="ship only the --quantize variants of TFLite and ONNX (e.g. a model whose float32 "
         ".tflite would pass the 2 GiB flatbuffer limit)",
     )
+    export.add_argument(
+        "--clean",
+        action="store_true",
+        help="remove the temporary folders that killed exports left in --out (with RUN: then export)",
+    )
     export.set_defaults(run=run_export)
 
 
@@ -47,6 +63,23 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def run_export(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "--out is a file; expected the folder bundles go into")
+    removed = remove_stale_temporaries(out, unowned=args.clean)
+    for path in removed:
+        err_console().print(
+            f"removed {path} (left by an export that did not finish)", markup=False, soft_wrap=True
+        )
+    if args.run_dir is None:
+        if not args.clean:
+            raise InputError("arguments", "give RUN to export, or --clean")
+        out_console().print(f"{len(removed)} temporary folder(s) removed from {out}", markup=False)
+        return 0
+    return _export(args)
+
+
+def _export(args) -> int:
     from keras_lm.export.bundle import ExportConfig
     from keras_lm.export.bundle import export_run
     from keras_lm.export.summary import verification_table

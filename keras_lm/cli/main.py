@@ -1,5 +1,9 @@
 """`keras-lm`: the entry point. Exit codes: 0 done, 1 unexpected failure, 2 bad input or usage, 130 interrupted.
 
+Bad input is one line on stderr and exit 2, never a traceback: keras_lm's own errors, and
+every `OSError` (a folder that cannot be written, a path that is a file) and
+`UnicodeDecodeError`, named by its path. `--verbose` also prints the traceback of those two.
+
 Example:
 >>> main(["--version"])  # doctest: +ELLIPSIS
 keras-lm ...
@@ -12,6 +16,7 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -29,6 +34,7 @@ from keras_lm.cli import train
 from keras_lm.cli.bench_bundles import with_bundles_alias
 from keras_lm.cli.console import err_console
 from keras_lm.errors import KerasLMError
+from keras_lm.io import final_name
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 COMMANDS = (data, tokenizer, train, import_preset, generate, evaluate, export, bench, demo)
@@ -52,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = with_bundles_alias(list(sys.argv[1:] if argv is None else argv), _bench_commands(parser))
     try:
-        args = parser.parse_args(argv)
+        args = parse(parser, argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     if args.version:
@@ -67,11 +73,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or EXIT_OK)
     except KerasLMError as err:
-        err_console().print(Text("error: ", style="bold red") + Text(str(err)), soft_wrap=True)
-        return EXIT_USAGE
+        return _error(str(err))
+    except UnicodeDecodeError as err:
+        return _error(decode_error_message(err), args.verbose)
+    except OSError as err:
+        return _error(os_error_message(err), args.verbose)
     except KeyboardInterrupt:
         err_console().print("interrupted")
         return EXIT_INTERRUPTED
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """`parser.parse_args(argv)`, where texts may also follow options.
+
+    argparse fills a command's `TEXTS...` from the first run of positionals only, so in
+    `translate RUN --strategy beam "text"` the text comes back unrecognized: it joins the
+    command's texts (in order). Anything else unrecognized is a usage error, as before.
+    """
+    args, extra = parser.parse_known_args(argv)
+    texts = getattr(args, "texts", None)
+    if extra and isinstance(texts, list) and not any(a.startswith("-") for a in extra):
+        texts += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _error(message: str, traceback_too: bool = False) -> int:
+    """Print `error: message` on stderr as one line (after the traceback, if asked); exit code 2."""
+    if traceback_too:
+        traceback.print_exc(file=sys.stderr)
+    err_console().print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+    return EXIT_USAGE
+
+
+def os_error_message(err: OSError) -> str:
+    """`PATH: what went wrong`, a temporary sibling named by the path it was written for.
+
+    >>> os_error_message(PermissionError(13, "Permission denied", "out/.lm.pid7.abcd1234.tmp"))
+    'out/lm: Permission denied'
+    >>> os_error_message(FileExistsError(17, "File exists", "a.txt"))
+    'a.txt: File exists'
+    """
+    what = err.strerror or str(err) or type(err).__name__
+    if err.filename is None:
+        return what
+    where = final_name(err.filename)
+    if err.filename2 is not None:
+        where += f" -> {final_name(err.filename2)}"
+    return f"{where}: {what}"
+
+
+def decode_error_message(err: UnicodeDecodeError) -> str:
+    """A file that is not text, when the code that read it did not name it.
+
+    >>> print(decode_error_message(UnicodeDecodeError("utf-8", b"ab\\xff", 2, 3, "invalid start byte")))
+    input is not valid utf-8 (byte 2, 0xff: invalid start byte); `keras-lm --verbose ...` shows where
+    """
+    byte = err.object[err.start : err.start + 1].hex()
+    return (
+        f"input is not valid {err.encoding} (byte {err.start}, 0x{byte}: {err.reason}); "
+        "`keras-lm --verbose ...` shows where"
+    )
 
 
 def _bench_commands(parser: argparse.ArgumentParser) -> set[str]:

@@ -56,6 +56,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from keras_lm.config import Config
+from keras_lm.config import at_least
 from keras_lm.data.corpus import Corpus
 from keras_lm.data.corpus import CorpusKind
 from keras_lm.data.corpus import LabelledRecord
@@ -134,6 +135,14 @@ class CleaningConfig(Config):
     4.0
     """
 
+    RANGES = {
+        "min_chars": at_least(0),
+        "max_chars": at_least(1),  # None: no limit
+        "max_length_ratio": at_least(1),
+        "ratio_min_chars": at_least(1),
+        "identical_min_chars": at_least(0),
+    }
+
     nfc: bool = True
     control_chars: bool = True
     whitespace: bool = False
@@ -153,14 +162,9 @@ class CleaningConfig(Config):
     conflicting_labels: bool = False
 
     def __post_init__(self):
-        if self.min_chars < 0:
-            raise ConfigError(f"min_chars: must be >= 0, got {self.min_chars}")
-        if self.max_chars is not None and self.max_chars < max(self.min_chars, 1):
-            raise ConfigError(f"max_chars: must be >= min_chars and >= 1, got {self.max_chars}")
-        if self.max_length_ratio < 1:
-            raise ConfigError(f"max_length_ratio: must be >= 1, got {self.max_length_ratio}")
-        if self.ratio_min_chars < 1:
-            raise ConfigError(f"ratio_min_chars: must be >= 1, got {self.ratio_min_chars}")
+        super().__post_init__()
+        if self.max_chars is not None and self.max_chars < self.min_chars:
+            raise ConfigError(f"max_chars: must be >= min_chars, got {self.max_chars}")
 
     @classmethod
     def for_kind(cls, kind: str) -> CleaningConfig:

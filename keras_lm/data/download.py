@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import shutil
 import urllib.error
 import urllib.request
 import zipfile
@@ -29,12 +28,14 @@ from keras_lm.io import sha256_file
 def fetch(remote: RemoteFile, folder: Path, timeout: float = 30.0) -> Path:
     """Return `folder/remote.filename`, downloading it first if it is not there.
 
-    A file already in place (downloaded earlier, or put there by hand on an
-    offline machine) is checked against the sha256 too.
+    A download is checked against the sha256 before it is renamed into place, so a
+    partial or different download leaves no file. A file already in place (downloaded
+    earlier, or put there by hand on an offline machine) is checked too.
     """
     path = folder / remote.filename
     if not path.exists():
         _download(remote, path, timeout)
+        return path
     if remote.sha256 and sha256_file(path) != remote.sha256:
         raise InputError(
             str(path),
@@ -60,12 +61,22 @@ def read_member(archive: Path, member: str, sha256: str | None) -> bytes:
 
 
 def _download(remote: RemoteFile, path: Path, timeout: float) -> None:
+    """Stream `remote.url` into `path` through a temporary file, kept only if its sha256 matches."""
     try:
         with (
             urllib.request.urlopen(remote.url, timeout=timeout) as response,
             atomic_write(path, "wb") as out,
         ):
-            shutil.copyfileobj(response, out, length=1 << 20)
+            digest = hashlib.sha256()
+            while block := response.read(1 << 20):
+                digest.update(block)
+                out.write(block)
+            if remote.sha256 and digest.hexdigest() != remote.sha256:
+                raise InputError(
+                    str(path),
+                    f"sha256 is {digest.hexdigest()}, expected {remote.sha256} (downloaded from "
+                    f"{remote.url}: a different file; nothing was kept)",
+                )
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         raise DatasetNotFoundError(
             f"could not download {remote.url} ({err}); on a machine without network, fetch that file "

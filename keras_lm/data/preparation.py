@@ -25,6 +25,7 @@ from keras_lm.data.splits import SplitInfo
 from keras_lm.data.splits import contiguous_split
 from keras_lm.data.splits import grouped_split
 from keras_lm.data.writers import format_corpus
+from keras_lm.io import new_folder
 from keras_lm.io import sha256_file
 from keras_lm.io import write_text_atomic
 
@@ -33,11 +34,14 @@ SST2_VALID_ROWS = 2000
 
 
 def prepare(spec: DatasetSpec, folder: Path, seed: int) -> Path:
-    """Download `spec.remote` into `folder` (if needed), split it, write the split files; return `folder`."""
+    """Download `spec.remote` into `folder` (if needed), split it, write the split files; return `folder`.
+
+    A failed download leaves no file and no folder behind (a cache folder it created is removed).
+    """
     if spec.remote is None:
         raise ValueError(f"{spec.name} has no canonical download")
-    folder.mkdir(parents=True, exist_ok=True)
-    archive = fetch(spec.remote, folder)
+    with new_folder(folder):
+        archive = fetch(spec.remote, folder)
     texts, info = METHODS[spec.split_method](spec, archive, seed)
     info = dataclasses.replace(info, sources={spec.remote.filename: sha256_file(archive)})
     for split in sorted(texts, key=lambda s: s == "train"):

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import regex
 
 from keras_lm.config import Config
+from keras_lm.config import at_least
 from keras_lm.data.corpus import Corpus
 from keras_lm.data.corpus import Record
 
@@ -43,6 +44,8 @@ class SplitInfo(Config):
         sources: dict file name -> sha256 of what the splits were read from.
         note: str. Anything a reader of the run needs to know.
     """
+
+    RANGES = {"seed": at_least(0), "sizes": at_least(0)}
 
     method: str = "given"
     seed: int | None = None

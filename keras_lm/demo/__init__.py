@@ -25,6 +25,7 @@ from pathlib import Path
 
 from keras_lm.bench.runtime_speed import RuntimeBenchConfig
 from keras_lm.config import Config
+from keras_lm.config import at_least
 from keras_lm.data.cleaning import clean
 from keras_lm.data.datasets import default_cleaning
 from keras_lm.data.datasets import load
@@ -57,6 +58,8 @@ class DemoConfig(Config):
         seed: int. Seed for splits and training.
     """
 
+    RANGES = {"vocab_size": at_least(1), "eval_limit": at_least(1), "seed": at_least(0)}
+
     dataset: str = "stdlib-sigs"
     data_dir: str | None = None
     tokenizers: tuple[str, ...] = ("char", "wordpiece", "sentencepiece")
@@ -81,7 +84,7 @@ def run(config: DemoConfig, out: str | Path, overwrite: bool = False) -> Path:
         ds.info.save(tmp / "data" / "split.json")
         sections += _data_stage(ds, tmp / "data")
         sections += _tokenizer_stage(ds, config, tmp / "tokenizers")
-        sections += _model_stages(config, tmp)
+        sections += _model_stages(config, tmp, Path(out))
         report = "\n".join(sections).replace(str(tmp), str(out))  # the paths after the rename
         (tmp / "report.md").write_text(report, encoding="utf-8")
     return Path(out) / "report.md"
@@ -137,9 +140,13 @@ def _twin_agreement(tokenizer, texts: list[str]) -> str:
     return f"{same}/{len(texts)}"
 
 
-def _model_stages(config: DemoConfig, tmp: Path) -> list[str]:
-    """Train, evaluate and export each config, then benchmark every bundle together."""
+def _model_stages(config: DemoConfig, tmp: Path, out: Path) -> list[str]:
+    """Train, evaluate and export each config, then benchmark every bundle together.
+
+    The bundles name their runs where they will be after `tmp` is renamed to `out`.
+    """
     from keras_lm.demo import model_stages as stages
+    from keras_lm.export.bundle import record_source_run
 
     overrides = [f"data.dataset={config.dataset}", f"data.seed={config.seed}"]
     if config.data_dir:
@@ -155,6 +162,8 @@ def _model_stages(config: DemoConfig, tmp: Path) -> list[str]:
         lines += [*trained, *evaluated, *exported]
         lines.append(f"({name}: {time.perf_counter() - started:.0f} s from training to bundle)\n")
         bundles.append(bundle)
-    if bundles:
+    if bundles:  # the benchmark's Keras rows load each run from where it is now
         lines += stages.bench_stage(bundles, config.bench, tmp / "bench")
+    for name, bundle in zip(config.train, bundles, strict=True):
+        record_source_run(bundle, out / "runs" / name)
     return lines

@@ -22,7 +22,6 @@ import logging
 import time
 from pathlib import Path
 
-from keras_lm.framing import Framing
 from keras_lm.config import Config
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
@@ -34,12 +33,13 @@ from keras_lm.export.probes import calibration_samples
 from keras_lm.export.savedmodel import write_savedmodel
 from keras_lm.export.text_signatures import text_signatures
 from keras_lm.export.tflite import check_builtins_only
-from keras_lm.export.tflite_weight_only import quantize_tflite_weight_only
 from keras_lm.export.tflite import convert_tflite
+from keras_lm.export.tflite_weight_only import quantize_tflite_weight_only
 from keras_lm.export.verify import TOLERANCES
 from keras_lm.export.verify import VerificationError
 from keras_lm.export.verify import verify_text_signatures
 from keras_lm.export.verify import verify_variant
+from keras_lm.framing import Framing
 from keras_lm.generation.keras_graphs import KerasGraphs
 from keras_lm.inference.manifest import CONTRACTS
 from keras_lm.inference.manifest import FORMAT_VERSION
@@ -164,6 +164,22 @@ def export_run(run_dir: str | Path, config: ExportConfig = ExportConfig()) -> Pa
         manifest["export_seconds"] = round(time.perf_counter() - start, 1)
         _write_manifest(tmp, manifest)
     return target
+
+
+def record_source_run(bundle: str | Path, source_run: str | Path) -> None:
+    """Name `source_run` as the bundle's run: where it will be once renamed into place.
+
+    For a run and its bundles built together in a temporary folder (the demo), which
+    `export_run` would otherwise record as `source_run` (and the `checkpoint` in it).
+    """
+    path = Path(bundle) / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    old = Path(manifest["source_run"])
+    manifest["source_run"] = str(source_run)
+    checkpoint = Path(manifest.get("checkpoint") or "")
+    if checkpoint.is_relative_to(old):
+        manifest["checkpoint"] = str(Path(source_run) / checkpoint.relative_to(old))
+    _write_manifest(Path(bundle), manifest)
 
 
 def _build(run, model, config: ExportConfig, folder: Path) -> dict:

@@ -19,8 +19,12 @@ from typing import Literal
 
 import numpy as np
 
+from keras_lm.config import FINITE
 from keras_lm.config import Config
-from keras_lm.errors import ConfigError
+from keras_lm.config import Range
+from keras_lm.config import above
+from keras_lm.config import at_least
+from keras_lm.errors import FieldError
 
 Strategy = Literal["greedy", "beam", "top_k", "top_p", "random"]
 STRATEGIES = ("greedy", "beam", "top_k", "top_p", "random")
@@ -45,6 +49,16 @@ class SamplingConfig(Config):
         end token always stays, it stops the row).
     """
 
+    RANGES = {
+        "max_new_tokens": at_least(1),
+        "temperature": above(0),  # strategy greedy is argmax
+        "top_k": at_least(0),
+        "top_p": Range(0, 1, low_open=True),
+        "num_beams": at_least(1),
+        "length_penalty": FINITE,
+        "seed": at_least(0),
+    }
+
     strategy: Strategy = "greedy"
     max_new_tokens: int = 64
     temperature: float = 1.0
@@ -56,18 +70,16 @@ class SamplingConfig(Config):
     special_tokens: bool = False
 
     def __post_init__(self):
-        checks = [
-            (self.strategy in STRATEGIES, f"strategy: expected one of {list(STRATEGIES)}"),
-            (self.max_new_tokens >= 1, "max_new_tokens: expected at least 1"),
-            (self.temperature > 0, "temperature: expected > 0 (use strategy greedy for argmax)"),
-            (self.top_k >= 0, "top_k: expected >= 0"),
-            (0 < self.top_p <= 1, "top_p: expected 0 < top_p <= 1"),
-            (self.num_beams >= 1, "num_beams: expected at least 1"),
-            (self.strategy != "top_k" or self.top_k > 0, "top_k: strategy top_k needs top_k > 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"{message}, got {self}")
+        """Each bad setting is named with its value alone (never the whole config)."""
+        if self.strategy not in STRATEGIES:
+            raise FieldError(
+                "strategy", f"one of {list(STRATEGIES)}", self.strategy, owner=SamplingConfig
+            )
+        super().__post_init__()
+        if self.strategy == "top_k" and self.top_k < 1:
+            raise FieldError(
+                "top_k", "an integer >= 1 with strategy top_k", self.top_k, owner=SamplingConfig
+            )
 
 
 def choose_tokens(

@@ -36,6 +36,24 @@ from keras_lm.inference.sampling import SamplingConfig
 log = logging.getLogger(__name__)
 
 
+def check_texts(texts: list[str], noun: str) -> None:
+    """Refuse an empty or blank text (`InputError` naming it): a model would make something up.
+
+    `translate` and `classify` refuse them, and `keras-lm generate|translate` before loading a
+    model. `TextModel.generate` refuses only a prompt of no tokens: whitespace is text to a
+    language model (a code model continues indentation), and export checks decode windows of
+    held-out text that may be only that.
+
+    >>> check_texts(["Go.", "  "], "source")
+    Traceback (most recent call last):
+    ...
+    keras_lm.errors.InputError: source: source 1 ('  ') is empty or blank; give some text
+    """
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise InputError(noun, f"{noun} {i} ({text!r}) is empty or blank; give some text")
+
+
 class TextModel:
     """Text in, text out: `generate` for LMs, `translate` for seq2seq, `classify` for classifiers.
 
@@ -78,6 +96,7 @@ class TextModel:
             if not row:
                 raise InputError("prompt", f"prompt {i} ({texts[i]!r}) encodes to no tokens")
         ids = [[*self.prompt_head, *row] for row in ids]
+        self._check_context(texts, ids)
         config = _sampling(sampling, overrides)
         specials = self.tokenizer.specials
         out = generate_lm(self.stepper, ids, config, specials.end_id, _banned(specials, config))
@@ -94,6 +113,7 @@ class TextModel:
         """The target text for each source; one string in, one string out."""
         self._require("seq2seq", "translate")
         texts = [sources] if isinstance(sources, str) else list(sources)
+        check_texts(texts, "source")
         ids = [self.tokenizer.encode(t) for t in texts]
         self._check_lengths(texts, ids)
         config = _sampling(sampling, overrides)
@@ -122,6 +142,7 @@ class TextModel:
         """
         self._require("classify", "classify")
         batch = [texts] if isinstance(texts, str) else list(texts)
+        check_texts(batch, "text")
         framing = self.framing or Framing(self.max_length or 64)
         limit = framing.max_length
         unk = self.tokenizer.specials.unk_id
@@ -162,6 +183,35 @@ class TextModel:
                 "model",
                 f"a {self.family} model cannot {verb} (a {self.task} model); a {task} model can",
             )
+
+    def _check_context(self, texts: list[str], ids: list[list[int]]) -> None:
+        """Prompts longer than the model's context, by the run's `data.overflow` rule.
+
+        "error": refused, naming the prompt. "truncate" or "drop" (a prompt is never dropped
+        whole): the model sees each prompt's last `context` tokens, as it would have anyway;
+        one warning says how many tokens of which prompts were dropped.
+        """
+        context = getattr(self.stepper, "context", None)
+        long = [(i, len(row)) for i, row in enumerate(ids) if context and len(row) > context]
+        if not long:
+            return
+        if self.overflow == "error":
+            i, length = long[0]
+            raise InputError(
+                "prompt",
+                f"prompt {i} ({texts[i][:40]!r}...) is {length} tokens; the model takes at most "
+                f"{context} (model.context, trained with data.overflow: error)",
+            )
+        dropped = "; ".join(
+            f"dropped the first {length - context} of prompt {i}'s {length} tokens"
+            for i, length in long
+        )
+        log.warning(
+            "generate: the model's context is %d tokens: %s (data.overflow: %s)",
+            context,
+            dropped,
+            self.overflow,
+        )
 
     def _check_lengths(self, texts: list[str], ids: list[list[int]]) -> None:
         limit = self.max_source_length

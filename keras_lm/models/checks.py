@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from keras_lm.config import Range
+from keras_lm.config import at_least
 from keras_lm.errors import ConfigError
 
 ACTIVATION_NAMES = ("gelu", "gelu_approximate")  # keras_lm.layers.activations.ACTIVATIONS
+
+
+def sizes(*names: str) -> dict[str, Range]:
+    """`{name: at_least(1)}` for each name: the widths, depths, counts and lengths of a model.
+
+    >>> sizes("num_layers")["num_layers"].describe(integer=True)
+    'an integer >= 1'
+    """
+    return dict.fromkeys(names, at_least(1))
 
 
 def check_heads(hidden_dim: int, num_heads: int) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from keras_lm.config import Config
+from keras_lm.config import at_least
 from keras_lm.errors import InputError
 from keras_lm.framing import Framing
 from keras_lm.io import atomic_dir
@@ -57,6 +58,14 @@ class ImportConfig(Config):
     logits_atol: largest logit difference from keras-hub allowed.
     overwrite: replace an existing `out`.
     """
+
+    RANGES = {
+        "context": at_least(1),
+        "classes": at_least(2),
+        "check_prompts": at_least(1),
+        "check_tokens": at_least(1),
+        "logits_atol": at_least(0),
+    }
 
     preset: str = ""
     out: str = ""

@@ -22,6 +22,8 @@ from typing import Literal
 from typing import get_args
 
 from keras_lm.config import Config
+from keras_lm.config import Range
+from keras_lm.config import at_least
 from keras_lm.errors import ConfigError
 from keras_lm.errors import InputError
 from keras_lm.tokenizers.base import Tokenizer
@@ -73,6 +75,14 @@ class TokenizerConfig(Config):
         seed: int. Seed of that sample and of the SentencePiece trainer.
     """
 
+    RANGES = {
+        "vocab_size": at_least(1),  # each kind's own minimum is checked below
+        "min_frequency": at_least(1),
+        "character_coverage": Range(0, 1, low_open=True),
+        "max_train_lines": at_least(1),  # None: every line
+        "seed": at_least(0),
+    }
+
     kind: Kind = "char"
     vocab_size: int | None = None
     min_frequency: int = 1
@@ -85,6 +95,7 @@ class TokenizerConfig(Config):
     seed: int = 1337
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.kind not in get_args(Kind):
             raise ConfigError(f"kind: expected one of {list(get_args(Kind))}, got {self.kind!r}")
         minimum = {
@@ -104,14 +115,6 @@ class TokenizerConfig(Config):
             )
         if self.kind not in WORDPIECE_KINDS and (self.lowercase or self.strip_accents):
             raise ConfigError(f"lowercase/strip_accents apply to wordpiece only, not {self.kind}")
-        if self.min_frequency < 1:
-            raise ConfigError(f"min_frequency: expected >= 1, got {self.min_frequency}")
-        if not 0.0 < self.character_coverage <= 1.0:
-            raise ConfigError(
-                f"character_coverage: expected in (0, 1], got {self.character_coverage}"
-            )
-        if self.max_train_lines is not None and self.max_train_lines < 1:
-            raise ConfigError(f"max_train_lines: expected >= 1 or null, got {self.max_train_lines}")
 
 
 def train_tokenizer(texts: Iterable[str], config: TokenizerConfig) -> Tokenizer:

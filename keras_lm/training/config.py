@@ -19,7 +19,10 @@ import string
 from typing import Any
 from typing import Literal
 
+from keras_lm.config import FRACTION
 from keras_lm.config import Config
+from keras_lm.config import above
+from keras_lm.config import at_least
 from keras_lm.data.cleaning import CleaningConfig
 from keras_lm.errors import ConfigError
 from keras_lm.models.registry import config_from_dict
@@ -47,6 +50,15 @@ class DataConfig(Config):
         loss on the target only; `max_length` bounds the whole row.
     """
 
+    RANGES = {
+        "seed": at_least(0),
+        "max_source_length": at_least(1),
+        "max_target_length": at_least(1),
+        "max_length": at_least(1),
+        "bucket_width": at_least(0),  # 0: off
+        "max_train_rows": at_least(1),  # None: all rows
+    }
+
     dataset: str = "stdlib-sigs"
     data_dir: str | None = None
     clean: bool = True
@@ -61,6 +73,7 @@ class DataConfig(Config):
     prompt_template: str = "{source}\n"
 
     def __post_init__(self):
+        super().__post_init__()
         try:
             parts = list(string.Formatter().parse(self.prompt_template))
         except ValueError:  # an unmatched brace
@@ -69,14 +82,6 @@ class DataConfig(Config):
             raise ConfigError(
                 "data.prompt_template must name the field {source} once and nothing else, "
                 f"got {self.prompt_template!r}"
-            )
-        if self.bucket_width < 0:
-            raise ConfigError(
-                f"data.bucket_width must be 0 (off) or positive, got {self.bucket_width}"
-            )
-        if self.max_train_rows is not None and self.max_train_rows < 1:
-            raise ConfigError(
-                f"data.max_train_rows must be at least 1 (or null: all rows), got {self.max_train_rows}"
             )
 
 
@@ -88,6 +93,18 @@ class OptimizerConfig(Config):
     `epsilon` is added to Adam's square-root second moment (Keras' placement: before bias
     correction of the second moment).
     """
+
+    RANGES = {
+        "learning_rate": above(0),
+        "min_learning_rate": at_least(0),
+        "warmup_steps": at_least(0),
+        "weight_decay": at_least(0),
+        "beta_1": FRACTION,
+        "beta_2": FRACTION,
+        "epsilon": above(0),
+        "clipnorm": above(0),  # None: no clipping
+        "label_smoothing": FRACTION,
+    }
 
     learning_rate: float = 1e-3
     min_learning_rate: float = 1e-4
@@ -120,6 +137,18 @@ class LoopConfig(Config):
     seed: int. Seed of weights, shuffling and dropout.
     """
 
+    RANGES = {
+        "batch_size": at_least(1),
+        "sequence_length": at_least(1),
+        "window_stride": at_least(1),
+        "max_steps": at_least(1),
+        "steps_per_epoch": at_least(1),
+        "eval_steps": at_least(1),  # None: the whole split
+        "early_stopping_patience": at_least(0),  # 0 or None: no early stopping
+        "steps_per_execution": at_least(1),
+        "seed": at_least(0),
+    }
+
     batch_size: int = 32
     sequence_length: int = 64
     window_stride: int = 1
@@ -135,6 +164,7 @@ class LoopConfig(Config):
     seed: int = 0
 
     def __post_init__(self):
+        super().__post_init__()
         if not 1 <= self.window_stride <= self.sequence_length:
             raise ConfigError(
                 f"loop.window_stride ({self.window_stride}) must be between 1 and "
@@ -175,23 +205,19 @@ class FinetuneConfig(Config):
     lora_alpha: float | None. The adapters' scale numerator (None: `lora_rank`, scale 1).
     """
 
+    RANGES = {"lora_rank": above(0), "lora_alpha": above(0)}
+
     from_run: str | None = None
     checkpoint: Literal["best", "final"] = "best"
     lora_rank: int | None = None
     lora_alpha: float | None = None
 
     def __post_init__(self):
-        if self.lora_rank is not None:
-            if isinstance(self.lora_rank, bool) or self.lora_rank <= 0:
-                raise ConfigError(
-                    f"finetune.lora_rank: expected an integer > 0, got {self.lora_rank}"
-                )
-            if self.from_run is None:
-                raise ConfigError(
-                    "finetune.lora_rank needs finetune.from_run (LoRA adapts trained weights)"
-                )
-        if self.lora_alpha is not None and self.lora_alpha <= 0:
-            raise ConfigError(f"finetune.lora_alpha: expected a number > 0, got {self.lora_alpha}")
+        super().__post_init__()
+        if self.lora_rank is not None and self.from_run is None:
+            raise ConfigError(
+                "finetune.lora_rank needs finetune.from_run (LoRA adapts trained weights)"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +234,7 @@ class TrainConfig(Config):
     finetune: FinetuneConfig = FinetuneConfig()
 
     def __post_init__(self):
+        super().__post_init__()
         # Check the model section against the family's config now, and store it complete,
         # so that `--set model.x=...` can name every field and a typo fails before any work.
         full = (

@@ -8,8 +8,8 @@
 `loop.batch_size` is the global batch: each step trains on exactly the rows a one-process
 step would, split evenly across the replicas (`replica_batches`), and the learning-rate
 schedule counts global steps. The chief (worker 0) writes the run directory; every other
-worker writes its own copy under `RUN/workers/<rank>/` (its backups, for a restart) and
-removes it when the run has finished.
+worker writes its own copy beside it, `RUN.worker-<rank>/` (its backups, for a restart),
+and removes it when the run has finished.
 
 Example (one process; the other strategies need TensorFlow's devices or a cluster):
 >>> dist = make_distribution(DistributeConfig())  # doctest: +SKIP
@@ -100,15 +100,14 @@ class Distribution:
         return self.strategy.scope() if self.kind != "none" else contextlib.nullcontext()
 
     def run_dir(self, run_dir: Path) -> Path:
-        """Where this process writes: the run for the chief, `RUN/workers/<rank>` otherwise."""
-        return run_dir if self.is_chief else run_dir / "workers" / str(self.rank)
+        """Where this process writes: the run for the chief, `RUN.worker-<rank>` otherwise
+        (beside the run, which is built aside and renamed into place)."""
+        return run_dir if self.is_chief else run_dir.with_name(f"{run_dir.name}.worker-{self.rank}")
 
     def finish(self, run_dir: Path) -> None:
         """After a finished run: a non-chief worker's folder is no longer needed."""
         if not self.is_chief:
             shutil.rmtree(run_dir, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                run_dir.parent.rmdir()  # `workers/`, once the last worker has finished
 
     def check_batch(self, batch_size: int) -> None:
         if batch_size % self.replicas:

@@ -5,7 +5,9 @@ The run directory holds everything about the run:
     logs/train.csv  logs/samples.jsonl  model.keras  metrics.json
 Running `train` again on the same directory resumes from the last backup (an epoch
 end) and finishes the same number of steps as an uninterrupted run. A config whose
-data set or file is absent fails before any model is built.
+data set or file is absent fails before any model is built. A new run directory is
+never half-written: it is built aside and renamed into place once its first files are
+written and its model is built (`_run_folder`).
 
 Example (tiny; about ten seconds):
 >>> cfg = TrainConfig(family="lstm_lm")  # doctest: +SKIP
@@ -14,16 +16,20 @@ Example (tiny; about ten seconds):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from keras_lm.data.cleaning import clean
 from keras_lm.data.datasets import default_cleaning
 from keras_lm.data.datasets import load
+from keras_lm.errors import InputError
 from keras_lm.errors import KerasLMError
+from keras_lm.io import atomic_dir
 from keras_lm.io import write_text_atomic
 from keras_lm.models.registry import get_family
 from keras_lm.training.config import TrainConfig
@@ -62,35 +68,56 @@ def train(
 
     `callbacks` are extra Keras callbacks, run after keras_lm's own. `distribute` spreads
     the run over devices or workers (`keras_lm.training.distribute`); a non-chief worker
-    writes under `run_dir/workers/<rank>` and removes that folder when the run has finished.
+    writes beside it, `run_dir.worker-<rank>`, and removes that folder when the run has
+    finished.
     """
     config = with_source(config)  # a fine-tuning run takes its source's family, model, tokenizer
     dist = make_distribution(distribute)
     dist.check_same_config(config)
     run_dir = dist.run_dir(Path(run_dir))
     _check_same_config(config, run_dir)
-    splits, info = load_and_clean(
-        config, run_dir
-    )  # fails here, before any model, if data is absent
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(run_dir / "config.yaml")
-    info.save(run_dir / "split.json")
-    result = _fit(config, run_dir, splits, verbose, callbacks or [], dist)
+    with _run_folder(run_dir) as folder:
+        model, task = _start(config, folder, dist)
+    result = _fit(config, run_dir, model, task, verbose, callbacks or [], dist)
     dist.finish(run_dir)
     return result
 
 
-def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list, dist) -> TrainResult:
+@contextlib.contextmanager
+def _run_folder(run_dir: Path) -> Iterator[Path]:
+    """Where a run's first files go: the run itself when it is resumed, else a temporary sibling.
+
+    Validating everything up front cannot catch what only building shows (a tokenizer that
+    cannot train on the data, a model the sizes do not fit), so a new run is built aside,
+    as exports are, and renamed into place when the block succeeds; on failure it is removed
+    and `run_dir` stays as it was (absent, or empty), ready for a corrected config.
+    """
+    if (run_dir / "config.yaml").is_file():
+        yield run_dir
+        return
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise InputError(
+            run_dir, "exists and holds no run (no config.yaml): give a new or empty run directory"
+        )
+    with atomic_dir(run_dir, overwrite=True) as folder:  # replaces only an empty folder
+        yield folder
+
+
+def _start(config: TrainConfig, folder: Path, dist):
+    """Write the run's config, splits and tokenizer into `folder`; (compiled model, task)."""
     import keras
 
     from keras_lm.training import callbacks as cb
     from keras_lm.training.compile import compile_model
     from keras_lm.training.tasks import build_task
 
+    splits, info = load_and_clean(config, folder)  # fails here, before any model, if data is absent
+    config.save(folder / "config.yaml")
+    info.save(folder / "split.json")
     keras.utils.set_random_seed(config.loop.seed)
     keras.config.set_dtype_policy("mixed_bfloat16" if config.loop.mixed_precision else "float32")
-    cb.remove_temporaries(run_dir)
-    tokenizer = _tokenizer(config, splits, run_dir / "tokenizer")
+    cb.remove_temporaries(folder)
+    tokenizer = _tokenizer(config, splits, folder / "tokenizer")
     task = build_task(get_family(config.family).task, splits, tokenizer, config)
     dist.check_batch(config.loop.batch_size)
     with dist.scope():
@@ -104,7 +131,18 @@ def _fit(config: TrainConfig, run_dir: Path, splits, verbose, extra: list, dist)
             )
         compile_model(model, config, dist.replicas)
         dist.prepare(model, task.train.element_spec)
-        backup = cb.read_backup(run_dir / "backup")
+    return model, task
+
+
+def _fit(
+    config: TrainConfig, run_dir: Path, model, task, verbose, extra: list, dist
+) -> TrainResult:
+    import keras
+
+    from keras_lm.training import callbacks as cb
+
+    backup = cb.read_backup(run_dir / "backup")
+    with dist.scope():
         initial_epoch = _restore(model, backup, run_dir / "backup")
     best = cb.BestCheckpoint(
         run_dir / "checkpoints" / "best.keras", best=(backup or {}).get("best") or float("inf")

@@ -97,7 +97,16 @@ def test_download_with_wrong_checksum_is_refused_and_nothing_prepared(isolated, 
     with_remote(monkeypatch, "tinyshakespeare", RemoteFile(src.as_uri(), "input.txt", "0" * 64))
     with pytest.raises(InputError, match="sha256 is .* expected 0000"):
         datasets.load("tinyshakespeare")
-    assert not (isolated / "cache/tinyshakespeare/train.txt").exists()
+    assert not (isolated / "cache").exists()  # neither the download nor its folder is kept
+
+
+def test_a_failed_download_leaves_no_cache_folder(isolated, monkeypatch):
+    with_remote(
+        monkeypatch, "spa-eng", RemoteFile("file:///nonexistent/spa-eng.zip", "spa-eng.zip")
+    )
+    with pytest.raises(DatasetNotFoundError):
+        datasets.load("spa-eng")
+    assert not (isolated / "cache").exists()
 
 
 def test_download_zip_member_grouped_split(isolated, monkeypatch):

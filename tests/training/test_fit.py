@@ -16,8 +16,10 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+import keras_lm.training.fit as fit  # noqa: E402
 from keras_lm.cli.main import main  # noqa: E402
 from keras_lm.errors import DatasetNotFoundError  # noqa: E402
+from keras_lm.errors import InputError  # noqa: E402
 from keras_lm.training.fit import TrainingError  # noqa: E402
 from keras_lm.training.fit import train  # noqa: E402
 from keras_lm.training.presets import load_config  # noqa: E402
@@ -67,6 +69,49 @@ def test_absent_data_fails_before_any_model_is_built(tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError, match="wikitext2"):
         train(config, tmp_path / "run", verbose=0)
     assert not built and not (tmp_path / "run").exists()
+
+
+def _train_args(run_dir, override):
+    return [
+        "train",
+        "--config",
+        "tiny-transformer-lm",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        override,
+    ]
+
+
+def test_a_field_out_of_range_is_refused_before_any_file_is_written(tmp_path, capsys):
+    assert main(_train_args(tmp_path / "run", "model.num_layers=-1")) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: model.num_layers: expected an integer >= 1, got -1"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_new_run_that_fails_leaves_no_folder_and_a_corrected_config_then_starts(
+    tmp_path, capsys, monkeypatch
+):
+    run_dir = tmp_path / "run"
+    assert main(_train_args(run_dir, "loop.sequence_length=64")) == 2  # fails once built
+    assert "loop.sequence_length (64) is longer than model.context (32)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # not even config.yaml, split.json or tokenizer/
+    started = []
+    monkeypatch.setattr(fit, "_fit", lambda config, folder, *rest: started.append(folder))
+    train(load_config("tiny-transformer-lm"), run_dir, verbose=0)  # `fit` itself left out
+    assert started == [run_dir]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "split.json", "tokenizer"]
+
+
+def test_a_folder_that_holds_something_else_is_not_made_a_run(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="exists and holds no run"):
+        train(load_config("tiny-transformer-lm"), tmp_path, verbose=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
 def _refuse_network(remote, path, timeout):

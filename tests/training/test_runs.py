@@ -45,5 +45,5 @@ def test_max_train_rows_caps_train_only_and_training_sees_the_cap(tmp_path, capl
     splits = open_run(tmp_path / "run").splits()
     assert splits["train"].records == full["train"].records[:12]
     assert splits["valid"].records == full["valid"].records
-    with pytest.raises(ConfigError, match="data.max_train_rows must be at least 1"):
+    with pytest.raises(ConfigError, match="data.max_train_rows: expected an integer >= 1, got 0"):
         load_config("tiny-classifier", {"data.max_train_rows": 0})

@@ -11,9 +11,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from keras_lm.config import FRACTION
 from keras_lm.config import Config
+from keras_lm.config import above
+from keras_lm.config import at_least
 from keras_lm.models.checks import check_activation
 from keras_lm.models.checks import check_heads
+from keras_lm.models.checks import sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +39,14 @@ class EncoderClassifierConfig(Config):
         by `keras_lm.framing.Framing` in training, evaluation, inference and export alike.
     """
 
+    RANGES = {
+        **sizes("vocab_size", "max_length", "num_layers", "num_heads", "hidden_dim"),
+        **sizes("intermediate_dim"),
+        "num_classes": at_least(2),
+        "dropout": FRACTION,
+        "layer_norm_epsilon": above(0),
+    }
+
     vocab_size: int = 8000
     num_classes: int = 2
     max_length: int = 128
@@ -51,6 +63,7 @@ class EncoderClassifierConfig(Config):
     frame_specials: bool = False
 
     def __post_init__(self):
+        super().__post_init__()
         check_heads(self.hidden_dim, self.num_heads)
         check_activation(self.activation)
 

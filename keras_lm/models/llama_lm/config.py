@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from keras_lm.config import FINITE
+from keras_lm.config import FRACTION
 from keras_lm.config import Config
+from keras_lm.config import above
 from keras_lm.errors import ConfigError
 from keras_lm.models.checks import check_heads
+from keras_lm.models.checks import sizes
 
 GATE_ACTIVATIONS = ("silu", "gelu_approximate")  # Llama's SwiGLU, Gemma's GeGLU
 ROPE_SCALING = (
@@ -57,6 +61,18 @@ class LlamaLMConfig(Config):
         (`keras_lm.framing.Framing.prompt_head`).
     """
 
+    RANGES = {
+        **sizes("vocab_size", "context", "num_layers", "num_heads", "num_kv_heads", "hidden_dim"),
+        **sizes("head_dim", "intermediate_dim", "rope_pretraining_sequence_length"),
+        "dropout": FRACTION,
+        "layer_norm_epsilon": above(0),
+        "rope_max_wavelength": above(1),
+        "rope_frequency_adjustment_factor": above(0),
+        "rope_low_freq_factor": above(0),
+        "rope_high_freq_factor": above(0),
+        "norm_offset": FINITE,  # Gemma's RMSNorm scales by 1 + scale: 1.0
+    }
+
     vocab_size: int = 65
     context: int = 256
     num_layers: int = 4
@@ -79,6 +95,7 @@ class LlamaLMConfig(Config):
     frame_start: bool = False
 
     def __post_init__(self):
+        super().__post_init__()
         if self.head_dim is None:
             check_heads(self.hidden_dim, self.num_heads)
         if self.num_heads < 1 or self.kv_heads < 1 or self.num_heads % self.kv_heads:
@@ -96,10 +113,6 @@ class LlamaLMConfig(Config):
         given = [getattr(self, name) is not None for name in ROPE_SCALING]
         if any(given) and not all(given):
             raise ConfigError(f"model: give all of {list(ROPE_SCALING)} or none")
-        if self.rope_max_wavelength <= 1:
-            raise ConfigError(
-                f"model.rope_max_wavelength: expected > 1, got {self.rope_max_wavelength}"
-            )
 
     @property
     def kv_heads(self) -> int:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from keras_lm.config import FRACTION
 from keras_lm.config import Config
+from keras_lm.models.checks import sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +24,11 @@ class LSTMLMConfig(Config):
     num_layers: int. Stacked LSTMs.
     dropout: float. After the embedding and after each LSTM.
     """
+
+    RANGES = {
+        **sizes("vocab_size", "embedding_dim", "hidden_dim", "num_layers"),
+        "dropout": FRACTION,
+    }
 
     vocab_size: int = 65
     embedding_dim: int = 128

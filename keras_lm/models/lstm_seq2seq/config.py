@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from keras_lm.config import FRACTION
 from keras_lm.config import Config
 from keras_lm.errors import ConfigError
+from keras_lm.models.checks import sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,12 @@ class LSTMSeq2SeqConfig(Config):
     dropout: float. After embeddings, after each LSTM and after the attention projection.
     """
 
+    RANGES = {
+        **sizes("vocab_size", "target_vocab_size", "embedding_dim", "encoder_units"),
+        **sizes("decoder_units", "num_layers", "attention_units"),
+        "dropout": FRACTION,
+    }
+
     vocab_size: int = 8000
     target_vocab_size: int | None = None
     share_embeddings: bool = False
@@ -45,6 +53,7 @@ class LSTMSeq2SeqConfig(Config):
     dropout: float = 0.1
 
     def __post_init__(self):
+        super().__post_init__()
         if self.share_embeddings and self.target_vocab_size not in (None, self.vocab_size):
             raise ConfigError(
                 "share_embeddings needs target_vocab_size None or equal to vocab_size"

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from keras_lm.config import FRACTION
 from keras_lm.config import Config
+from keras_lm.config import above
 from keras_lm.models.checks import check_activation
 from keras_lm.models.checks import check_heads
+from keras_lm.models.checks import sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +32,14 @@ class TransformerLMConfig(Config):
         keras-hub GPT-2 presets).
     """
 
+    RANGES = {
+        **sizes(
+            "vocab_size", "context", "num_layers", "num_heads", "hidden_dim", "intermediate_dim"
+        ),
+        "dropout": FRACTION,
+        "layer_norm_epsilon": above(0),
+    }
+
     vocab_size: int = 65
     context: int = 256
     num_layers: int = 4
@@ -41,6 +52,7 @@ class TransformerLMConfig(Config):
     activation: str = "gelu"
 
     def __post_init__(self):
+        super().__post_init__()
         check_heads(self.hidden_dim, self.num_heads)
         check_activation(self.activation)
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from keras_lm.config import FRACTION
 from keras_lm.config import Config
+from keras_lm.config import above
 from keras_lm.errors import ConfigError
 from keras_lm.models.checks import check_heads
+from keras_lm.models.checks import sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +35,14 @@ class TransformerSeq2SeqConfig(Config):
     layer_norm_epsilon: float.
     """
 
+    RANGES = {
+        **sizes("vocab_size", "target_vocab_size", "max_source_length", "max_target_length"),
+        **sizes("num_encoder_layers", "num_decoder_layers", "num_heads", "hidden_dim"),
+        **sizes("intermediate_dim"),
+        "dropout": FRACTION,
+        "layer_norm_epsilon": above(0),
+    }
+
     vocab_size: int = 8000
     target_vocab_size: int | None = None
     share_embeddings: bool = True
@@ -49,6 +60,7 @@ class TransformerSeq2SeqConfig(Config):
     layer_norm_epsilon: float = 1e-5
 
     def __post_init__(self):
+        super().__post_init__()
         check_heads(self.hidden_dim, self.num_heads)
         if self.share_embeddings and self.target_vocab_size not in (None, self.vocab_size):
             raise ConfigError(
