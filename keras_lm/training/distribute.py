@@ -25,8 +25,8 @@ import hashlib
 import logging
 import os
 import shutil
-import socket
-import threading
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from typing import Literal
@@ -86,6 +86,7 @@ class Distribution:
     kind: str = "none"
     rank: int = 0
     num_workers: int = 1
+    chief_dir: Path | None = None  # the run directory, once `run_dir` has been asked
 
     @property
     def replicas(self) -> int:
@@ -102,7 +103,16 @@ class Distribution:
     def run_dir(self, run_dir: Path) -> Path:
         """Where this process writes: the run for the chief, `RUN.worker-<rank>` otherwise
         (beside the run, which is built aside and renamed into place)."""
+        self.chief_dir = run_dir
         return run_dir if self.is_chief else run_dir.with_name(f"{run_dir.name}.worker-{self.rank}")
+
+    def backup_source(self, own: Path, read_backup) -> Path:
+        """The backup to resume from: the chief's when this worker can read it (a shared file
+        system), so that every worker restores the same epoch; else this worker's own."""
+        if self.is_chief or self.chief_dir is None:
+            return own
+        chief = self.chief_dir / own.name
+        return chief if read_backup(chief) is not None else own
 
     def finish(self, run_dir: Path) -> None:
         """After a finished run: a non-chief worker's folder is no longer needed."""
@@ -152,21 +162,36 @@ class Distribution:
 
     def check_same_config(self, config: Config) -> None:
         """Every worker must train the same config: compare a hash of it across the cluster."""
-        if self.num_workers == 1:
-            return
-        import numpy as np
-        import tensorflow as tf
-
         digest = hashlib.sha256(config.to_json().encode()).digest()
         # 24-bit pieces: exact in float32, the dtype every collective implementation takes.
-        mine = [float(int.from_bytes(digest[i : i + 3], "big")) for i in range(0, 24, 3)]
-        values = self.strategy.run(lambda: tf.constant([mine], tf.float32))
-        table = np.asarray(self.strategy.gather(values, axis=0))
-        if not (table == table[0]).all():
+        pieces = [int.from_bytes(digest[i : i + 3], "big") for i in range(0, 24, 3)]
+        if not self.agree(pieces):
             raise DistributeError(
                 "the workers were started with different configs (their hashes differ); start "
                 "every worker with the same --config and --set"
             )
+
+    def check_agree(self, values: list[int], what: str) -> None:
+        """A `DistributeError` unless every worker holds the same `values` (`what` they are)."""
+        if not self.agree(values):
+            raise DistributeError(
+                f"the workers disagree on {what}; on separate hosts, copy the chief's run "
+                "folder to every worker before restarting"
+            )
+
+    def agree(self, values: list[int]) -> bool:
+        """Whether every worker passed the same small integers (below 2**24); a collective."""
+        if self.num_workers == 1:
+            return True
+        import numpy as np
+        import tensorflow as tf
+
+        mine = [float(v) for v in values]
+        gathered = self.strategy.gather(
+            self.strategy.run(lambda: tf.constant([mine], tf.float32)), axis=0
+        )
+        table = np.asarray(gathered)
+        return bool((table == table[0]).all())
 
 
 def replica_batches(dataset, workers: int, worker: int, local: int):
@@ -244,10 +269,10 @@ def _tpu(tf, address: str):
 
 
 def _connect(tf, spec: ClusterSpec, timeout_s: float):
-    """`MultiWorkerMirroredStrategy` for `spec`, or a `DistributeError` after `timeout_s`.
+    """`MultiWorkerMirroredStrategy` for `spec`, its collectives bounded by `timeout_s`.
 
-    TensorFlow blocks (and ignores SIGTERM) until every worker has joined, so the strategy
-    is built on a daemon thread and given up on; the process should then exit.
+    Joining cannot be interrupted from inside this process (see `join_watchdog`): a
+    watchdog process ends it with one line naming the unreachable peers after `timeout_s`.
     """
     resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
         tf.train.ClusterSpec({k: list(v) for k, v in spec.cluster.items()}),
@@ -256,36 +281,22 @@ def _connect(tf, spec: ClusterSpec, timeout_s: float):
         rpc_layer="grpc",
     )
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout_s)
-    box: dict[str, Any] = {}
-
-    def build():
-        try:
-            box["strategy"] = tf.distribute.MultiWorkerMirroredStrategy(
-                cluster_resolver=resolver, communication_options=options
-            )
-        except Exception as err:  # handed to the caller's thread
-            box["error"] = err
-
-    thread = threading.Thread(target=build, name="keras_lm-join-cluster", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if "error" in box:
-        raise DistributeError(f"cannot start worker {spec.worker_index}: {box['error']}")
-    if "strategy" not in box:
-        down = [a for a in spec.addresses if not _listening(a)]
-        raise DistributeError(
-            f"worker {spec.worker_index}: the cluster did not come together within "
-            f"{timeout_s:g} s; not reachable: {', '.join(down) or 'none (they never joined)'}. "
-            "Start every worker listed, or raise the timeout"
+    watchdog = subprocess.Popen(
+        [sys.executable, "-m", "keras_lm.training.join_watchdog", str(os.getpid())]
+        + [f"{timeout_s:g}", str(spec.worker_index), *spec.addresses],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(
+            cluster_resolver=resolver, communication_options=options
         )
-    return box["strategy"]
-
-
-def _listening(address: str) -> bool:
-    host, _, port = address.rpartition(":")
-    with contextlib.suppress(OSError), socket.create_connection((host.strip("[]"), int(port)), 1):
-        return True
-    return False
+        strategy.gather(strategy.run(lambda: tf.zeros([1])), axis=0)  # every peer has joined
+        return strategy
+    except Exception as err:
+        raise DistributeError(f"worker {spec.worker_index} cannot join: {err}") from None
+    finally:
+        watchdog.stdin.close()
+        watchdog.wait()
 
 
 def _built(iterator=None, data_batch=None) -> None:

@@ -141,9 +141,11 @@ def _fit(
 
     from keras_lm.training import callbacks as cb
 
-    backup = cb.read_backup(run_dir / "backup")
+    source = dist.backup_source(run_dir / "backup", cb.read_backup)
+    backup = cb.read_backup(source)
+    dist.check_agree([(backup or {}).get("epoch", 0)], "the epoch to resume from")
     with dist.scope():
-        initial_epoch = _restore(model, backup, run_dir / "backup")
+        initial_epoch = _restore(model, backup, source)
     best = cb.BestCheckpoint(
         run_dir / "checkpoints" / "best.keras", best=(backup or {}).get("best") or float("inf")
     )
