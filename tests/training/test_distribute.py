@@ -237,3 +237,43 @@ def test_workers_started_with_different_configs_refuse_to_train(tmp_path):
         text = (tmp_path / f"worker{index}.log").read_text()
         assert "error: the workers were started with different configs" in text
     assert not (tmp_path / "run").exists()
+
+
+FAMILY_SCRIPT = """
+import json, sys
+from pathlib import Path
+from keras_lm.training.distribute import DistributeConfig
+from keras_lm.training.fit import train
+from keras_lm.training.presets import load_config
+
+out, mirrored = Path(sys.argv[1]), DistributeConfig(strategy="mirrored", cpu_replicas=2)
+steps = ["loop.max_steps=2", "loop.steps_per_epoch=2", "loop.eval_steps=1"]
+results = {}
+for name in sys.argv[2:]:
+    result = train(load_config(name, steps), out / name, verbose=0, distribute=mirrored)
+    results[name] = result.steps
+source = train(load_config("tiny-transformer-lm", steps), out / "source", verbose=0)
+lora = load_config("tiny-transformer-lm", [*steps, f"finetune.from_run={source.run_dir}",
+                                           "finetune.lora_rank=2"])
+results["lora"] = train(lora, out / "lora", verbose=0, distribute=mirrored).steps
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.slow
+def test_each_batch_kind_and_lora_finetuning_train_over_two_replicas(tmp_path):
+    """Recurrent layers, bucketed seq2seq batches of varying size, classifier batches and LoRA
+    adapters under `MirroredStrategy` (the transformer LM: the tests above; the other
+    families share these batch kinds and layers)."""
+    configs = ["tiny-lstm-lm", "tiny-transformer-seq2seq", "tiny-classifier"]
+    result = subprocess.run(
+        [sys.executable, "-c", FAMILY_SCRIPT, str(tmp_path), *configs],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    steps = json.loads(result.stdout.strip().splitlines()[-1])
+    assert steps == {**dict.fromkeys(configs, 2), "lora": 2}
+    for name in [*configs, "lora"]:
+        assert (tmp_path / name / "model.keras").is_file()
