@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import socket
 
 from keras_lm.errors import ConfigError
 
@@ -140,3 +141,19 @@ def _cluster(raw: dict) -> dict[str, tuple[str, ...]]:
     if len(set(addresses)) != len(addresses):
         raise ConfigError("TF_CONFIG [cluster]: an address is listed twice")
     return cluster
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` TCP ports free on `host` now, for a cluster of local workers (tests, benchmarks).
+
+    >>> len(set(free_ports(2)))
+    2
+    """
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()

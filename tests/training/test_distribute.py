@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,20 +19,11 @@ import numpy as np
 import pytest
 
 from keras_lm.errors import ConfigError
+from keras_lm.training.cluster import free_ports
 from keras_lm.training.distribute import DistributeConfig
 
 STEPS, EPOCH = 40, 10
 DEADLINE = 300
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _command(run_dir: Path, *extra: str, sets: tuple[str, ...] = ()) -> list[str]:
@@ -45,7 +35,7 @@ def _command(run_dir: Path, *extra: str, sets: tuple[str, ...] = ()) -> list[str
 
 
 def _start_workers(run_dir: Path, logs: Path, sets=(), timeout: float = 60) -> list:
-    ports = _free_ports(2)
+    ports = free_ports(2)
     workers = ",".join(f"127.0.0.1:{p}" for p in ports)
     procs = []
     for index in range(2):
@@ -207,7 +197,7 @@ def test_two_workers_killed_mid_epoch_and_restarted_end_as_one_process(tmp_path,
 
 
 def test_an_unreachable_worker_is_a_one_line_error_not_a_hang(tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     workers = ",".join(f"127.0.0.1:{p}" for p in ports)
     extra = ["--distribute", "multiworker", "--workers", workers, "--task-index", "0"]
     start = time.time()
@@ -242,6 +232,7 @@ def test_workers_started_with_different_configs_refuse_to_train(tmp_path):
 FAMILY_SCRIPT = """
 import json, sys
 from pathlib import Path
+from keras_lm.training.cluster import free_ports
 from keras_lm.training.distribute import DistributeConfig
 from keras_lm.training.fit import train
 from keras_lm.training.presets import load_config
