@@ -31,7 +31,7 @@ from keras_lm.runtime.litert_runner import LiteRTGraphs
 from keras_lm.runtime.onnx_runner import OnnxGraphs
 from keras_lm.tokenizers import Tokenizer
 from keras_lm.tokenizers import load_tokenizer
-from keras_lm.tokenizers.saving import KINDS
+from keras_lm.tokenizers.saving import kind_class
 from keras_lm.tokenizers.saving import read_config
 
 BACKENDS = ("onnx", "tflite")
@@ -45,7 +45,7 @@ def read_manifest(bundle: str | Path) -> Manifest:
 def checked_tokenizer(bundle: Path, manifest: Manifest) -> Path:
     """The bundle's tokenizer folder, once its config and its asset are checked against `files`."""
     config = checked_file(bundle, manifest, TOKENIZER)
-    asset = KINDS[read_config(config)["kind"]].asset_name
+    asset = kind_class(read_config(config)["kind"]).asset_name
     if asset is not None:
         checked_file(bundle, manifest, f"{Path(TOKENIZER).parent.as_posix()}/{asset}")
     return Path(bundle) / Path(TOKENIZER).parent
