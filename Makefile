@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 KERAS_LM_DATA ?= $(if $(wildcard ../shared/data/README.md),$(abspath ../shared/data),)
 export KERAS_LM_DATA
 DEMO_OUT ?= runs/demo
+# A rerun skips the stages whose inputs and code did not change; `make demo DEMO_FLAGS=--force` redoes all.
+DEMO_FLAGS ?= --resume
 # `make demo DATA=spa-eng` runs the demo on a real data set of $(KERAS_LM_DATA).
 DATA ?= stdlib-sigs
 
@@ -48,7 +50,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
-	$(BIN)/keras-lm demo --out $(DEMO_OUT) --dataset $(DATA) --force
+	$(BIN)/keras-lm demo --out $(DEMO_OUT) --dataset $(DATA) $(DEMO_FLAGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check keras_lm tests benchmarks

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from keras_lm.bench.runtime_speed import RuntimeBenchConfig
+from keras_lm.cli.console import StageLog
 from keras_lm.demo import DemoConfig
+from keras_lm.demo import plan
 from keras_lm.demo import run
+from keras_lm.demo.stages import Ledger
+from keras_lm.demo.stages import partial_folder
+from keras_lm.demo.stages import read_records
 
 TINY = DemoConfig(
     tokenizers=("char",),
@@ -25,7 +33,9 @@ TINY = DemoConfig(
 @pytest.mark.slow
 def test_demo_trains_evaluates_exports_and_benchmarks(tmp_path):
     out = tmp_path / "demo"
-    report = run(TINY, out)
+    told = []
+    report = run(TINY, out, progress=lambda stage, done=None, total=None: told.append(stage))
+    assert list(dict.fromkeys(told)) == plan(TINY)  # each stage once, in order (bars repeat it)
     text = report.read_text(encoding="utf-8")
     for heading in (
         "## Data",
@@ -52,6 +62,55 @@ def test_demo_trains_evaluates_exports_and_benchmarks(tmp_path):
     assert any(r["engine"] == "keras" and r["imported_tensorflow"] for r in rows)
     assert list((out / "bench").glob("*.png")), "the benchmark draws its plots"
     assert (out / "runs" / "demo-lstm-seq2seq" / "eval" / "valid.json").is_file()
+    _rerun_skips_what_did_not_change(out, text)
+
+
+def _rerun_skips_what_did_not_change(out: Path, text: str) -> None:
+    """`--resume`: every stage but `data` reused, the same report; then a changed
+    `eval_limit` evaluates again and reuses the rest, and a failure keeps that work aside."""
+    sink = io.StringIO()
+    with StageLog(len(plan(TINY)), console=Console(file=sink, width=200)) as stages:
+        run(TINY, out, progress=stages, resume=True)
+    lines = sink.getvalue().splitlines()
+    assert lines[0].startswith("[1/7] data ... done in ")
+    assert all(" unchanged, reused ... done in " in line for line in lines[1:]), lines
+    assert len(lines) == 7
+    assert (out / "report.md").read_text(encoding="utf-8") == text
+    assert not partial_folder(out).exists()
+
+    def stop_at_benchmark(stage, done=None, total=None):
+        told.append(stage)
+        if stage.startswith("benchmark"):
+            raise KeyboardInterrupt
+
+    told = []
+    with pytest.raises(KeyboardInterrupt):
+        run(dataclasses.replace(TINY, eval_limit=10), out, progress=stop_at_benchmark, resume=True)
+    assert told[2:5] == [
+        "train demo-lstm-seq2seq: unchanged, reused",
+        "evaluate demo-lstm-seq2seq",  # its input changed
+        "export demo-lstm-seq2seq: unchanged, reused",
+    ]
+    assert (out / "report.md").read_text(encoding="utf-8") == text  # the last demo, intact
+    kept, last = read_records(partial_folder(out)), read_records(out)
+    assert kept["train demo-lstm-seq2seq"] == last["train demo-lstm-seq2seq"]
+    assert kept["evaluate demo-lstm-seq2seq"]["key"] != last["evaluate demo-lstm-seq2seq"]["key"]
+    assert "benchmark" not in kept
+
+
+def test_a_stage_is_reused_only_with_the_same_key_and_all_its_outputs(tmp_path):
+    last, new = tmp_path / "demo", tmp_path / "new"
+    (last / "tokenizers" / "char").mkdir(parents=True)
+    (last / "tokenizers" / "char" / "vocab.txt").write_text("a\n")
+    ledger = Ledger(last, last, [])
+    ledger.record("tokenizers", "k1", [f"made in {last}"], ["tokenizers"], 4.0)
+    ledger.record("train lm", "k2", ["trained"], ["runs/lm"], 9.0)  # its run is gone
+    again = Ledger(new, last, [last])
+    assert again.find("tokenizers", "k0") is None  # a changed input
+    assert again.find("train lm", "k2") is None  # an output missing
+    assert again.reuse("tokenizers", again.find("tokenizers", "k1")) == [f"made in {last}"]
+    assert (new / "tokenizers" / "char" / "vocab.txt").read_text() == "a\n"
+    assert list(read_records(new)) == ["tokenizers"]
 
 
 def test_demo_refuses_a_bad_field_by_name():

@@ -238,15 +238,17 @@ def _bound(bundle: Path, manifest: Manifest, config: RuntimeBenchConfig) -> dict
 
 
 def bench_bundle(bundle: str | Path, config: RuntimeBenchConfig, progress=None) -> dict:
-    """Every measurement of one bundle: `{"name", "family", "variants", "rows", "torch"}`."""
+    """Every measurement of one bundle: `{"name", "family", "variants", "rows", "torch"}`.
+
+    `progress(f"benchmark {name}", done, jobs)` before each measurement, if given.
+    """
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
     rows = []
-    for job in plan_jobs(bundle, manifest, config):
+    jobs = plan_jobs(bundle, manifest, config)
+    for done, job in enumerate(jobs):
         if progress:
-            progress(
-                f"{manifest.name}: {job['engine']} {job['quantization']} {job['mode']} x{job['threads']}"
-            )
+            progress(f"benchmark {manifest.name}", done, len(jobs))
         rows.append(run_worker(job, config.timeout_s))
     facts = _variant_facts(manifest, bundle)
     for row in rows:

@@ -29,6 +29,7 @@ from keras_lm.cli.argtypes import positive_int
 from keras_lm.cli.argtypes import seed_list
 from keras_lm.cli.bench_bundles import register_bundles
 from keras_lm.cli.bench_mobile import register_mobile
+from keras_lm.cli.console import StageLog
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.cli.data import add_source_arguments
@@ -83,10 +84,10 @@ def research_module(name: str, checkout: Path | None = None) -> ModuleType:
 
 
 def run_with_status(function: Callable, config) -> str:
-    """`function(config, command, progress)` under a status line on stderr; its Markdown."""
-    status = err_console().status("starting")
-    with status:
-        return function(config, command_line(), progress=status.update)
+    """`function(config, command, progress)`, each stage it reports a line with its time on
+    stderr (`keras_lm.cli.console.StageLog`); its Markdown."""
+    with StageLog() as stages:
+        return function(config, command_line(), progress=stages)
 
 
 def _print(text: str, out: str | None = None) -> int:

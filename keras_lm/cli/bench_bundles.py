@@ -17,6 +17,7 @@ from keras_lm.cli.argtypes import TORCH_PYTHON
 from keras_lm.cli.argtypes import TORCH_REF_BESIDE
 from keras_lm.cli.argtypes import command_line
 from keras_lm.cli.argtypes import default_torch_ref
+from keras_lm.cli.console import StageLog
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.errors import InputError
@@ -95,9 +96,8 @@ def run_bundles(args: argparse.Namespace) -> int:
         torch_ref=args.torch_ref,
         anchors_python=args.anchors_python,
     )
-    status = err_console().status("benchmarking")
-    with status:
-        report = run_bench(args.bundles, config, args.out, command_line(), status.update)
+    with StageLog() as stages:  # a stage per bundle, a bar over its measurements
+        report = run_bench(args.bundles, config, args.out, command_line(), stages)
     out_console().print(report.read_text(encoding="utf-8"), markup=False)
     err_console().print(f"written to {report} (with bench.json and the plots)")
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from keras_lm.bench.mobile import write_mobile_report
 from keras_lm.cli.argtypes import command_line
+from keras_lm.cli.console import StageLog
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.errors import ConfigError
@@ -64,7 +65,8 @@ def default_out(bundle: str) -> Path:
 def run_mobile(args: argparse.Namespace) -> int:
     threads = parse_threads(args.threads)
     out = Path(args.out) if args.out else default_out(args.bundle)
-    with err_console().status(f"timing the .tflite files of {args.bundle}"):
+    with StageLog() as stages:
+        stages(f"mobile readiness of {args.bundle}")
         text = write_mobile_report(
             args.bundle, out, command_line(), threads=threads, repeats=args.repeats
         )

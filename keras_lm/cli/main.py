@@ -2,7 +2,9 @@
 
 Bad input is one line on stderr and exit 2, never a traceback: keras_lm's own errors, and
 every `OSError` (a folder that cannot be written, a path that is a file) and
-`UnicodeDecodeError`, named by its path. `--verbose` also prints the traceback of those two.
+`UnicodeDecodeError`, named by its path. `--verbose` also prints the traceback of those two,
+keras_lm's debug messages, and the log lines of TensorFlow and absl (hidden without it:
+`keras_lm.cli.quiet`).
 
 Example:
 >>> main(["--version"])  # doctest: +ELLIPSIS
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from keras_lm.cli import tokenizer
 from keras_lm.cli import train
 from keras_lm.cli.bench_bundles import with_bundles_alias
 from keras_lm.cli.console import err_console
+from keras_lm.cli.quiet import quiet_native_logs
 from keras_lm.errors import KerasLMError
 from keras_lm.io import final_name
 
@@ -46,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train small language models in Keras and ship them to phones and CPU servers.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log debug messages and TensorFlow's own log lines; print tracebacks",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.register(commands)
@@ -54,7 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     argv = with_bundles_alias(list(sys.argv[1:] if argv is None else argv), _bench_commands(parser))
     try:
@@ -67,8 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return EXIT_USAGE
+    handler = CurrentStderrHandler()
+    if not args.verbose:
+        quiet_native_logs()  # before anything imports TensorFlow (parsing does not)
+        handler.addFilter(ours_or_error)  # onnxruntime's quantizer warns on the root logger
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+        level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[handler]
     )
     try:
         return int(args.run(args) or EXIT_OK)
@@ -81,6 +92,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console().print("interrupted")
         return EXIT_INTERRUPTED
+
+
+class CurrentStderrHandler(logging.StreamHandler):
+    """Log records to whatever `sys.stderr` is when they are written: above a live progress line."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ sets it; sys.stderr is looked up
+        pass
+
+
+def ours_or_error(record: logging.LogRecord) -> bool:
+    """Without `--verbose`, other libraries' Python log records show from ERROR up only.
+
+    >>> ours_or_error(logging.makeLogRecord({"name": "root", "levelno": logging.WARNING}))
+    False
+    >>> ours_or_error(logging.makeLogRecord({"name": "keras_lm.data", "levelno": logging.WARNING}))
+    True
+    """
+    return record.name.split(".")[0] == "keras_lm" or record.levelno >= logging.ERROR
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

@@ -19,8 +19,12 @@ Example (the CLI does this; `make demo` takes about six minutes on 2 cores):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import os
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from keras_lm.bench.runtime_speed import RuntimeBenchConfig
@@ -33,12 +37,19 @@ from keras_lm.data.quality import format_report_text
 from keras_lm.data.quality import quality_report
 from keras_lm.data.quality import write_report
 from keras_lm.data.writers import write_corpus
+from keras_lm.demo.stages import RECORD
+from keras_lm.demo.stages import Ledger
+from keras_lm.demo.stages import files_key
+from keras_lm.demo.stages import key
+from keras_lm.demo.stages import partial_folder
 from keras_lm.io import atomic_dir
 from keras_lm.tokenizers import TokenizerConfig
 from keras_lm.tokenizers import train_tokenizer
 
 # Short workloads: the demo shows every number once; `keras-lm bench` measures at length.
 DEMO_BENCH = RuntimeBenchConfig(prompt_length=16, new_tokens=24, repeats=3)
+# `progress(stage)` when a stage starts; `progress(stage, done, total)` as a long one goes on.
+Progress = Callable[..., None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,22 +83,99 @@ class DemoConfig(Config):
     seed: int = 1337
 
 
-def run(config: DemoConfig, out: str | Path, overwrite: bool = False) -> Path:
-    """Run the demo into `out`; return the path of its Markdown report."""
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        sections = [
-            f"# keras_lm demo: {config.dataset}\n",
-            "Config:\n",
-            "```json\n" + config.to_json() + "```\n",
-        ]
-        ds = load(config.dataset, data_dir=config.data_dir, seed=config.seed)
-        ds.info.save(tmp / "data" / "split.json")
-        sections += _data_stage(ds, tmp / "data")
-        sections += _tokenizer_stage(ds, config, tmp / "tokenizers")
-        sections += _model_stages(config, tmp, Path(out))
-        report = "\n".join(sections).replace(str(tmp), str(out))  # the paths after the rename
-        (tmp / "report.md").write_text(report, encoding="utf-8")
-    return Path(out) / "report.md"
+def plan(config: DemoConfig) -> list[str]:
+    """The demo's stages, in order: what `run` reports to its `progress` callback.
+
+    >>> plan(DemoConfig(train=("demo-lstm-seq2seq",)))  # doctest: +NORMALIZE_WHITESPACE
+    ['data', 'tokenizers', 'train demo-lstm-seq2seq', 'evaluate demo-lstm-seq2seq',
+     'export demo-lstm-seq2seq', 'benchmark', 'mobile readiness']
+    """
+    models = [f"{verb} {name}" for name in config.train for verb in ("train", "evaluate", "export")]
+    return ["data", "tokenizers", *models, *(["benchmark", "mobile readiness"] if models else [])]
+
+
+def run(
+    config: DemoConfig,
+    out: str | Path,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    resume: bool = False,
+) -> Path:
+    """Run the demo into `out`; return the path of its Markdown report.
+
+    Args:
+        config: DemoConfig. What to run.
+        out: str | Path. The demo folder, written atomically.
+        overwrite: bool. Replace an existing `out` (once the new one is complete).
+        progress: callable | None. Told each stage of `plan(config)` as it starts,
+            `progress(stage)`, and how far a long one is, `progress(stage, done, total)`.
+        resume: bool. Reuse the stages of the demo in `out`, or of the work a failed demo kept
+            (`keras_lm.demo.stages`), whose inputs did not change; implies `overwrite`.
+    """
+    out = Path(out)
+    partial = partial_folder(out)
+    sources = [folder for folder in (out, partial) if resume and folder.is_dir()]
+    with atomic_dir(out, overwrite=overwrite or resume) as tmp:
+        try:
+            ledger = Ledger(tmp, out, sources)
+            report = _run(config, tmp, out, ledger, progress or _silent)
+        except BaseException:
+            if (tmp / RECORD).is_file():  # keep the finished stages for `--resume`
+                shutil.rmtree(partial, ignore_errors=True)
+                os.replace(tmp, partial)
+            raise
+    shutil.rmtree(partial, ignore_errors=True)
+    return report
+
+
+def _run(config: DemoConfig, tmp: Path, out: Path, ledger: Ledger, progress: Progress) -> Path:
+    sections = [
+        f"# keras_lm demo: {config.dataset}\n",
+        "Config:\n",
+        "```json\n" + config.to_json() + "```\n",
+    ]
+    progress("data")  # seconds: always run, its files are the key of every later stage
+    ds = load(config.dataset, data_dir=config.data_dir, seed=config.seed)
+    ds.info.save(tmp / "data" / "split.json")
+    sections += _data_stage(ds, tmp / "data")
+    data_key = files_key(list((tmp / "data").iterdir()))
+    sections += _stage(
+        ledger,
+        progress,
+        "tokenizers",
+        key("tokenizers", data_key, config.tokenizers, config.vocab_size),
+        ["tokenizers"],
+        functools.partial(_tokenizer_stage, ds, config, tmp / "tokenizers", progress),
+    )
+    sections += _model_stages(config, tmp, out, ledger, progress, data_key)
+    report = "\n".join(sections).replace(str(tmp), str(out))  # the paths after the rename
+    (tmp / "report.md").write_text(report, encoding="utf-8")
+    return out / "report.md"
+
+
+def _silent(stage: str, done: int | None = None, total: int | None = None) -> None:
+    pass
+
+
+def _stage(
+    ledger: Ledger,
+    progress: Progress,
+    name: str,
+    stage_key: str,
+    outputs: list[str],
+    work: Callable[[], list[str]],
+) -> list[str]:
+    """Stage `name`: reuse its `outputs` (paths in the demo folder) if a finished one had
+    `stage_key`, else run `work`, which writes them and returns the stage's report lines."""
+    found = ledger.find(name, stage_key)
+    if found is not None:
+        progress(f"{name}: unchanged, reused")
+        return ledger.reuse(name, found)
+    progress(name)
+    started = time.perf_counter()
+    lines = work()
+    ledger.record(name, stage_key, lines, outputs, time.perf_counter() - started)
+    return lines
 
 
 def _data_stage(ds, folder: Path) -> list[str]:
@@ -109,7 +197,7 @@ def _data_stage(ds, folder: Path) -> list[str]:
     return lines
 
 
-def _tokenizer_stage(ds, config: DemoConfig, folder: Path) -> list[str]:
+def _tokenizer_stage(ds, config: DemoConfig, folder: Path, progress: Progress) -> list[str]:
 
     lines = [
         "## Tokenizers\n",
@@ -118,7 +206,8 @@ def _tokenizer_stage(ds, config: DemoConfig, folder: Path) -> list[str]:
     ]
     texts = ds["train"].texts()
     valid = ds.splits.get("valid", ds["train"]).texts()
-    for kind in config.tokenizers:
+    for done, kind in enumerate(config.tokenizers):
+        progress("tokenizers", done, len(config.tokenizers))
         overrides = (
             [f"vocab_size={config.vocab_size}"] if kind in ("wordpiece", "sentencepiece") else []
         )
@@ -140,7 +229,9 @@ def _twin_agreement(tokenizer, texts: list[str]) -> str:
     return f"{same}/{len(texts)}"
 
 
-def _model_stages(config: DemoConfig, tmp: Path, out: Path) -> list[str]:
+def _model_stages(
+    config: DemoConfig, tmp: Path, out: Path, ledger: Ledger, progress: Progress, data_key: str
+) -> list[str]:
     """Train, evaluate and export each config, then benchmark every bundle together.
 
     The bundles name their runs where they will be after `tmp` is renamed to `out`.
@@ -151,19 +242,57 @@ def _model_stages(config: DemoConfig, tmp: Path, out: Path) -> list[str]:
     overrides = [f"data.dataset={config.dataset}", f"data.seed={config.seed}"]
     if config.data_dir:
         overrides.append(f"data.data_dir={config.data_dir}")
-    lines, bundles = [], []
+    overrides += config.train_overrides
+    lines, bundles, exports = [], [], []
     for name in config.train:
-        started = time.perf_counter()
-        trained, run_dir = stages.train_stage(
-            name, [*overrides, *config.train_overrides], tmp / "runs" / name
-        )
-        evaluated, _ = stages.evaluate_stage(run_dir, config.eval_limit)
-        exported, bundle = stages.export_stage(run_dir, config.quantize, tmp / "export")
-        lines += [*trained, *evaluated, *exported]
-        lines.append(f"({name}: {time.perf_counter() - started:.0f} s from training to bundle)\n")
+        run_dir, bundle = tmp / "runs" / name, tmp / "export" / name  # a shipped config's name
+        trained = key("train", data_key, name, overrides)
+        exported = key("export", trained, config.quantize)
+        for stage, stage_key, outputs, work in (
+            (
+                "train",
+                trained,
+                [f"runs/{name}"],
+                (stages.train_stage, name, overrides, run_dir, progress),
+            ),
+            (
+                "evaluate",
+                key("evaluate", trained, config.eval_limit),
+                [f"runs/{name}/eval"],
+                (stages.evaluate_stage, run_dir, config.eval_limit),
+            ),
+            (
+                "export",
+                exported,
+                [f"export/{name}"],
+                (stages.export_stage, run_dir, config.quantize, tmp / "export"),
+            ),
+        ):
+            lines += _stage(
+                ledger, progress, f"{stage} {name}", stage_key, outputs, functools.partial(*work)
+            )
+        seconds = sum(ledger.records[f"{verb} {name}"]["seconds"] for verb in ("train", "export"))
+        lines.append(f"({name}: {seconds:.0f} s to train and export)\n")
         bundles.append(bundle)
+        exports.append(exported)
     if bundles:  # the benchmark's Keras rows load each run from where it is now
-        lines += stages.bench_stage(bundles, config.bench, tmp / "bench")
+        bench = tmp / "bench"
+        lines += _stage(
+            ledger,
+            progress,
+            "benchmark",
+            key("benchmark", exports, config.bench.to_dict()),
+            ["bench"],
+            functools.partial(stages.bench_stage, bundles, config.bench, bench, progress),
+        )
+        lines += _stage(
+            ledger,
+            progress,
+            "mobile readiness",
+            key("mobile", exports),
+            [f"bench/{b.name}.mobile.json" for b in bundles],
+            functools.partial(stages.mobile_stage, bundles, bench, progress),
+        )
     for name, bundle in zip(config.train, bundles, strict=True):
         record_source_run(bundle, out / "runs" / name)
     return lines

@@ -26,11 +26,17 @@ from keras_lm.training.fit import train
 from keras_lm.training.presets import load_config
 
 
-def train_stage(name: str, overrides: list[str], folder: Path) -> tuple[list[str], Path]:
-    """Train shipped config `name` into `folder`; (report lines, run directory)."""
+def train_stage(name: str, overrides: list[str], folder: Path, progress=None) -> list[str]:
+    """Train shipped config `name` into `folder`; the report lines.
+
+    `progress(f"train {name}", step, max_steps)` after each step, if given.
+    """
 
     run_config = load_config(name, overrides)
-    result = train(run_config, folder, verbose=0)
+    callbacks = (
+        [_StepProgress(progress, f"train {name}", run_config.loop.max_steps)] if progress else []
+    )
+    result = train(run_config, folder, verbose=0, callbacks=callbacks)
     final = result.metrics["final"]
     samples = (folder / "logs" / "samples.jsonl").read_text(encoding="utf-8").splitlines()
     last = json.loads(samples[-1])["sample"] if samples else ""
@@ -47,11 +53,22 @@ def train_stage(name: str, overrides: list[str], folder: Path) -> tuple[list[str
         + " ".join(f"--set {o}" for o in overrides)
         + f" --run-dir {folder}`\n",
     ]
-    return lines, folder
+    return lines
 
 
-def evaluate_stage(run_dir: Path, limit: int | None) -> tuple[list[str], dict]:
-    """Score the run on its valid split; (report lines, metrics)."""
+def _StepProgress(progress, stage: str, total: int):
+    """A Keras callback that reports the optimizer's step to `progress` (made on use: Keras)."""
+    import keras
+
+    class StepProgress(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            progress(stage, int(self.model.optimizer.iterations), total)
+
+    return StepProgress()
+
+
+def evaluate_stage(run_dir: Path, limit: int | None) -> list[str]:
+    """Score the run on its valid split (`eval/valid.json`); the report lines."""
 
     metrics = evaluate_run(run_dir, split="valid", limit=limit)
     shown = {k: metrics[k] for k in ("bleu", "chrf", "perplexity", "accuracy") if k in metrics}
@@ -67,11 +84,11 @@ def evaluate_stage(run_dir: Path, limit: int | None) -> tuple[list[str], dict]:
             f"- `{sample.get('source', '')}` -> `{sample.get('hypothesis', '')}` "
             f"(reference `{sample.get('reference', '')}`)"
         )
-    return [*lines, f"\nCommand: `keras-lm evaluate {run_dir} --split valid`\n"], metrics
+    return [*lines, f"\nCommand: `keras-lm evaluate {run_dir} --split valid`\n"]
 
 
-def export_stage(run_dir: Path, quantize: tuple[str, ...], out: Path) -> tuple[list[str], Path]:
-    """Export every format of the run, verified; (report lines, bundle)."""
+def export_stage(run_dir: Path, quantize: tuple[str, ...], out: Path) -> list[str]:
+    """Export every format of the run, verified, into `out/<run name>`; the report lines."""
 
     start = time.perf_counter()
     bundle = export_run(run_dir, ExportConfig(quantize=quantize, out=str(out)))
@@ -83,24 +100,25 @@ def export_stage(run_dir: Path, quantize: tuple[str, ...], out: Path) -> tuple[l
         "",
         f"Command: `keras-lm export {run_dir} --quantize {','.join(quantize)} --out {out}`\n",
     ]
-    return lines, bundle
+    return lines
 
 
-def bench_stage(bundles: list[Path], config, folder: Path) -> list[str]:
-    """The inference benchmark of the bundles and the mobile readiness of their `.tflite` files."""
+def bench_stage(bundles: list[Path], config, folder: Path, progress=None) -> list[str]:
+    """The inference benchmark of the bundles (`bench.json`, `bench.md`, plots); the report lines.
+
+    `progress("benchmark", job, jobs)` as each bundle's measurements go on, if given.
+    """
 
     command = "keras-lm bench " + " ".join(str(b) for b in bundles) + _bench_flags(config)
-    result = bench_bundles(bundles, config, command)
+    jobs = (lambda _bundle, done, total: progress("benchmark", done, total)) if progress else None
+    result = bench_bundles(bundles, config, command, jobs)
     plots = write_plots(result, folder)
     write_text_atomic(folder / "bench.json", json.dumps(result, indent=2) + "\n")
     text = runtime_report.format_markdown(result, plots)
     write_text_atomic(folder / "bench.md", text + "\n")
     relative = folder.name
     text = text.replace("](", f"]({relative}/")  # the plots sit beside bench.md
-    return [
-        text.replace("# Inference benchmark", "## Inference benchmark", 1),
-        *_mobile(bundles, folder),
-    ]
+    return [text.replace("# Inference benchmark", "## Inference benchmark", 1)]
 
 
 def _bench_flags(config) -> str:
@@ -110,11 +128,14 @@ def _bench_flags(config) -> str:
     )
 
 
-def _mobile(bundles: list[Path], folder: Path) -> list[str]:
-    """The mobile readiness report of each bundle (op histogram, builtin check, XNNPACK timings)."""
+def mobile_stage(bundles: list[Path], folder: Path, progress=None) -> list[str]:
+    """The mobile readiness of each bundle's `.tflite` files (op histogram, builtin check,
+    XNNPACK timings) into `folder/<bundle>.mobile.json`; the report lines."""
 
     lines = ["## Mobile readiness (LiteRT, XNNPACK)\n"]
-    for bundle in bundles:
+    for done, bundle in enumerate(bundles):
+        if progress:
+            progress("mobile readiness", done, len(bundles))
         report = mobile_report(bundle, threads=(1, 2), repeats=10)
         write_text_atomic(
             folder / f"{bundle.name}.mobile.json", json.dumps(report, indent=2) + "\n"
