@@ -133,3 +133,17 @@ def tiny_bundle(tiny_run, tmp_path_factory):
         return bundles[key]
 
     return get
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_keras_session_per_module():
+    """After each test module, drop Keras' global graph state (traced functions, name counters):
+    a long suite otherwise slows as it piles up. Imports nothing that the module did not."""
+    yield
+    import sys
+
+    if "keras" in sys.modules:
+        import gc
+
+        sys.modules["keras"].backend.clear_session()
+        gc.collect()
