@@ -114,6 +114,7 @@ CONFIG_MODULES = [
     "keras_lm.presets.importer",
     "keras_lm.tokenizers.training",
     "keras_lm.training.config",
+    "keras_lm.training.distribute",
 ]
 
 

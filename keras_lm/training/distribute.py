@@ -32,6 +32,8 @@ from typing import Any
 from typing import Literal
 
 from keras_lm.config import Config
+from keras_lm.config import above
+from keras_lm.config import at_least
 from keras_lm.errors import ConfigError
 from keras_lm.errors import KerasLMError
 from keras_lm.training.cluster import ClusterSpec
@@ -64,13 +66,13 @@ class DistributeConfig(Config):
     tpu: str | None = None
     timeout_s: float = 120.0
 
+    RANGES = {"task_index": at_least(0), "cpu_replicas": at_least(1), "timeout_s": above(0)}
+
     def __post_init__(self):
-        if self.timeout_s <= 0:
-            raise ConfigError(f"distribute.timeout_s: expected > 0, got {self.timeout_s}")
-        if self.cpu_replicas is not None and (self.strategy != "mirrored" or self.cpu_replicas < 1):
+        super().__post_init__()  # the ranges
+        if self.cpu_replicas is not None and self.strategy != "mirrored":
             raise ConfigError(
-                f"distribute.cpu_replicas: expected an integer >= 1 with strategy mirrored, got "
-                f"{self.cpu_replicas} with {self.strategy}"
+                f"distribute.cpu_replicas needs strategy mirrored, got {self.strategy}"
             )
         if (self.workers or self.task_index is not None) and self.strategy != "multiworker":
             raise ConfigError("distribute.workers and task_index need strategy multiworker")

@@ -25,7 +25,6 @@ TEXTS = [
     "Return the number of items in a container.",
     "A class that holds   two  spaces, don't stop; ÜNÏCÖDÉ café.",
     "Module for 数据 handling",
-    "",
     " ".join(["Create a new dictionary with keys from iterable and values set to value."] * 8),
 ]
 
@@ -53,6 +52,8 @@ def test_the_run_classifies_raw_text_as_keras_hub_does(tiny_bert_run, tiny_bert_
     hub = keras_hub.models.BertTextClassifier.from_preset(str(tiny_bert_preset))
     want = np.asarray(hub.predict(TEXTS, verbose=0))
     got = Generator.from_run(tiny_bert_run).classify(TEXTS)
+    with pytest.raises(InputError, match="empty or blank"):  # a blank text has no class to give
+        Generator.from_run(tiny_bert_run).classify(["a text", " "])
     assert len(run.tokenizer.encode(TEXTS[-1])) > 64
     assert [r["label"] for r in got] == [run.labels()[i] for i in want.argmax(-1)]
     softmax = np.exp(want) / np.exp(want).sum(-1, keepdims=True)
@@ -76,7 +77,7 @@ def test_the_tokenizer_gives_keras_hubs_ids_and_keeps_berts_specials(
     hub = keras_hub.models.BertTokenizer.from_preset(
         str(tiny_bert_preset), _allow_python_workflow=False
     )
-    lines = [*TEXTS, *stdlib_kinds_corpus().texts()[:300], "[CLS] [UNK] zzzqqq ǅ Straße"]
+    lines = [*TEXTS, "", *stdlib_kinds_corpus().texts()[:300], "[CLS] [UNK] zzzqqq ǅ Straße"]
     want = [[int(i) for i in row] for row in hub(lines)]
     assert tok.encode_batch(lines) == want
     assert tok.to_tf().tokenize(lines).to_list() == want

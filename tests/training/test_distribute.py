@@ -134,10 +134,10 @@ def test_the_replicas_together_see_each_global_batch_once(workers, local):
     ("fields", "message"),
     [
         ({"strategy": "mirrored", "workers": ("a:1",)}, "need strategy multiworker"),
-        ({"strategy": "multiworker", "cpu_replicas": 2}, "cpu_replicas: expected"),
-        ({"strategy": "mirrored", "cpu_replicas": 0}, "cpu_replicas: expected"),
+        ({"strategy": "multiworker", "cpu_replicas": 2}, "cpu_replicas needs strategy mirrored"),
+        ({"strategy": "mirrored", "cpu_replicas": 0}, "cpu_replicas: expected an integer >= 1"),
         ({"strategy": "none", "tpu": "x"}, "tpu needs strategy tpu"),
-        ({"timeout_s": 0}, "timeout_s: expected > 0"),
+        ({"timeout_s": 0}, "timeout_s: expected a number > 0"),
     ],
 )
 def test_bad_distribute_configs_name_the_field(fields, message):
