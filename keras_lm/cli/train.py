@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+from keras_lm.cli.argtypes import comma_list
 from keras_lm.cli.console import out_console
 
 
@@ -74,10 +75,6 @@ def _distribute_arguments(train) -> None:
         metavar="SECONDS",
         help="multiworker: how long to wait for every worker to join, and for a collective",
     )
-
-
-def comma_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def distribute_config(args):
