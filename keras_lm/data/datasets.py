@@ -28,6 +28,7 @@ from keras_lm.data.readers import Errors
 from keras_lm.data.readers import read_corpus
 from keras_lm.data.registry import REGISTRY
 from keras_lm.data.registry import DatasetSpec
+from keras_lm.data.sentence_split import sentences_apart
 from keras_lm.data.splits import SplitInfo
 from keras_lm.data.splits import grouped_split
 from keras_lm.errors import DatasetNotFoundError
@@ -108,7 +109,7 @@ def load(
             folder = preparation.prepare(spec, cache_dir() / spec.name, seed)
         except DatasetNotFoundError as err:
             raise DatasetNotFoundError(f"{_not_found_message(spec, data_dir)}\n{err}") from None
-    return _read_local(spec, folder, errors)
+    return _read_local(spec, folder, errors, seed)
 
 
 def default_cleaning(ds: DatasetSplits) -> CleaningConfig:
@@ -128,7 +129,7 @@ def find_local(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> 
     return None
 
 
-def _read_local(spec: DatasetSpec, folder: Path, errors: Errors) -> DatasetSplits:
+def _read_local(spec: DatasetSpec, folder: Path, errors: Errors, seed: int) -> DatasetSplits:
     splits, sources = {}, {}
     for split, filename in spec.split_files.items():
         path = folder / filename
@@ -137,9 +138,23 @@ def _read_local(spec: DatasetSpec, folder: Path, errors: Errors) -> DatasetSplit
             sources[f"{split}:{filename}"] = sha256_file(path)
     info_path = folder / "split.json"
     info = SplitInfo.load(info_path) if info_path.is_file() else SplitInfo(method="given")
+    if spec.valid_sentences and "valid" in splits:
+        splits, info = _sentences_apart(spec, splits, seed)
     sizes = {k: len(v) for k, v in splits.items()}
     info = dataclasses.replace(info, sizes=sizes, sources=sources)
     return DatasetSplits(spec.name, spec.kind, splits, info)
+
+
+def _sentences_apart(
+    spec: DatasetSpec, splits: dict[str, Corpus], seed: int
+) -> tuple[dict[str, Corpus], SplitInfo]:
+    """Pool train and valid, then hold out whole sentences (see `DatasetSpec.valid_sentences`)."""
+    train, valid = splits["train"], splits["valid"]
+    pool = train.replace(
+        (*train.records, *valid.records), name=f"{train.name} + {Path(valid.name).name}"
+    )
+    parts, info = sentences_apart(pool, spec.valid_sentences, seed)
+    return {**splits, **parts}, info
 
 
 def _load_embedded(name: str, seed: int) -> DatasetSplits:

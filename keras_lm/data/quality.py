@@ -13,6 +13,8 @@ Definitions used throughout:
 - length: characters, and whitespace-separated words, per field;
 - words (vocabulary, coverage): case-folded runs of letters and digits ("Don't" is
   "don" and "t"), so punctuation and case do not make new words;
+- leakage (with a reference): rows seen in the reference as near duplicates, inside a
+  longer reference row, or containing one (`keras_lm.data.overlap`);
 - odd characters: controls other than tab and newline, U+FFFD, format characters
   (category Cf, e.g. zero-width space, byte order mark, bidi marks), private-use
   characters, whitespace other than space/tab/newline (e.g. no-break space),
@@ -51,6 +53,7 @@ from keras_lm.data.cleaning import near_key
 from keras_lm.data.cleaning import preview
 from keras_lm.data.cleaning import record_fields
 from keras_lm.data.corpus import Corpus
+from keras_lm.data.overlap import split_overlap
 from keras_lm.io import write_text_atomic
 
 PERCENTILES = (5, 50, 95, 99)
@@ -108,6 +111,7 @@ def quality_report(
     if reference is not None:
         report["reference"] = reference.name
         report["coverage"] = _coverage(counts, corpus.kind, reference)
+        report["leakage"] = _leakage(corpus, reference)
     report["cleaning_preview"] = _cleaning_preview(corpus, config, forms)
     return report
 
@@ -311,6 +315,16 @@ def _coverage(counts: dict[str, tuple[Counter, Counter]], kind: str, reference: 
     return coverage
 
 
+def _leakage(corpus: Corpus, reference: Corpus) -> dict[str, Any]:
+    """Rows of `corpus` seen in `reference` (see `overlap`), on what a model reads: text or source."""
+    field = "source" if corpus.kind == "parallel" else "text"
+
+    def read(c: Corpus) -> list[str]:
+        return c.sources() if c.kind == "parallel" else [r.text for r in c.records]
+
+    return {"field": field, **split_overlap(read(reference), read(corpus))}
+
+
 def _cleaning_preview(corpus: Corpus, config: CleaningConfig, forms: dict[str, str]) -> dict:
     result = clean(corpus, config, forms=forms)
     return {
@@ -379,6 +393,8 @@ def _table_rows(report: dict[str, Any]) -> list[Row]:
     rows += _vocabulary_rows(report)
     if "coverage" in report:
         rows += _coverage_rows(report)
+    if "leakage" in report:
+        rows += _leakage_rows(report["leakage"])
     return rows + _preview_rows(report["cleaning_preview"], report["rows"])
 
 
@@ -455,6 +471,21 @@ def _coverage_rows(report: dict[str, Any]) -> list[Row]:
         ("word tokens seen (OOV rate)", _per_field(report, seen)),
         ("word types seen", _per_field(report, lambda n: _pct(cov[n]["word_types_seen"]))),
         ("characters seen", _per_field(report, lambda n: _pct(cov[n]["characters_seen"], 3))),
+    ]
+
+
+def _leakage_rows(leak: dict[str, Any]) -> list[Row]:
+    def count(name: str) -> str:
+        return f"{_int(leak[name])} ({_pct(leak[name] / leak['rows'] if leak['rows'] else None)})"
+
+    return [
+        (f"leak check ({leak['field']}): rows seen in reference", count("any")),
+        ("  near duplicates of a reference row", count("near_duplicates")),
+        ("  inside a longer reference row", count("inside_train_row")),
+        (
+            f"  containing a reference row of >= {leak['min_words']} words",
+            count("contains_train_row"),
+        ),
     ]
 
 
