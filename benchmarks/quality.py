@@ -136,6 +136,7 @@ def run_row(row: QualityRow, work: Path, log: Path) -> dict:
     scores = json.loads((run_dir / "eval" / "valid.json").read_text(encoding="utf-8"))
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     value = _metric(scores, row.metric)
+    split = json.loads((run_dir / "split.json").read_text(encoding="utf-8"))
     return {
         "config": row.config,
         "family": load_config(row.config).family,
@@ -148,8 +149,33 @@ def run_row(row: QualityRow, work: Path, log: Path) -> dict:
         "target": row.target,
         "met": _met(value, row),
         "scores": scores,
+        "split": {"method": split.get("method"), "leak": split_leak(run_dir)},
         "commands": [_public(train), _public(evaluate)],
     }
+
+
+def split_leak(run_dir: Path) -> dict:
+    """The leak check of the run's valid split against its train split (`keras_lm.data.overlap`)."""
+    from keras_lm.data import datasets
+    from keras_lm.data.overlap import corpus_overlap
+
+    config = load_config(str(run_dir / "config.yaml"))
+    ds = datasets.load(config.data.dataset, data_dir=config.data.data_dir, seed=config.data.seed)
+    leak = corpus_overlap(ds["train"], ds["valid"])
+    return {k: v for k, v in leak.items() if k != "examples"}
+
+
+def _split_cell(split: dict) -> str:
+    """Which valid split, and how much of it train has seen in some form (0% means it cannot leak)."""
+    leak = split.get("leak") or {}
+    seen = leak.get("share_any")
+    if seen is None:
+        return f"valid ({split.get('method')})"
+    dup = leak.get("share_near_duplicates") or 0.0
+    return (
+        f"valid ({split.get('method')}, {leak['rows']:,} rows): {100 * seen:.1f}% seen in train, "
+        f"{100 * dup:.1f}% near duplicates"
+    )
 
 
 def _metric(scores: dict, name: str) -> float | None:
@@ -174,8 +200,8 @@ def _public(command: list[str]) -> str:
 def format_markdown(rows: list[dict]) -> str:
     """The README table."""
     lines = [
-        "| config | family | budget min | steps | train min | valid metric | target | met | reproduce |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| config | family | budget min | steps | train min | valid metric | target | met | measured on | reproduce |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         value = "n/a" if r["value"] is None else f"{r['metric']} {r['value']:.4g}"
@@ -188,7 +214,7 @@ def format_markdown(rows: list[dict]) -> str:
         reproduce = "<br>".join(f"`{c}`" for c in r["commands"])
         lines.append(
             f"| {r['config']} | {r['family']} | {r['budget_minutes']} | {r['steps']} | {r['train_minutes']} "
-            f"| {value} | {target} | {met} | {reproduce} |"
+            f"| {value} | {target} | {met} | {_split_cell(r.get('split', {}))} | {reproduce} |"
         )
     return "\n".join(lines)
 

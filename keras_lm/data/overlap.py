@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from keras_lm.data.cleaning import near_duplicate_form
+from keras_lm.data.corpus import Corpus
 
 Words = tuple[str, ...]
 EXAMPLES = 5
@@ -114,3 +115,19 @@ def split_overlap(
             for i in [i for i, k in enumerate(kinds) if k][:EXAMPLES]
         ],
     }
+
+
+def corpus_overlap(reference: Corpus, corpus: Corpus, min_words: int = 3) -> dict[str, Any]:
+    """`split_overlap` on what a model reads (the source side of pairs, else the text), with the field.
+
+    >>> from keras_lm.data.corpus import Corpus
+    >>> train = Corpus.from_pairs([("I ran home.", "Corrí a casa.")])
+    >>> corpus_overlap(train, Corpus.from_pairs([("I ran.", "Corrí.")]))["inside_train_row"]
+    1
+    """
+    field = "source" if corpus.kind == "parallel" else "text"
+
+    def read(c: Corpus) -> list[str]:
+        return c.sources() if c.kind == "parallel" else [r.text for r in c.records]
+
+    return {"field": field, **split_overlap(read(reference), read(corpus), min_words)}

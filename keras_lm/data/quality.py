@@ -53,7 +53,7 @@ from keras_lm.data.cleaning import near_key
 from keras_lm.data.cleaning import preview
 from keras_lm.data.cleaning import record_fields
 from keras_lm.data.corpus import Corpus
-from keras_lm.data.overlap import split_overlap
+from keras_lm.data.overlap import corpus_overlap
 from keras_lm.io import write_text_atomic
 
 PERCENTILES = (5, 50, 95, 99)
@@ -111,7 +111,7 @@ def quality_report(
     if reference is not None:
         report["reference"] = reference.name
         report["coverage"] = _coverage(counts, corpus.kind, reference)
-        report["leakage"] = _leakage(corpus, reference)
+        report["leakage"] = corpus_overlap(reference, corpus)
     report["cleaning_preview"] = _cleaning_preview(corpus, config, forms)
     return report
 
@@ -313,16 +313,6 @@ def _coverage(counts: dict[str, tuple[Counter, Counter]], kind: str, reference: 
             ],
         }
     return coverage
-
-
-def _leakage(corpus: Corpus, reference: Corpus) -> dict[str, Any]:
-    """Rows of `corpus` seen in `reference` (see `overlap`), on what a model reads: text or source."""
-    field = "source" if corpus.kind == "parallel" else "text"
-
-    def read(c: Corpus) -> list[str]:
-        return c.sources() if c.kind == "parallel" else [r.text for r in c.records]
-
-    return {"field": field, **split_overlap(read(reference), read(corpus))}
 
 
 def _cleaning_preview(corpus: Corpus, config: CleaningConfig, forms: dict[str, str]) -> dict:

@@ -31,3 +31,26 @@ def test_a_budget_shorter_than_one_epoch_is_one_short_epoch():
 def test_a_short_run_is_whole_executions():
     steps, per_epoch = fitted_schedule(2.0, 1, 1000, multiple=7)
     assert steps == per_epoch and steps % 7 == 0 and steps <= 60 * TRAIN_SHARE / 2.0
+
+
+def test_the_table_says_what_split_each_row_was_measured_on():
+    from benchmarks.quality import format_markdown
+
+    row = {
+        "config": "sst2-classifier",
+        "family": "encoder_classifier",
+        "budget_minutes": 15,
+        "steps": 100,
+        "train_minutes": 1.0,
+        "metric": "accuracy",
+        "value": 0.8,
+        "target": 0.84,
+        "met": False,
+        "commands": ["keras-lm train"],
+        "split": {
+            "method": "sentences_apart",
+            "leak": {"rows": 1000, "share_any": 0.0, "share_near_duplicates": 0.0},
+        },
+    }
+    line = format_markdown([row]).splitlines()[-1]
+    assert "valid (sentences_apart, 1,000 rows): 0.0% seen in train, 0.0% near duplicates" in line
