@@ -1,4 +1,4 @@
-"""encoder_classifier beyond the shared harness (test_every_family.py): first-token pooling, pre-LN,
+"""encoder_classifier beyond the shared harness (test_every_family.py): first-token and max pooling, pre-LN,
 and BERT's options (tanh GELU, the pooler, epsilon 1e-12) that an imported BERT uses."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ TINY = EncoderClassifierConfig.tiny()
 CASE = harness.Case("encoder_classifier", TINY)
 VARIANTS = {
     "first_pre_ln": dataclasses.replace(TINY, pooling="first", normalize_first=True),
+    "max": dataclasses.replace(TINY, pooling="max"),
     "bert": dataclasses.replace(
         TINY,
         pooling="first",
@@ -42,3 +43,7 @@ def test_an_unknown_activation_is_refused():
 
     with pytest.raises(ConfigError, match="model.activation"):
         dataclasses.replace(TINY, activation="relu")
+
+
+def test_max_pooling_graphs_match_the_model():
+    harness.check_graphs_and_stepper(harness.Case(CASE.family, VARIANTS["max"]))

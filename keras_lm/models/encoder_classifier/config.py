@@ -29,7 +29,7 @@ class EncoderClassifierConfig(Config):
     num_layers / num_heads / hidden_dim: int. Sizes (`hidden_dim % num_heads == 0`).
     intermediate_dim: int | None. Feed-forward width; None means `4 * hidden_dim`.
     dropout: float. Embeddings, attention, residual branches and before the head.
-    pooling: str. "mean" over non-padded tokens, or "first" (a [CLS]-style token at position 0).
+    pooling: str. "mean" or "max" over non-padded tokens, or "first" (a [CLS]-style token at position 0).
     normalize_first: bool. Pre-LayerNorm blocks; False is BERT's post-LN.
     layer_norm_epsilon: float. BERT's is 1e-12.
     activation: "gelu" (exact, erf) or "gelu_approximate" (tanh; BERT's in keras-hub).
@@ -55,7 +55,7 @@ class EncoderClassifierConfig(Config):
     hidden_dim: int = 128
     intermediate_dim: int | None = None  # None: 4 * hidden_dim
     dropout: float = 0.1
-    pooling: Literal["mean", "first"] = "mean"
+    pooling: Literal["mean", "max", "first"] = "mean"
     normalize_first: bool = False
     layer_norm_epsilon: float = 1e-5
     activation: str = "gelu"
