@@ -15,6 +15,7 @@ CASE = harness.Case("encoder_classifier", TINY)
 VARIANTS = {
     "first_pre_ln": dataclasses.replace(TINY, pooling="first", normalize_first=True),
     "max": dataclasses.replace(TINY, pooling="max"),
+    "cnn": dataclasses.replace(TINY, encoder="cnn", pooling="max", kernel_sizes=(2, 3), filters=8),
     "bert": dataclasses.replace(
         TINY,
         pooling="first",
@@ -47,3 +48,17 @@ def test_an_unknown_activation_is_refused():
 
 def test_max_pooling_graphs_match_the_model():
     harness.check_graphs_and_stepper(harness.Case(CASE.family, VARIANTS["max"]))
+
+
+def test_the_cnn_encoder_saves_loads_and_exports_its_graph(tmp_path):
+    case = harness.Case(CASE.family, VARIANTS["cnn"])
+    harness.check_config_round_trip(case)
+    harness.check_save_load(case, tmp_path)
+    harness.check_graphs_and_stepper(case)
+
+
+def test_a_cnn_does_not_pool_the_first_token():
+    from keras_lm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.pooling"):
+        dataclasses.replace(TINY, encoder="cnn", pooling="first")

@@ -15,6 +15,7 @@ from keras_lm.config import FRACTION
 from keras_lm.config import Config
 from keras_lm.config import above
 from keras_lm.config import at_least
+from keras_lm.errors import ConfigError
 from keras_lm.models.checks import check_activation
 from keras_lm.models.checks import check_heads
 from keras_lm.models.checks import sizes
@@ -37,6 +38,12 @@ class EncoderClassifierConfig(Config):
         pooler over its first token.
     frame_specials: bool. Inputs are `[start] ids [end]` (BERT's `[CLS] ... [SEP]`), framed
         by `keras_lm.framing.Framing` in training, evaluation, inference and export alike.
+    encoder: "transformer" (the stack above), or "cnn": Kim's (2014) sentence CNN, token
+        embeddings of `hidden_dim` (no positions) through one `Conv1D` per kernel size,
+        ReLU, each pooled over real tokens (`pooling` "max" or "mean"), concatenated.
+        Layers, heads and the norms do not apply to it.
+    kernel_sizes: tuple of int. The CNN's window widths.
+    filters: int. The CNN's feature maps per window width.
     """
 
     RANGES = {
@@ -45,6 +52,8 @@ class EncoderClassifierConfig(Config):
         "num_classes": at_least(2),
         "dropout": FRACTION,
         "layer_norm_epsilon": above(0),
+        "kernel_sizes": at_least(1),
+        "filters": at_least(1),
     }
 
     vocab_size: int = 8000
@@ -61,11 +70,20 @@ class EncoderClassifierConfig(Config):
     activation: str = "gelu"
     pooler: bool = False
     frame_specials: bool = False
+    encoder: Literal["transformer", "cnn"] = "transformer"
+    kernel_sizes: tuple[int, ...] = (3, 4, 5)
+    filters: int = 100
 
     def __post_init__(self):
         super().__post_init__()
         check_heads(self.hidden_dim, self.num_heads)
         check_activation(self.activation)
+        if self.encoder == "cnn" and self.pooling == "first":
+            raise ConfigError(
+                "model.pooling: a cnn encoder pools with 'max' or 'mean', not 'first'"
+            )
+        if not self.kernel_sizes:
+            raise ConfigError("model.kernel_sizes: expected at least one window width, got ()")
 
     @classmethod
     def tiny(cls) -> EncoderClassifierConfig:

@@ -40,6 +40,8 @@ def build_encoder_classifier(config: EncoderClassifierConfig) -> keras.Model:
     >>> model({"token_ids": x, "padding_mask": np.ones_like(x)}).shape
     TensorShape([1, 3])
     """
+    if config.encoder == "cnn":
+        return _build_cnn(config)
     # === Layers ===
     init = keras.initializers.RandomNormal(stddev=INIT_STDDEV)
     embedding = TokenAndPositionEmbedding(
@@ -89,6 +91,40 @@ def build_encoder_classifier(config: EncoderClassifierConfig) -> keras.Model:
         pooled = pooler(pooled)  # (B, D)
     pooled = keras.layers.Dropout(config.dropout, name="pooled_dropout")(pooled)
     logits = head(pooled)  # (B, C)
+    return keras.Model(
+        {TOKEN_IDS: token_ids, PADDING_MASK: padding_mask}, logits, name="encoder_classifier"
+    )
+
+
+def _build_cnn(config: EncoderClassifierConfig) -> keras.Model:
+    """Kim's sentence CNN: embeddings, a ReLU `Conv1D` per window width, pooled, concatenated.
+
+    Padded positions are zeroed before the convolutions, so a window at the end of a
+    padded row sees the zeros that "same" padding gives the unpadded row.
+    """
+    # === Layers ===
+    embedding = keras.layers.Embedding(config.vocab_size, config.hidden_dim, name="embeddings")
+    convs = [
+        keras.layers.Conv1D(
+            config.filters, width, padding="same", activation="relu", name=f"conv_{width}"
+        )
+        for width in config.kernel_sizes
+    ]
+    head = keras.layers.Dense(config.num_classes, dtype="float32", name="logits")
+
+    # === Functional Model ===
+    token_ids = keras.Input((None,), dtype="int32", name=TOKEN_IDS)
+    padding_mask = keras.Input((None,), dtype="int32", name=PADDING_MASK)
+    real = keras.ops.expand_dims(keras.ops.cast(padding_mask, "float32"), -1)  # (B, T, 1)
+    x = embedding(token_ids) * keras.ops.cast(real, embedding.compute_dtype)  # (B, T, D)
+    x = keras.layers.Dropout(config.dropout, name="embeddings_dropout")(x)
+    pooled = [
+        MaskedPooling(config.pooling, name=f"pooling_{conv.name}")(conv(x), padding_mask)
+        for conv in convs
+    ]  # each (B, filters)
+    x = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="features")(pooled)
+    x = keras.layers.Dropout(config.dropout, name="pooled_dropout")(x)
+    logits = head(x)  # (B, C)
     return keras.Model(
         {TOKEN_IDS: token_ids, PADDING_MASK: padding_mask}, logits, name="encoder_classifier"
     )
