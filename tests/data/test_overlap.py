@@ -110,3 +110,12 @@ def test_sst2_valid_is_whole_sentences_unseen_in_train(data_dir):
     given_valid = read_labelled(data_dir / "sst2" / "valid.tsv", labels=("0", "1"))
     leak = split_overlap([r.text for r in given_train], [r.text for r in given_valid])
     assert leak["share_any"] > 0.9
+
+
+def test_sentences_apart_does_not_depend_on_the_rows_order():
+    corpus = phrase_corpus()
+    shuffled = corpus.replace(reversed(corpus.records))
+    a, _ = sentences_apart(corpus, valid_size=5, seed=1)
+    b, _ = sentences_apart(shuffled, valid_size=5, seed=1)
+    assert sorted(r.text for r in a["valid"]) == sorted(r.text for r in b["valid"])
+    assert sorted(r.text for r in a["train"]) == sorted(r.text for r in b["train"])
