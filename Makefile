@@ -20,6 +20,14 @@ DATA ?= stdlib-sigs
 
 torchref: .venv-torchref/bin/python
 
+# Locust for the serving load test (benchmarks/serve_load.py), in its own venv: not a keras_lm dependency.
+.venv-locust/bin/locust:
+	$(PYTHON) -m venv .venv-locust
+	.venv-locust/bin/pip install --quiet 'locust==2.47.0'
+
+.PHONY: loadtest-venv
+loadtest-venv: .venv-locust/bin/locust
+
 # The anchor engines of keras_lm/bench/anchors.py (HF transformers eager, optimum ONNX + ORT; CPU torch
 # pinned), and onnxruntime-genai and litert-torch when they install: the worker reports a missing one as skipped.
 ANCHORS_VENV ?= .venv-anchors

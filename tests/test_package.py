@@ -34,7 +34,7 @@ def all_modules() -> list[str]:
     return sorted(names)
 
 
-TF_FREE_PACKAGES = ("keras_lm.runtime", "keras_lm.inference")
+TF_FREE_PACKAGES = ("keras_lm.runtime", "keras_lm.inference", "keras_lm.serving")
 TF_FREE_MODULES = (
     "keras_lm.models",
     "keras_lm.models.registry",
@@ -48,7 +48,7 @@ TF_FREE_MODULES = (
 def test_runtime_and_inference_core_import_without_tensorflow():
     """Every module of the runtime and the inference core, and the family records, in a process
     where TensorFlow, Keras and keras_hub cannot be imported at all."""
-    modules = [*TF_FREE_MODULES]
+    modules = [*TF_FREE_MODULES, "keras_lm.cli.serve"]
     for package in TF_FREE_PACKAGES:
         path = importlib.import_module(package).__path__
         modules += [package] + [i.name for i in pkgutil.walk_packages(path, package + ".")]
@@ -118,7 +118,7 @@ def test_versions_are_pinned():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     requirements = cfg["options"]["install_requires"].split()
-    for extra in ("train", "runtime", "dev"):
+    for extra in ("train", "runtime", "serve", "dev"):
         requirements += [
             r for r in cfg["options.extras_require"][extra].split() if not r.startswith("%")
         ]

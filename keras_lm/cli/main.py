@@ -30,6 +30,7 @@ from keras_lm.cli import evaluate
 from keras_lm.cli import export
 from keras_lm.cli import generate
 from keras_lm.cli import import_preset
+from keras_lm.cli import serve
 from keras_lm.cli import tokenizer
 from keras_lm.cli import train
 from keras_lm.cli.bench_bundles import with_bundles_alias
@@ -39,7 +40,7 @@ from keras_lm.errors import KerasLMError
 from keras_lm.io import final_name
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = (data, tokenizer, train, import_preset, generate, evaluate, export, bench, demo)
+COMMANDS = (data, tokenizer, train, import_preset, generate, evaluate, export, bench, serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

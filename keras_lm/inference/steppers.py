@@ -25,12 +25,31 @@ from __future__ import annotations
 
 import numpy as np
 
+from keras_lm.inference.rows import concat_states
+from keras_lm.inference.rows import keep_rows
+from keras_lm.inference.rows import move_rows
+
 
 def _take(state: dict, rows: np.ndarray) -> dict:
     return {k: v[rows] for k, v in state.items()}
 
 
-class CachedLMStepper:
+class Rows:
+    """In-flight batching (`keras_lm.inference.rows`): rows join and leave between steps.
+
+    `join(state, other)` is `state`'s rows then `other`'s (`state` None: `other` alone);
+    `keep(state, rows)` only `rows`, in that order. Both copy the state's arrays here; a
+    stepper that keeps its own cache overrides them to copy less.
+    """
+
+    def join(self, state: dict | None, other: dict) -> dict:
+        return concat_states(state, other)
+
+    def keep(self, state: dict, rows: list[int]) -> dict:
+        return keep_rows(state, rows)
+
+
+class CachedLMStepper(Rows):
     """`prefill` then one-token `decode` steps with the fixed-size cache (`context` slots)."""
 
     def __init__(self, graphs, context: int):
@@ -64,7 +83,7 @@ class CachedLMStepper:
         return int(state["next"].max()) >= self.context
 
 
-class RuntimeCacheLMStepper:
+class RuntimeCacheLMStepper(Rows):
     """`prefill` then one-token `decode` steps over graphs that return only the new keys/values.
 
     The cache is this stepper's: one `(B, H, C, Dh)` array per layer's keys and one per
@@ -152,7 +171,7 @@ class RuntimeCacheLMStepper:
             rows = np.arange(len(tokens))
             for key, cache in caches.items():
                 cache[rows, :, position] = out[key][:, :, 0]  # (B, H, Dh) into slot `position`
-        return out["logits"], {"caches": caches, "next": position + 1, "owner": owner}
+        return out["logits"], {**state, "next": position + 1}  # the caches (and pool) written
 
     def _run(self, name: str, **inputs) -> dict:
         rows = len(inputs["token_ids"])
@@ -167,11 +186,47 @@ class RuntimeCacheLMStepper:
     def select(self, state: dict, rows: np.ndarray) -> dict:
         return {"caches": _take(state["caches"], rows), "next": state["next"][rows], "owner": None}
 
+    def join(self, state: dict | None, other: dict) -> dict:
+        """`other`'s rows after `state`'s, its caches copied into a pool of rows (grown by doubling).
+
+        The running batch's caches are the first rows of the pool, so a step writes them in
+        place and a join copies only the new rows (and the pool when it grows).
+        """
+        size = 0 if state is None else len(state["next"])
+        rows = size + len(other["next"])
+        pool = None if state is None else state.get("pool")
+        if pool is None or rows > len(pool[self.names[0]]):
+            grown = {
+                k: np.zeros((max(4, 2 * rows), *self.head_shape), np.float32) for k in self.names
+            }
+            for key in self.names if size else ():
+                grown[key][:size] = state["caches"][key]
+            pool = grown
+        for key in self.names:
+            pool[key][size:rows] = other["caches"][key]
+        ahead = [] if state is None else [state["next"]]
+        positions = np.concatenate([*ahead, other["next"]]).astype(np.int32)
+        return self._in_pool(pool, positions)
+
+    def keep(self, state: dict, rows: list[int]) -> dict:
+        """Only `rows` (as `keras_lm.inference.rows.fill_from_tail` gives), moved within the pool."""
+        pool = state.get("pool")
+        if pool is None:
+            return self.select(state, np.asarray(rows, np.int64))
+        positions = state["next"].copy()
+        move_rows([*pool.values(), positions], rows)
+        return self._in_pool(pool, positions[: len(rows)])
+
+    def _in_pool(self, pool: dict, positions: np.ndarray) -> dict:
+        rows = len(positions)
+        caches = {k: pool[k][:rows] for k in self.names}
+        return {"caches": caches, "next": positions, "owner": None, "pool": pool}
+
     def full(self, state: dict) -> bool:
         return int(state["next"].max()) >= self.context
 
 
-class RecurrentLMStepper:
+class RecurrentLMStepper(Rows):
     """`decode` one token at a time, carrying `h` and `c` `(B, layers, units)`."""
 
     context = None
@@ -205,7 +260,7 @@ class RecurrentLMStepper:
         return False
 
 
-class CachedSeq2SeqStepper:
+class CachedSeq2SeqStepper(Rows):
     """`encode` once (cross-attention keys/values), then cached `decode` steps."""
 
     def __init__(self, graphs, max_target_length: int, cache_shape: tuple[int, ...]):
@@ -246,7 +301,7 @@ class CachedSeq2SeqStepper:
         return _take(state, rows)
 
 
-class RecurrentSeq2SeqStepper:
+class RecurrentSeq2SeqStepper(Rows):
     """`encode` once (outputs and initial state), then one `decode` step per token.
 
     A graph whose `encode` has a fixed batch (TFLite's builtin LSTM loop needs one)

@@ -232,11 +232,16 @@ def _sampling(sampling: SamplingConfig | None, overrides: dict) -> SamplingConfi
 
 
 def _banned(specials, config: SamplingConfig) -> tuple[int, ...]:
+    return banned_ids(specials, config.special_tokens)
+
+
+def banned_ids(specials, special_tokens: bool = False) -> tuple[int, ...]:
     """The special ids a decoder must not produce: pad, unk, start and mask (not end).
 
     GPT-2's vocabulary has one special token in every role: it stays allowed, as the end.
+    `special_tokens` True (`SamplingConfig.special_tokens`) bans none.
     """
-    if config.special_tokens:
+    if special_tokens:
         return ()
     ids = (specials.pad_id, specials.unk_id, specials.start_id, specials.mask_id)
     return tuple(i for i in dict.fromkeys(ids) if i != specials.end_id)

@@ -1,0 +1,212 @@
+"""In-flight batching: every request being decoded is one row of the decode graph's batch.
+
+One decode thread owns the model. Between two decode steps it takes the requests that
+arrived (up to `max_batch` rows in all), prefills them together, chooses their first
+tokens and *joins* their rows to the running batch (`stepper.join`); then one `step`
+decodes a token for every row at once, whatever its position, and the rows that ended
+(end token, stop string, `max_tokens`, the context's end, or a client that went away)
+*leave* (`stepper.keep`). So throughput grows with the number of requests in flight, and
+a request's greedy tokens are the same alone or batched: every row has its own positions
+and cache slots (`keras_lm.inference.steppers`).
+
+Each request is a `Job`; its tokens come back as `Event`s through `job.emit`, called on
+the decode thread (the app hands them to its event loop). `max_batch=1` decodes one
+request at a time, the others waiting: the baseline of `benchmarks/serve_load.py`.
+
+Example, with fake graphs whose next token is always the previous one + 1:
+>>> from keras_lm.inference.steppers import RecurrentLMStepper
+>>> from keras_lm.inference.text_model import TextModel
+>>> from keras_lm.tokenizers.char import CharTokenizer
+>>> tok = CharTokenizer.train(["abcdefgh"])
+>>> class Graphs:
+...     def run(self, name, token_ids, past_h, past_c):
+...         logits = np.eye(tok.vocab_size)[(token_ids + 1) % tok.vocab_size]
+...         return {"logits": logits, "h": past_h, "c": past_c}
+>>> model = TextModel(RecurrentLMStepper(Graphs(), (1, 2)), tok, "lm")
+>>> batcher, events = Batcher(model, max_batch=4), []
+>>> job = Job(tok.encode("a"), SamplingConfig(max_new_tokens=3), TextStream(tok), events.append)
+>>> batcher.run_once([job]); batcher.run_once()
+>>> "".join(e.text for e in events), events[-1].finish, batcher.jobs
+('bcd', 'length', [])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from keras_lm.inference.decoding import left_pad
+from keras_lm.inference.decoding import right_pad
+from keras_lm.inference.decoding import without
+from keras_lm.inference.rows import fill_from_tail
+from keras_lm.inference.sampling import SamplingConfig
+from keras_lm.inference.sampling import choose_tokens
+from keras_lm.inference.text_model import banned_ids
+from keras_lm.serving.text import TextStream
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """A decoded token's text (`token` None: no token), and why decoding ended (None: it goes on)."""
+
+    text: str
+    token: int | None = None
+    finish: str | None = None  # "stop", "length" or "error"
+
+
+@dataclasses.dataclass(eq=False)
+class Job:
+    """One request: its prompt (or source) ids, how to decode, and where its events go."""
+
+    ids: list[int]
+    sampling: SamplingConfig
+    stream: TextStream
+    emit: Callable[[Event], None]
+    cancelled: bool = False  # set by the app when the client goes away
+    submitted: float = dataclasses.field(default_factory=time.perf_counter)
+    tokens: int = 0
+    limit: int = 0
+    last: float = 0.0
+    rng: np.random.Generator | None = None
+    done: bool = False
+
+
+class Batcher:
+    """The decode thread: `submit` jobs, `start` and `stop` it (`run_once` is one turn, for tests)."""
+
+    def __init__(self, model, max_batch: int, metrics=None):
+        self.stepper, self.task, self.max_batch, self.metrics = (
+            model.stepper,
+            model.task,
+            max_batch,
+            metrics,
+        )
+        specials = model.tokenizer.specials
+        self.start_id, self.end_id = specials.start_id, specials.end_id
+        self.banned = banned_ids(specials, special_tokens=False)
+        self.inbox: queue.Queue[Job | None] = queue.Queue()
+        self.jobs: list[Job] = []
+        self.state: dict | None = None
+        self.last = np.zeros((0,), np.int32)  # each row's latest token
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="keras-lm-decode", daemon=True)
+
+    def submit(self, job: Job) -> None:
+        self.inbox.put(job)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.inbox.put(None)
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                self.run_once(self._arrivals())
+            except Exception as err:  # a failing graph ends the batch's requests, not the server
+                log.exception("decode step failed")
+                for job in self.jobs:
+                    job.emit(Event(f"decoding failed: {err}", finish="error"))
+                self.jobs, self.state, self.last = [], None, self.last[:0]
+
+    def _arrivals(self) -> list[Job]:
+        """The jobs that can join now; waits for one when nothing is decoding."""
+        new: list[Job] = []
+        while len(self.jobs) + len(new) < self.max_batch:
+            try:
+                wait = not self.jobs and not new
+                job = self.inbox.get(block=wait, timeout=0.1 if wait else None)
+            except queue.Empty:
+                break
+            if job is None:
+                break
+            if not job.cancelled:
+                new.append(job)
+        return new
+
+    def run_once(self, new: list[Job] = ()) -> None:
+        """Drop cancelled rows, join `new` ones (prefilled), then decode one token per row."""
+        self._leave()
+        if new:
+            self._join(list(new))
+        if self.jobs:
+            if self.metrics is not None:
+                self.metrics.decode_steps.inc()
+                self.metrics.decode_rows.inc(len(self.jobs))
+            logits, self.state = self.stepper.step(self.last, self.state)
+            self._take(logits)
+        if self.metrics is not None:
+            self.metrics.batch_rows.set(len(self.jobs))
+
+    def _join(self, new: list[Job]) -> None:
+        for job in new:
+            job.limit = min(job.sampling.max_new_tokens, self._room(job))
+            job.rng = np.random.default_rng(job.sampling.seed)
+        if self.task == "seq2seq":
+            logits, state = self.stepper.start(*right_pad([j.ids for j in new]), self.start_id)
+        else:
+            logits, state = self.stepper.prefill(*left_pad([j.ids for j in new]))
+        self.state = self.stepper.join(self.state, state)
+        self.jobs += new
+        self.last = np.concatenate([self.last, np.zeros(len(new), np.int32)])
+        self._take(logits, first=len(self.jobs) - len(new))
+
+    def _room(self, job: Job) -> int:
+        """The most tokens a row can take: to the end of the context (LMs) or the target's length."""
+        if self.task == "seq2seq":
+            return self.stepper.max_target_length - 1
+        context = getattr(self.stepper, "context", None)
+        return context - len(job.ids) + 1 if context else job.sampling.max_new_tokens
+
+    def _take(self, logits: np.ndarray, first: int = 0) -> None:
+        """Choose, record and send the next token of rows `first:`; then the ended rows leave."""
+        logits = without(np.asarray(logits), self.banned)
+        greedy = np.argmax(logits, axis=-1)
+        for i, job in enumerate(self.jobs[first:]):
+            row = first + i
+            if job.sampling.strategy == "greedy":
+                token = int(greedy[i])
+            else:
+                token = int(choose_tokens(logits[i : i + 1], job.sampling, job.rng)[0])
+            self.last[row] = token
+            self._send(job, token)
+        self._leave()
+
+    def _send(self, job: Job, token: int) -> None:
+        job.tokens += 1
+        now = time.perf_counter()
+        if self.metrics is not None:
+            self.metrics.token(now - (job.last or job.submitted), first=job.tokens == 1)
+        job.last = now
+        if token == self.end_id:
+            job.done = True
+            job.emit(Event(job.stream.rest(), None, "stop"))
+            return
+        piece = job.stream.push(token)
+        if job.stream.stopped or job.tokens >= job.limit:
+            job.done = True
+            reason = "stop" if job.stream.stopped else "length"
+            job.emit(Event(piece + job.stream.rest(), token, reason))
+        else:
+            job.emit(Event(piece, token))
+
+    def _leave(self) -> None:
+        """The rows of ended or cancelled requests leave the batch."""
+        alive = [not (job.done or job.cancelled) for job in self.jobs]
+        if all(alive):
+            return
+        rows = fill_from_tail(alive)
+        self.state = self.stepper.keep(self.state, rows) if rows else None
+        self.jobs = [self.jobs[r] for r in rows]
+        self.last = self.last[rows]

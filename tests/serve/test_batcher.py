@@ -1,0 +1,72 @@
+"""The in-flight batcher without a server: rows join and leave between steps, text streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from keras_lm.inference.rows import fill_from_tail
+from keras_lm.inference.rows import move_rows
+from keras_lm.inference.sampling import SamplingConfig
+from keras_lm.inference.steppers import RecurrentLMStepper
+from keras_lm.inference.text_model import TextModel
+from keras_lm.serving.batcher import Batcher
+from keras_lm.serving.batcher import Job
+from keras_lm.serving.text import TextStream
+from keras_lm.tokenizers.char import CharTokenizer
+
+TOK = CharTokenizer.train(["abcdefghijklmnopqrstuvwxyz"])
+
+
+class CountingGraphs:
+    """An LSTM-shaped decode graph whose next token is the previous one + 1; `h` counts steps."""
+
+    def __init__(self):
+        self.batches: list[int] = []
+
+    def run(self, name, token_ids, past_h, past_c):
+        self.batches.append(len(token_ids))
+        logits = np.eye(TOK.vocab_size)[(token_ids + 1) % TOK.vocab_size]
+        return {"logits": logits, "h": past_h + 1, "c": past_c}
+
+
+def job(text: str, tokens: int, events: list) -> Job:
+    return Job(
+        TOK.encode(text), SamplingConfig(max_new_tokens=tokens), TextStream(TOK), events.append
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rows_move_from_the_tail_into_the_holes(seed):
+    alive = (np.random.default_rng(seed).random(9) > 0.5).tolist()
+    rows = fill_from_tail(alive)
+    assert sorted(rows) == [i for i, a in enumerate(alive) if a]
+    data = np.arange(9) * 10
+    move_rows([data], rows)
+    assert data[: len(rows)].tolist() == [r * 10 for r in rows]
+
+
+def test_requests_join_and_leave_between_steps():
+    graphs = CountingGraphs()
+    batcher = Batcher(TextModel(RecurrentLMStepper(graphs, (1, 2)), TOK, "lm"), max_batch=4)
+    short, long, late, gone = [], [], [], []
+    batcher.run_once([job("a", 2, short), job("k", 5, long)])
+    cancelled = job("p", 50, gone)
+    batcher.run_once([job("e", 3, late), cancelled])
+    cancelled.cancelled = True
+    for _ in range(4):
+        batcher.run_once()
+    assert "".join(e.text for e in short) == "bc"
+    assert "".join(e.text for e in long) == "lmnop"
+    assert "".join(e.text for e in late) == "fgh"
+    assert [e.finish for e in (short[-1], long[-1], late[-1])] == ["length"] * 3
+    assert batcher.jobs == [] and batcher.state is None
+    assert graphs.batches == [2, 2, 2, 3, 2, 1]  # prefill, step; prefill, 3 rows; then they leave
+
+
+def test_stop_strings_are_held_back_then_cut():
+    stream = TextStream(TOK, stops=("cd",))
+    pieces = [stream.push(i) for i in TOK.encode("abcde")[:4]]
+    assert pieces == ["a", "b", "", ""] and stream.stopped and stream.text == "ab"
+    stream = TextStream(TOK, stops=("cx",))
+    assert [stream.push(i) for i in TOK.encode("acd")] == ["a", "", "cd"]
