@@ -9,7 +9,7 @@ DEMO_OUT ?= runs/demo
 # A rerun skips the stages whose inputs and code did not change; `make demo DEMO_FLAGS=--force` redoes all.
 DEMO_FLAGS ?= --resume
 # `make demo DATA=spa-eng` runs the demo on a real data set of $(KERAS_LM_DATA).
-DATA ?= stdlib-sigs
+DATA ?= stdlib-sig2text
 
 .PHONY: demo test test-fast lint install clean torchref bench
 

@@ -37,6 +37,7 @@ def test_demo_trains_evaluates_exports_and_benchmarks(tmp_path):
     report = run(TINY, out, progress=lambda stage, done=None, total=None: told.append(stage))
     assert list(dict.fromkeys(told)) == plan(TINY)  # each stage once, in order (bars repeat it)
     text = report.read_text(encoding="utf-8")
+    _summary_comes_first(text, out)
     for heading in (
         "## Data",
         "## Tokenizers",
@@ -63,6 +64,28 @@ def test_demo_trains_evaluates_exports_and_benchmarks(tmp_path):
     assert list((out / "bench").glob("*.png")), "the benchmark draws its plots"
     assert (out / "runs" / "demo-lstm-seq2seq" / "eval" / "valid.json").is_file()
     _rerun_skips_what_did_not_change(out, text)
+
+
+def _summary_comes_first(text: str, out: Path) -> None:
+    """The first screen: data, quality against the trivial baselines, examples, speed, picture."""
+    assert text.index("## Summary") < text.index("# Details") < text.index("## Data")
+    summary = text[text.index("## Summary") : text.index("# Details")]
+    assert "Trained on `stdlib-sig2text`" in summary
+    evaluation = json.loads((out / "runs/demo-lstm-seq2seq/eval/valid.json").read_text())
+    copy = evaluation["baselines"]["copy_source"]
+    assert (
+        f"| trivial: copy the source | - | - | {copy['bleu']:.1f} | {copy['chrf']:.1f} |" in summary
+    )
+    assert "(the most frequent target)" in summary
+    assert f"| **{evaluation['bleu']:.1f}** | {evaluation['chrf']:.1f} |" in summary
+    examples = [
+        s for s in evaluation["samples"] if f"| `{s['source']}` | `{s['reference']}` |" in summary
+    ]
+    assert len(examples) == 5
+    assert "| demo-lstm-seq2seq | " in summary and "Keras" in summary  # the speed table
+    assert "![summary](summary.png)" in summary and (out / "summary.png").is_file()
+    stages = read_records(out)
+    assert set(stages) == set(plan(TINY)) and "Stage times" in summary
 
 
 def _rerun_skips_what_did_not_change(out: Path, text: str) -> None:

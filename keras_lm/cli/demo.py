@@ -22,7 +22,9 @@ def register(commands) -> None:
     )
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument(
-        "--dataset", default="stdlib-sigs", help="data set to run on (default: the embedded one)"
+        "--dataset",
+        default="stdlib-sig2text",
+        help="data set to run on (default: the embedded one)",
     )
     demo.add_argument("--data-dir", help="data directory for a real data set (else $KERAS_LM_DATA)")
     demo.add_argument("--force", action="store_true", help="replace an existing output folder")

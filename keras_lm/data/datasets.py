@@ -40,13 +40,19 @@ DEFAULT_SEED = 1337
 
 EMBEDDED: dict[str, Callable[[], Corpus]] = {
     "stdlib-docs": embedded.stdlib_docs_corpus,
+    "stdlib-sig2text": embedded.stdlib_sig2text_corpus,
     "stdlib-sigs": embedded.stdlib_sigs_corpus,
     "stdlib-kinds": embedded.stdlib_kinds_corpus,
 }
-# A summary mapped to a signature is not a translation: length ratios and identical sides are expected.
-EMBEDDED_CLEANING = {"stdlib-sigs": ("length_ratio=false", "identical_pair=false")}
+# A summary mapped to a signature, or a signature to its description, is not a translation: length
+# ratios and identical sides ("f()" -> "f takes nothing" is short beside a long one) are expected.
+EMBEDDED_CLEANING = {
+    "stdlib-sig2text": ("length_ratio=false", "identical_pair=false"),
+    "stdlib-sigs": ("length_ratio=false", "identical_pair=false"),
+}
 EMBEDDED_DESCRIPTIONS = {
     "stdlib-docs": "Docstrings of Python's standard library (text; built at run time, no download)",
+    "stdlib-sig2text": "Function signature -> its description in words (parallel; built in)",
     "stdlib-sigs": "Function summary -> signature pairs from the standard library (parallel; built in)",
     "stdlib-kinds": "Docstring summary -> module/class/function (labelled; built in)",
 }

@@ -1,16 +1,18 @@
 """The demo: the whole keras_lm path on the embedded standard-library corpus, into one folder.
 
-Stages, in the order data flows: load the embedded parallel corpus (docstring
-summary -> function signature), write the data-quality report of every split,
+Stages, in the order data flows: load the embedded parallel corpus (a function's
+signature -> its description in words), write the data-quality report of every split,
 clean it, train the tokenizers and check that the TensorFlow-free twins give the
 same ids as the TensorFlow graph ones; train the LSTM seq2seq baseline and the
 Transformer; evaluate both on the valid split (BLEU, chrF); export every format
 and quantization, each verified against Keras before it is written; benchmark the
 bundles TensorFlow-free against Keras in-process, with plots; and the mobile
-readiness of every `.tflite`. One Markdown report links it all. The folder is
+readiness of every `.tflite`. One Markdown report links it all: a summary first
+(`keras_lm.demo.summary`: quality against trivial baselines, five examples, speed,
+sizes, one picture), then each stage's details with its command. The folder is
 written atomically: a failed demo leaves no half-written report.
 
-Example (the CLI does this; `make demo` takes about six minutes on 2 cores):
+Example (the CLI does this; README gives the time of each stage of `make demo`):
 >>> import tempfile, pathlib
 >>> out = pathlib.Path(tempfile.mkdtemp()) / "demo"
 >>> report = run(DemoConfig(tokenizers=("char",)), out)  # doctest: +SKIP
@@ -31,17 +33,20 @@ from keras_lm.bench.runtime_speed import RuntimeBenchConfig
 from keras_lm.config import Config
 from keras_lm.config import at_least
 from keras_lm.data.cleaning import clean
+from keras_lm.data.datasets import EMBEDDED_DESCRIPTIONS
 from keras_lm.data.datasets import default_cleaning
 from keras_lm.data.datasets import load
 from keras_lm.data.quality import format_report_text
 from keras_lm.data.quality import quality_report
 from keras_lm.data.quality import write_report
+from keras_lm.data.registry import REGISTRY
 from keras_lm.data.writers import write_corpus
 from keras_lm.demo.stages import RECORD
 from keras_lm.demo.stages import Ledger
 from keras_lm.demo.stages import files_key
 from keras_lm.demo.stages import key
 from keras_lm.demo.stages import partial_folder
+from keras_lm.demo.summary import summary_lines
 from keras_lm.io import atomic_dir
 from keras_lm.tokenizers import TokenizerConfig
 from keras_lm.tokenizers import train_tokenizer
@@ -57,7 +62,7 @@ class DemoConfig(Config):
     """What the demo runs on.
 
     Args:
-        dataset: str. A data set name (default: the embedded `stdlib-sigs`).
+        dataset: str. A data set name (default: the embedded `stdlib-sig2text`).
         data_dir: str | None. Data directory for the registered data sets.
         tokenizers: tuple of str. Tokenizer kinds to train.
         vocab_size: int. Vocabulary of the subword tokenizers.
@@ -71,7 +76,7 @@ class DemoConfig(Config):
 
     RANGES = {"vocab_size": at_least(1), "eval_limit": at_least(1), "seed": at_least(0)}
 
-    dataset: str = "stdlib-sigs"
+    dataset: str = "stdlib-sig2text"
     data_dir: str | None = None
     tokenizers: tuple[str, ...] = ("char", "wordpiece", "sentencepiece")
     vocab_size: int = 1000
@@ -129,17 +134,14 @@ def run(
 
 
 def _run(config: DemoConfig, tmp: Path, out: Path, ledger: Ledger, progress: Progress) -> Path:
-    sections = [
-        f"# keras_lm demo: {config.dataset}\n",
-        "Config:\n",
-        "```json\n" + config.to_json() + "```\n",
-    ]
     progress("data")  # seconds: always run, its files are the key of every later stage
+    started = time.perf_counter()
     ds = load(config.dataset, data_dir=config.data_dir, seed=config.seed)
     ds.info.save(tmp / "data" / "split.json")
-    sections += _data_stage(ds, tmp / "data")
+    details = _data_stage(ds, tmp / "data")
     data_key = files_key(list((tmp / "data").iterdir()))
-    sections += _stage(
+    ledger.record("data", data_key, [], ["data"], time.perf_counter() - started)
+    details += _stage(
         ledger,
         progress,
         "tokenizers",
@@ -147,10 +149,40 @@ def _run(config: DemoConfig, tmp: Path, out: Path, ledger: Ledger, progress: Pro
         ["tokenizers"],
         functools.partial(_tokenizer_stage, ds, config, tmp / "tokenizers", progress),
     )
-    sections += _model_stages(config, tmp, out, ledger, progress, data_key)
+    details += _model_stages(config, tmp, out, ledger, progress, data_key)
+    sections = [
+        f"# keras_lm demo: {config.dataset}\n",
+        *summary_lines(config, tmp, ledger.records, _data_line(ds, config)),
+        "# Details\n",
+        "Each section ends with the command that repeats it. The demo's settings:\n",
+        "```json\n" + config.to_json() + "```\n",
+        *details,
+    ]
     report = "\n".join(sections).replace(str(tmp), str(out))  # the paths after the rename
     (tmp / "report.md").write_text(report, encoding="utf-8")
     return out / "report.md"
+
+
+def _data_line(ds, config: DemoConfig) -> str:
+    """What was trained on: the data set, its splits and how they were held out."""
+    description = EMBEDDED_DESCRIPTIONS.get(ds.name) or getattr(
+        REGISTRY.get(ds.name), "description", ""
+    )
+    sizes = " / ".join(f"{n:,} {split}" for split, n in ds.info.sizes.items())
+    method = HELD_OUT.get(ds.info.method, ds.info.method)
+    note = f"; {ds.info.note}" if ds.info.note else ""
+    return (
+        f"Trained on `{ds.name}`: {description}; {sizes} rows, {method}{note}. "
+        f"Models: {', '.join(f'`{n}`' for n in config.train) or 'none (data stages only)'}."
+    )
+
+
+# How a split method reads in the summary (`SplitInfo.method`).
+HELD_OUT = {
+    "grouped_random": "valid and test held out by normalised source (no source in two splits)",
+    "pairs_grouped_by_source": "valid and test held out by source sentence",
+    "contiguous_lines_90_5_5": "90/5/5 by line",
+}
 
 
 def _silent(stage: str, done: int | None = None, total: int | None = None) -> None:
@@ -194,7 +226,7 @@ def _data_stage(ds, folder: Path) -> list[str]:
             f"Cleaning dropped {result.rows_in - result.rows_out} of {result.rows_in} rows: "
             f"{json.dumps(result.dropped)}\n"
         )
-    return lines
+    return [*lines, f"Command: `keras-lm data report {ds.name} --split valid`\n"]
 
 
 def _tokenizer_stage(ds, config: DemoConfig, folder: Path, progress: Progress) -> list[str]:
@@ -218,7 +250,10 @@ def _tokenizer_stage(ds, config: DemoConfig, folder: Path, progress: Progress) -
         equal = _twin_agreement(tokenizer, valid)
         example = " ".join(tokenizer.id_to_token(i) for i in tokenizer.encode(valid[0])[:12])
         lines.append(f"| {kind} | {tokenizer.vocab_size} | {seconds:.1f} | {equal} | `{example}` |")
-    return [*lines, ""]
+    command = (
+        f"keras-lm tokenizer train {ds.name} --kind KIND --vocab-size {config.vocab_size} --out DIR"
+    )
+    return [*lines, "", f"Command: `{command}`\n"]
 
 
 def _twin_agreement(tokenizer, texts: list[str]) -> str:

@@ -5,8 +5,10 @@ What is measured depends on the run's task:
               into the same non-overlapping windows as training's validation
     classify  accuracy, precision/recall/F1, ROC-AUC, the confusion matrix (also drawn as
               `RUN/eval/<split>_confusion.png`) and the mean cross-entropy
-    seq2seq   corpus BLEU and chrF of the translations (with sacrebleu's signatures) and the
-              teacher-forced loss, perplexity and token accuracy
+    seq2seq   corpus BLEU and chrF of the translations (with sacrebleu's signatures), the
+              teacher-forced loss, perplexity and token accuracy, and the scores of two trivial
+              baselines on the same rows (`baselines`: copy the source; the most frequent
+              training target)
 The training split is refused: the model was fitted to it. Loss and accuracy are means
 over real tokens, whatever the batching. Keras' `model.evaluate` combines per-batch
 figures instead (the loss weighted by sequences per batch, the accuracy by 1/padded
@@ -31,6 +33,7 @@ from keras_lm.errors import InputError
 from keras_lm.evaluation.metrics import classification_metrics
 from keras_lm.evaluation.metrics import lm_metrics
 from keras_lm.evaluation.metrics import translation_scores
+from keras_lm.evaluation.metrics import trivial_baselines
 from keras_lm.evaluation.plots import plot_confusion
 from keras_lm.framing import Framing
 from keras_lm.inference.sampling import SamplingConfig
@@ -233,11 +236,18 @@ def _evaluate_seq2seq(
     sources, references = corpus.sources(), corpus.targets()
     hypotheses = list(translate(sources))
     scores = translation_scores(hypotheses, references)  # checks that the lengths pair up
+    baselines = trivial_baselines(sources, references, run.splits()["train"].targets())
     samples = [
         {"source": s, "reference": r, "hypothesis": h}
         for s, r, h in zip(sources[:SAMPLES], references, hypotheses, strict=False)
     ]
-    return {**scores, **teacher_forced, "dropped_over_length": dropped, "samples": samples}
+    return {
+        **scores,
+        **teacher_forced,
+        "baselines": baselines,
+        "dropped_over_length": dropped,
+        "samples": samples,
+    }
 
 
 def _plot(report: dict, path: Path) -> Path:

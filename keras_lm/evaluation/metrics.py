@@ -151,6 +151,32 @@ def translation_scores(hypotheses: Sequence[str], references: Sequence[str]) -> 
     }
 
 
+def trivial_baselines(
+    sources: Sequence[str], references: Sequence[str], train_targets: Sequence[str]
+) -> dict:
+    """BLEU and chrF of two answers that need no learning: copy the source, and always give
+    the most frequent target of the training split. A model is worth what it scores above them.
+
+    Example:
+    >>> b = trivial_baselines(["f(x)", "g(y)"], ["f takes x", "g takes y"], ["h takes nothing"] * 2)
+    >>> b["most_frequent_target"]["text"], b["copy_source"]["bleu"] < 100
+    ('h takes nothing', True)
+    """
+    if not train_targets:
+        raise ValueError("no training targets to take the most frequent one from")
+    counts: dict[str, int] = {}
+    for target in train_targets:
+        counts[target] = counts.get(target, 0) + 1
+    frequent = max(counts, key=counts.__getitem__)  # the first one seen among equals
+    keep = ("bleu", "chrf")
+    copy = translation_scores(sources, references)
+    constant = translation_scores([frequent] * len(references), references)
+    return {
+        "copy_source": {k: copy[k] for k in keep},
+        "most_frequent_target": {"text": frequent, **{k: constant[k] for k in keep}},
+    }
+
+
 def _check_classification(
     y_true: Sequence[int], probs: np.ndarray, labels: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:

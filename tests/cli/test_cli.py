@@ -46,7 +46,14 @@ def test_unknown_option_is_a_usage_error(capsys):
 def test_data_list(capsys):
     code, out, _ = run(["data", "list"], capsys)
     assert code == 0
-    for name in ("tinyshakespeare", "spa-eng", "sst2", "wikitext2", "stdlib-sigs"):
+    for name in (
+        "tinyshakespeare",
+        "spa-eng",
+        "sst2",
+        "wikitext2",
+        "stdlib-sigs",
+        "stdlib-sig2text",
+    ):
         assert name in out
 
 

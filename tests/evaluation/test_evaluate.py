@@ -167,6 +167,11 @@ def test_seq2seq_imperfect_translations_and_limit(run_copy):
     assert report["chrf"] == pytest.approx(expected["chrf"])
     assert report["examples"] == len(valid) and report["limit"] == 20
     assert report["dropped_over_length"] == 20 - len(valid)
+    # the trivial baselines are scored on the same rows: copying the source, the commonest target
+    copy = translation_scores(valid.sources(), valid.targets())
+    assert report["baselines"]["copy_source"] == {"bleu": copy["bleu"], "chrf": copy["chrf"]}
+    frequent = report["baselines"]["most_frequent_target"]
+    assert frequent["text"] in run.splits()["train"].targets()
 
 
 def _fits(run, corpus) -> list[bool]:

@@ -12,6 +12,7 @@ from keras_lm.evaluation.metrics import classification_metrics
 from keras_lm.evaluation.metrics import lm_metrics
 from keras_lm.evaluation.metrics import roc_auc
 from keras_lm.evaluation.metrics import translation_scores
+from keras_lm.evaluation.metrics import trivial_baselines
 from keras_lm.evaluation.plots import plot_confusion
 
 
@@ -205,3 +206,15 @@ def test_confusion_plot_of_the_wrong_shape_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="does not fit 3 labels"):
         plot_confusion([[1, 2], [3, 4]], ["a", "b", "c"], tmp_path / "c.png")
     assert not any(tmp_path.iterdir())
+
+
+def test_trivial_baselines_copy_the_source_and_repeat_the_commonest_target():
+    sources, refs = ["a b c", "d e f"], ["a b c x", "q r s"]
+    baselines = trivial_baselines(sources, refs, ["q r s", "y", "q r s", "y", "z"])
+    copy = translation_scores(sources, refs)
+    assert baselines["copy_source"] == {"bleu": copy["bleu"], "chrf": copy["chrf"]}
+    frequent = baselines["most_frequent_target"]
+    assert frequent["text"] == "q r s"  # seen twice, and before "y" (also twice)
+    assert frequent["chrf"] == translation_scores(["q r s"] * 2, refs)["chrf"]
+    with pytest.raises(ValueError, match="no training targets"):
+        trivial_baselines(sources, refs, [])
