@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Literal
@@ -88,6 +89,8 @@ def prompt_response_dataset(
     shuffle: bool = True,
     seed: int = 0,
     lines: Sequence[int] | None = None,
+    repeat: bool = False,
+    batch_tokens: int = 0,
 ) -> tf.data.Dataset:
     """Causal-LM rows `prompt + response + [end]`, the loss on the response and end only.
 
@@ -114,9 +117,9 @@ def prompt_response_dataset(
         )
     )
     ds = ds.map(_prompt_response_example, num_parallel_calls=AUTOTUNE)
-    if shuffle:
-        ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    return _finish(_batch(ds, batch_size, bucket_boundaries, False, (max_length,), _text_length))
+    ds = _order(ds, len(rows), shuffle, seed, repeat)
+    batching = Batching(batch_size, bucket_boundaries or (), batch_tokens, (max_length,))
+    return _finish(batching.apply(ds, _text_length))
 
 
 def seq2seq_dataset(
@@ -134,6 +137,8 @@ def seq2seq_dataset(
     seed: int = 0,
     pad_to_max: bool = False,
     lines: Sequence[int] | None = None,
+    repeat: bool = False,
+    batch_tokens: int = 0,
 ) -> tf.data.Dataset:
     """Teacher-forced pairs: decoder input `[start] + target`, labels `target + [end]`.
 
@@ -157,10 +162,10 @@ def seq2seq_dataset(
     labels = [[*t, end_id] for t in tgt]
     ds = tf.data.Dataset.from_tensor_slices((_ragged(src), _ragged(dec_in), _ragged(labels)))
     ds = ds.map(_seq2seq_example, num_parallel_calls=AUTOTUNE)
-    if shuffle:
-        ds = ds.shuffle(len(src), seed=seed, reshuffle_each_iteration=True)
+    ds = _order(ds, len(src), shuffle, seed, repeat)
     lengths = (max_source_length, max_target_length)
-    return _finish(_batch(ds, batch_size, bucket_boundaries, pad_to_max, lengths, _pair_length))
+    batching = Batching(batch_size, bucket_boundaries or (), batch_tokens, lengths, pad_to_max)
+    return _finish(batching.apply(ds, _pair_length))
 
 
 def classification_dataset(
@@ -176,6 +181,8 @@ def classification_dataset(
     pad_to_max: bool = False,
     lines: Sequence[int] | None = None,
     framing: Framing | None = None,
+    repeat: bool = False,
+    batch_tokens: int = 0,
 ) -> tf.data.Dataset:
     """`({"token_ids", "padding_mask"}, label)` batches for a classifier.
 
@@ -192,11 +199,11 @@ def classification_dataset(
     y = np.asarray([labels[i] for i in keep], dtype=np.int32)
     ds = tf.data.Dataset.from_tensor_slices((_ragged(tokens), y))
     ds = ds.map(_classification_example, num_parallel_calls=AUTOTUNE)
-    if shuffle:
-        ds = ds.shuffle(len(tokens), seed=seed, reshuffle_each_iteration=True)
-    return _finish(
-        _batch(ds, batch_size, bucket_boundaries, pad_to_max, (max_length,), _text_length)
+    ds = _order(ds, len(tokens), shuffle, seed, repeat)
+    batching = Batching(
+        batch_size, bucket_boundaries or (), batch_tokens, (max_length,), pad_to_max
     )
+    return _finish(batching.apply(ds, _text_length))
 
 
 def fit_lengths(
@@ -270,19 +277,68 @@ def _text_length(features, *_):
     return tf.shape(features[TOKEN_IDS])[0]
 
 
-def _batch(ds, batch_size, boundaries, pad_to_max, lengths, length_of):
-    """Pad to the longest in each batch (or to the maximum lengths), bucketing by `length_of`."""
-    shapes = tf.nest.map_structure(lambda spec: [None] * spec.shape.rank, ds.element_spec)
-    if pad_to_max:
-        shapes = _max_shapes(ds.element_spec, lengths)
-    if boundaries:
-        return ds.bucket_by_sequence_length(
-            length_of,
-            bucket_boundaries=list(boundaries),
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padded_shapes=shapes,
-        )
-    return ds.padded_batch(batch_size, padded_shapes=shapes)
+def _order(ds, rows: int, shuffle: bool, seed: int, repeat: bool) -> tf.data.Dataset:
+    """Shuffle (reshuffled each pass), then repeat forever when asked: batching the endless
+    stream leaves no partial batch at a pass's end (with 20 buckets, a pass of a 4,000-row
+    corpus ended in ~20 small batches: 15% of the steps, each a noisy full-size update)."""
+    if shuffle:
+        ds = ds.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+    return ds.repeat() if repeat else ds
+
+
+@dataclasses.dataclass(frozen=True)
+class Batching:
+    """How rows become batches: `batch_size` rows padded to the longest, or, with
+    `boundaries`, rows of similar length together (`bucket_by_sequence_length`); with
+    `batch_tokens` too, each bucket's batch holds as many rows as fit that many padded
+    tokens at the bucket's longest length (at least one, at most `batch_size * 8`).
+
+    >>> Batching(64, (8, 16, 24), batch_tokens=1024, lengths=(32,)).batch_sizes()
+    [146, 68, 44, 32]
+    >>> Batching(64, (8, 16), lengths=(32,)).batch_sizes()
+    [64, 64, 64]
+    """
+
+    batch_size: int
+    boundaries: Sequence[int] = ()
+    batch_tokens: int = 0
+    lengths: tuple[int, ...] = (0,)
+    pad_to_max: bool = False
+
+    def batch_sizes(self) -> list[int]:
+        """Rows per batch of each bucket (one more bucket than boundaries)."""
+        longest = [b - 1 for b in self.boundaries] + [max(self.lengths)]
+        if not self.batch_tokens:
+            return [self.batch_size] * len(longest)
+        cap = self.batch_size * 8
+        return [min(cap, max(1, self.batch_tokens // max(1, n))) for n in longest]
+
+    def apply(self, ds: tf.data.Dataset, length_of) -> tf.data.Dataset:
+        """Pad to the longest in each batch (or to `lengths`), bucketing by `length_of`."""
+        shapes = tf.nest.map_structure(lambda spec: [None] * spec.shape.rank, ds.element_spec)
+        if self.pad_to_max:
+            shapes = _max_shapes(ds.element_spec, self.lengths)
+        if self.boundaries:
+            return ds.bucket_by_sequence_length(
+                length_of,
+                bucket_boundaries=list(self.boundaries),
+                bucket_batch_sizes=self.batch_sizes(),
+                padded_shapes=shapes,
+            )
+        if self.batch_tokens:
+            raise ValueError("batch_tokens needs bucket boundaries (data.bucket_width > 0)")
+        return ds.padded_batch(self.batch_size, padded_shapes=shapes)
+
+    def mean_rows(self, lengths: Sequence[int]) -> float:
+        """Rows per batch on average over a pass, for rows of these `lengths` (a batch
+        of bucket i holds batch_sizes()[i] rows; the tokens/s figure counts them)."""
+        if not lengths:
+            return float(self.batch_size)
+        sizes = self.batch_sizes()
+        edges = np.asarray(self.boundaries, np.int64)
+        buckets = np.searchsorted(edges, np.asarray(lengths), side="right")
+        batches = sum(1.0 / sizes[b] for b in buckets)
+        return len(lengths) / batches
 
 
 def _max_shapes(spec, lengths):

@@ -43,6 +43,9 @@ class DataConfig(Config):
     bucket_width: int. Seq2seq and classifier training batches rows of similar length, in
         buckets this many tokens wide, so a batch pads to less (0: one random mix, padded
         to its longest row).
+    batch_tokens: int. With buckets, each training batch holds as many rows as fit this many
+        padded tokens at its bucket's longest length, so short rows come in bigger batches
+        and every step sees about the same number of tokens (0: `loop.batch_size` rows).
     max_train_rows: int | None. Train on the first N rows of the cleaned train split (a quick
         run in a notebook); valid and test are kept whole. The cap is logged. None: all rows.
     prompt_template: str. A language model trained on pairs (a parallel corpus) reads each
@@ -56,6 +59,7 @@ class DataConfig(Config):
         "max_target_length": at_least(1),
         "max_length": at_least(1),
         "bucket_width": at_least(0),  # 0: off
+        "batch_tokens": at_least(0),  # 0: off
         "max_train_rows": at_least(1),  # None: all rows
     }
 
@@ -69,11 +73,16 @@ class DataConfig(Config):
     max_length: int = 64
     overflow: Literal["error", "truncate", "drop"] = "drop"
     bucket_width: int = 0
+    batch_tokens: int = 0
     max_train_rows: int | None = None
     prompt_template: str = "{source}\n"
 
     def __post_init__(self):
         super().__post_init__()
+        if self.batch_tokens and not self.bucket_width:
+            raise ConfigError(
+                f"data.batch_tokens ({self.batch_tokens}) batches by bucket: set data.bucket_width too"
+            )
         try:
             parts = list(string.Formatter().parse(self.prompt_template))
         except ValueError:  # an unmatched brace

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lm.data.corpus import Corpus
+from keras_lm.data.pipelines import Batching
 from keras_lm.data.pipelines import bucket_boundaries
 from keras_lm.data.pipelines import classification_dataset
 from keras_lm.data.pipelines import lm_dataset
@@ -96,6 +97,7 @@ def lm_pairs_dataset(
     shuffle: bool = False,
     seed: int = 0,
     add_start: bool = False,
+    repeat: bool = False,
 ) -> tf.data.Dataset:
     """A parallel corpus as causal-LM rows: the source through `data.prompt_template`, then
     the target; the loss (sample weights) on the target and end token only. `add_start`: each
@@ -111,6 +113,8 @@ def lm_pairs_dataset(
         shuffle=shuffle,
         seed=seed,
         lines=[r.line for r in corpus],
+        repeat=repeat,
+        batch_tokens=data.batch_tokens if repeat else 0,
     )
 
 
@@ -131,7 +135,8 @@ def _lm_pairs(splits, tokenizer, config) -> TaskData:
         shuffle=True,
         seed=loop.seed,
         add_start=bool(head),
-    ).repeat()
+        repeat=True,
+    )
     valid = None
     if "valid" in splits:
         valid = lm_pairs_dataset(
@@ -145,7 +150,9 @@ def _lm_pairs(splits, tokenizer, config) -> TaskData:
         out = _greedy_lm(model, prompt_ids, SAMPLE_TOKENS, data.max_length)
         return prompt + tokenizer.decode(out[len(prompt_ids) :])
 
-    tokens_per_step = loop.batch_size * min(2 * float(np.mean(lengths)) + 1, data.max_length)
+    row = min(2 * float(np.mean(lengths)) + 1, data.max_length)
+    rows = _batching(data, loop.batch_size, data.max_length).mean_rows([int(row)] * len(lengths))
+    tokens_per_step = rows * row
     return TaskData(train, valid, tokens_per_step, {"vocab_size": tokenizer.vocab_size}, sample)
 
 
@@ -168,11 +175,23 @@ def _seq2seq(splits, tokenizer, config) -> TaskData:
             shuffle=shuffle,
             seed=loop.seed,
             lines=[r.line for r in corpus],
+            repeat=shuffle,  # train: the endless stream is batched, no partial batches
+            batch_tokens=data.batch_tokens if shuffle else 0,
         )
 
-    train = dataset(splits["train"], True).repeat()
+    train = dataset(splits["train"], True)
     valid = dataset(splits["valid"], False) if "valid" in splits else None
-    lengths = [len(x) for x in tokenizer.encode_batch(splits["train"].texts()[:2000])]
+    sample_rows = splits["train"].records[:2000]
+    pairs = [
+        (len(s), len(t) + 1)
+        for s, t in zip(
+            tokenizer.encode_batch([r.source for r in sample_rows]),
+            tokenizer.encode_batch([r.target for r in sample_rows]),
+            strict=True,
+        )
+    ]
+    longest = max(data.max_source_length, data.max_target_length)
+    rows = _batching(data, loop.batch_size, longest).mean_rows([max(p) for p in pairs])
     source = (splits.get("valid") or splits["train"]).sources()[0]
 
     def sample(model):
@@ -186,7 +205,8 @@ def _seq2seq(splits, tokenizer, config) -> TaskData:
         "max_source_length": data.max_source_length,
         "max_target_length": data.max_target_length,
     }
-    return TaskData(train, valid, loop.batch_size * 2 * float(np.mean(lengths)), fixed, sample)
+    tokens_per_step = rows * float(np.mean([sum(p) for p in pairs]))
+    return TaskData(train, valid, tokens_per_step, fixed, sample)
 
 
 def _classify(splits, tokenizer, config) -> TaskData:
@@ -214,17 +234,29 @@ def _classify(splits, tokenizer, config) -> TaskData:
             seed=loop.seed,
             lines=[r.line for r in corpus],
             framing=framing,
+            repeat=shuffle,  # train: the endless stream is batched, no partial batches
+            batch_tokens=data.batch_tokens if shuffle else 0,
         )
 
     framing = Framing.of(config.model, tokenizer.specials, data.max_length)
-    train = dataset(splits["train"], True).repeat()
+    train = dataset(splits["train"], True)
     valid = dataset(splits["valid"], False) if "valid" in splits else None
     fixed = {
         "vocab_size": tokenizer.vocab_size,
         "num_classes": len(labels),
         "max_length": data.max_length,
     }
-    return TaskData(train, valid, loop.batch_size * data.max_length / 2, fixed, labels=labels)
+    lengths = [framing.length(x) for x in tokenizer.encode_batch(splits["train"].texts()[:2000])]
+    rows = _batching(data, loop.batch_size, data.max_length).mean_rows(lengths)
+    tokens_per_step = rows * float(np.mean(lengths))
+    return TaskData(train, valid, tokens_per_step, fixed, labels=labels)
+
+
+def _batching(data, batch_size: int, longest: int) -> Batching:
+    """The train batches' shape rules (for the rows-per-step figure tokens/s counts)."""
+    return Batching(
+        batch_size, bucket_boundaries(data.bucket_width, longest), data.batch_tokens, (longest,)
+    )
 
 
 def _greedy_lm(model, ids: list[int], steps: int, window: int) -> list[int]:

@@ -7,6 +7,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+from keras_lm.data.pipelines import Batching  # noqa: E402
 from keras_lm.data.pipelines import bucket_boundaries  # noqa: E402
 from keras_lm.data.pipelines import classification_dataset  # noqa: E402
 from keras_lm.data.pipelines import lm_dataset  # noqa: E402
@@ -216,3 +217,64 @@ def test_classification_framing_counts_its_specials_and_keeps_the_end():
     )
     x, _ = next(iter(ds))
     assert x["token_ids"].numpy().tolist() == [[8, 5, 6, 9], [8, 5, 6, 9]]
+
+
+def _random_pairs(n, seed=0):
+    rng = np.random.default_rng(seed)
+    src = [list(rng.integers(5, 50, rng.integers(1, 30))) for _ in range(n)]
+    tgt = [list(rng.integers(5, 50, rng.integers(1, 30))) for _ in range(n)]
+    return src, tgt
+
+
+def test_repeated_bucketing_leaves_no_partial_batch():
+    src, tgt = _random_pairs(100)
+    kwargs = dict(start_id=1, end_id=2, max_source_length=32, max_target_length=32, seed=3)
+    kwargs["bucket_boundaries"] = bucket_boundaries(4, 32)
+    one_pass = batches(seq2seq_dataset(src, tgt, 8, **kwargs))
+    assert any(len(b[1]) < 8 for b in one_pass)  # each bucket's remainder flushed at the end
+    endless = batches(seq2seq_dataset(src, tgt, 8, repeat=True, **kwargs).take(60))
+    assert [len(b[1]) for b in endless] == [8] * 60  # 4.8 passes, every batch full
+
+
+def test_batch_tokens_sizes_each_bucket_by_its_length():
+    src, tgt = _random_pairs(300, seed=1)
+    batching = Batching(8, tuple(bucket_boundaries(4, 32)), batch_tokens=96, lengths=(32,))
+    sizes = batching.batch_sizes()
+    assert sizes[0] == 32 and sizes[-1] == 3  # 96 // 3 tokens, 96 // 32 tokens
+    ds = seq2seq_dataset(
+        src,
+        tgt,
+        8,
+        start_id=1,
+        end_id=2,
+        max_source_length=32,
+        max_target_length=32,
+        bucket_boundaries=batching.boundaries,
+        batch_tokens=96,
+        repeat=True,
+    )
+    for features, labels, _ in batches(ds.take(40)):
+        padded = max(features["encoder_token_ids"].shape[1], features["decoder_token_ids"].shape[1])
+        assert len(labels) * padded <= 96
+        assert len(labels) == sizes[np.searchsorted(batching.boundaries, padded, side="right")]
+
+
+def test_mean_rows_counts_batches_per_bucket():
+    batching = Batching(8, (4,), batch_tokens=24, lengths=(12,))
+    assert batching.batch_sizes() == [8, 2]  # 24 // 3, 24 // 12
+    # 8 short rows make 1 batch, 4 long rows 2 batches: 12 rows in 3 batches
+    assert batching.mean_rows([2] * 8 + [10] * 4) == pytest.approx(4.0)
+    assert Batching(8).mean_rows([3, 5]) == 8.0
+
+
+def test_batch_tokens_without_buckets_is_refused():
+    from keras_lm.errors import ConfigError
+    from keras_lm.training.config import DataConfig
+
+    with pytest.raises(ConfigError, match="bucket_width"):
+        DataConfig(batch_tokens=512)
+    with pytest.raises(ValueError, match="bucket"):
+        seq2seq_dataset(
+            [[5]], [[6]], 2, start_id=1, end_id=2, max_source_length=4, max_target_length=4,
+            batch_tokens=8,
+        )
