@@ -161,6 +161,39 @@ def figures(rows: dict, users: int, seconds: float) -> dict:
     }
 
 
+def graph_ceiling(config: ServeLoadConfig, batches: tuple[int, ...], steps: int = 24) -> dict:
+    """Decode tokens/s of the bundle's graphs alone (no server, no HTTP) at each batch size.
+
+    The same stepper calls as the server's batcher (prefill or start, join, then `steps`
+    decode steps of every row), timed in this process at `config.threads` threads: what
+    batching could give at most, to set the measured ratios against.
+    """
+    import numpy as np
+
+    from keras_lm.inference.decoding import left_pad
+    from keras_lm.inference.decoding import right_pad
+    from keras_lm.runtime.bundle import load_bundle
+
+    model = load_bundle(config.bundle, "onnx", "float32", num_threads=config.threads)
+    stepper, rates = model.stepper, {}
+    for batch in batches:
+        prompts = [[5] * 6] * batch
+        if model.task == "seq2seq":
+            start = model.tokenizer.specials.start_id
+            _, state = stepper.start(*right_pad(prompts), start)
+            steps = min(steps, stepper.max_target_length - 4)
+        else:
+            _, state = stepper.prefill(*left_pad(prompts))
+        state = stepper.join(None, state)
+        tokens = np.full(batch, 5, np.int32)
+        _, state = stepper.step(tokens, state)  # warm
+        began = time.perf_counter()
+        for _ in range(steps):
+            _, state = stepper.step(tokens, state)
+        rates[batch] = round(batch * steps / (time.perf_counter() - began), 1)
+    return rates
+
+
 def rss_mib(pid: int) -> float:
     """A process's resident set size now, in MiB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -198,7 +231,9 @@ def run_serve_load(config: ServeLoadConfig, command: str = "") -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {"command": command, "bundle": config.bundle, "stream": config.stream}
+    report["threads"] = config.threads
     report |= {"modes": {m: [] for m in config.modes}, "soak": None}
+    report["graph_tokens_per_s"] = graph_ceiling(config, tuple(sorted({1, *config.users})))
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         servers = {}
         for max_batch in config.modes:
@@ -240,6 +275,16 @@ def markdown(report: dict) -> str:
         pairs = zip(report["modes"][modes[0]], report["modes"][modes[1]], strict=True)
         ratios = ", ".join(f"{a['users']} users {ratio(a, b)}x" for a, b in pairs)
         lines.append(f"\ntokens/s, --max-batch {modes[0]} over --max-batch {modes[1]}: {ratios}")
+    ceiling = report.get("graph_tokens_per_s")
+    if ceiling:
+        alone = ceiling.get(1) or ceiling.get("1")
+        parts = ", ".join(
+            f"batch {b} {v:,.0f} ({v / alone:.2f}x)" for b, v in ceiling.items() if alone
+        )
+        lines.append(
+            f"\nThe decode graph alone (ONNX Runtime, no server, {report.get('threads', 1)} thread(s)), "
+            f"tokens/s and the ratio to batch 1: {parts}"
+        )
     if report["soak"]:
         s = report["soak"]
         lines.append(

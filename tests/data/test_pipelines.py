@@ -275,6 +275,12 @@ def test_batch_tokens_without_buckets_is_refused():
         DataConfig(batch_tokens=512)
     with pytest.raises(ValueError, match="bucket"):
         seq2seq_dataset(
-            [[5]], [[6]], 2, start_id=1, end_id=2, max_source_length=4, max_target_length=4,
+            [[5]],
+            [[6]],
+            2,
+            start_id=1,
+            end_id=2,
+            max_source_length=4,
+            max_target_length=4,
             batch_tokens=8,
         )
