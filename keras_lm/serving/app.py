@@ -55,6 +55,33 @@ from keras_lm.serving.schemas import TranslateRequest
 from keras_lm.serving.text import TextStream
 
 
+class Mailbox:
+    """Events from the decode thread to the event loop: one wake-up of the loop per batch.
+
+    A decode step emits one event per row; waking the loop once per event
+    (`call_soon_threadsafe` each) costs a self-pipe write and a loop turn per token, so
+    events posted before the loop runs are delivered together.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop, self.pending, self.lock = loop, [], threading.Lock()
+
+    def post(self, queue: asyncio.Queue, event) -> None:
+        """Called on the decode thread: `event` goes to `queue` on the loop."""
+        with self.lock:
+            self.pending.append((queue, event))
+            first = len(self.pending) == 1
+        if first:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the server is shutting down
+                self.loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self.lock:
+            pending, self.pending = self.pending, []
+        for queue, event in pending:
+            queue.put_nowait(event)
+
+
 class Server:
     """What the routes share: the model, its batcher, the limits and the metrics of one app."""
 
@@ -65,7 +92,7 @@ class Server:
         )
         self.metrics = Metrics()
         self.admission = Admission(config.max_in_flight)
-        self.batcher = None
+        self.batcher, self.mailbox = None, None
         if model.task in ("lm", "seq2seq"):
             self.batcher = Batcher(model, config.max_batch, self.metrics)
         self.classify_lock = threading.Lock()  # a LiteRT interpreter runs one call at a time
@@ -114,13 +141,11 @@ class Server:
             )
         sampling = body.sampling(body.max_tokens)
         events: asyncio.Queue = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-
-        def emit(event) -> None:  # called on the decode thread
-            with contextlib.suppress(RuntimeError):  # the loop closed: the server is shutting down
-                loop.call_soon_threadsafe(events.put_nowait, event)
-
-        job = Job(ids, sampling, TextStream(self.model.tokenizer, body.stops()), emit)
+        if self.mailbox is None:  # the app's one event loop, known once a request runs on it
+            self.mailbox = Mailbox(asyncio.get_running_loop())
+        mailbox = self.mailbox
+        stream = TextStream(self.model.tokenizer, body.stops())
+        job = Job(ids, sampling, stream, lambda event: mailbox.post(events, event))
         self.admission.enter()
         self.metrics.in_flight.inc()
         self.metrics.prompt_tokens.inc(len(ids))

@@ -70,3 +70,33 @@ def test_stop_strings_are_held_back_then_cut():
     assert pieces == ["a", "b", "", ""] and stream.stopped and stream.text == "ab"
     stream = TextStream(TOK, stops=("cx",))
     assert [stream.push(i) for i in TOK.encode("acd")] == ["a", "", "cd"]
+
+
+def test_mailbox_delivers_a_step_of_events_in_order_with_one_wake_up():
+    import asyncio
+    import threading
+
+    pytest.importorskip("fastapi")
+    from keras_lm.serving.app import Mailbox
+
+    loop = asyncio.new_event_loop()
+    wakes = []
+    schedule = loop.call_soon_threadsafe
+    loop.call_soon_threadsafe = lambda *a: (wakes.append(a), schedule(*a))[1]
+    mailbox, queues = Mailbox(loop), [asyncio.Queue() for _ in range(4)]
+
+    def decode_step(step: int) -> None:  # the decode thread: one event per row
+        for row, queue in enumerate(queues):
+            mailbox.post(queue, (step, row))
+
+    for step in range(3):
+        thread = threading.Thread(target=decode_step, args=(step,))
+        thread.start()
+        thread.join()
+        loop.run_until_complete(asyncio.sleep(0))  # the loop turns once between steps
+    try:
+        got = [[q.get_nowait() for _ in range(q.qsize())] for q in queues]
+    finally:
+        loop.close()
+    assert got == [[(s, row) for s in range(3)] for row in range(4)]
+    assert len(wakes) == 3  # one per step, not one per event (12)

@@ -72,16 +72,22 @@ def test_stream_sends_one_event_per_token_then_done(url):
 
 def test_greedy_tokens_are_the_same_alone_or_batched(url):
     alone = [complete(url, p)["choices"][0]["text"] for p in PROMPTS]
-    steps, rows = (
-        metric(url, "keras_lm_decode_steps_total"),
-        metric(url, "keras_lm_decode_rows_total"),
-    )
-    with ThreadPoolExecutor(len(PROMPTS)) as pool:
-        batched = list(pool.map(lambda p: complete(url, p)["choices"][0]["text"], PROMPTS))
-    assert batched == alone
-    steps = metric(url, "keras_lm_decode_steps_total") - steps
-    rows = metric(url, "keras_lm_decode_rows_total") - rows
-    assert rows / steps > 1.5, "the concurrent requests were not decoded as one batch"
+    shares = []
+    for _ in range(
+        3
+    ):  # a loaded machine can start the client threads a tiny model's 12 steps apart
+        steps, rows = (
+            metric(url, "keras_lm_decode_steps_total"),
+            metric(url, "keras_lm_decode_rows_total"),
+        )
+        with ThreadPoolExecutor(len(PROMPTS)) as pool:
+            batched = list(pool.map(lambda p: complete(url, p)["choices"][0]["text"], PROMPTS))
+        assert batched == alone
+        steps = metric(url, "keras_lm_decode_steps_total") - steps
+        shares.append((metric(url, "keras_lm_decode_rows_total") - rows) / steps)
+        if shares[-1] > 1.5:
+            break
+    assert max(shares) > 1.5, f"the concurrent requests were not decoded as one batch: {shares}"
 
 
 def test_seed_and_stop(url):
