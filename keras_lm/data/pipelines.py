@@ -280,7 +280,7 @@ def _text_length(features, *_):
 def _order(ds, rows: int, shuffle: bool, seed: int, repeat: bool) -> tf.data.Dataset:
     """Shuffle (reshuffled each pass), then repeat forever when asked: batching the endless
     stream leaves no partial batch at a pass's end (with 20 buckets, a pass of a 4,000-row
-    corpus ended in ~20 small batches: 15% of the steps, each a noisy full-size update)."""
+    corpus ended in ~20 small batches: 13% of the steps, each a noisy full-size update)."""
     if shuffle:
         ds = ds.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
     return ds.repeat() if repeat else ds
