@@ -51,7 +51,7 @@ class Run:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     def checkpoint(self, which: str = "best") -> Path:
-        """Path of the `best` (lowest validation loss) or `final` model; `best` falls back to `final`."""
+        """Path of the `best` (lowest validation loss), `final` or `averaged` model; `best` falls back to `final`."""
         if which not in CHECKPOINTS:
             raise InputError(
                 self.path, f"unknown checkpoint {which!r}; expected one of {list(CHECKPOINTS)}"
@@ -61,6 +61,12 @@ class Run:
             path = self.path / CHECKPOINTS[name]
             if path.is_file():
                 return path
+        if which == "averaged":
+            raise InputError(
+                self.path,
+                f"no {CHECKPOINTS[which]}: the run was trained without loop.average_last_steps "
+                "or has not finished",
+            )
         raise InputError(
             self.path,
             f"no checkpoint ({' or '.join(CHECKPOINTS[n] for n in order)}); the run has not finished "

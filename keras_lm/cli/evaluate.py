@@ -9,6 +9,7 @@ from keras_lm.cli.argtypes import positive_int
 from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.errors import FieldError
+from keras_lm.training.config import CHECKPOINTS
 
 # Report keys shown in the table, in this order, when the run's task has them.
 SHOWN = (
@@ -40,9 +41,9 @@ def register(commands) -> None:
     )
     evaluate.add_argument(
         "--checkpoint",
-        choices=["best", "final"],
+        choices=list(CHECKPOINTS),
         default="best",
-        help="best (lowest validation loss) or final model (default best)",
+        help="best (lowest validation loss), final, or averaged (loop.average_last_steps) model (default best)",
     )
     evaluate.add_argument(
         "--limit", type=positive_int, metavar="N", help="score only the first N examples"

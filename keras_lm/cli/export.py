@@ -13,6 +13,7 @@ from keras_lm.cli.console import err_console
 from keras_lm.cli.console import out_console
 from keras_lm.errors import InputError
 from keras_lm.io import remove_stale_temporaries
+from keras_lm.training.config import CHECKPOINTS
 
 
 def register(commands) -> None:
@@ -33,7 +34,7 @@ def register(commands) -> None:
     )
     export.add_argument("--out", default="export", help="folder bundles go into")
     export.add_argument("--name", default=None, help="bundle name (default: the run's name)")
-    export.add_argument("--checkpoint", choices=["best", "final"], default="best")
+    export.add_argument("--checkpoint", choices=list(CHECKPOINTS), default="best")
     export.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
     export.add_argument(

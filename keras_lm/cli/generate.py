@@ -15,6 +15,7 @@ from keras_lm.cli.argtypes import option_error
 from keras_lm.cli.console import out_console
 from keras_lm.errors import FieldError
 from keras_lm.errors import InputError
+from keras_lm.training.config import CHECKPOINTS
 
 
 def register(commands) -> None:
@@ -46,7 +47,7 @@ def _common(parser, noun: str, help_text: str) -> None:
         action="store_true",
         help="let the decoder choose pad/unk/start/mask (by default it never does)",
     )
-    parser.add_argument("--checkpoint", choices=["best", "final"], default="best")
+    parser.add_argument("--checkpoint", choices=list(CHECKPOINTS), default="best")
     parser.add_argument(
         "--no-cache", action="store_true", help="recompute the whole sequence per token (LMs)"
     )

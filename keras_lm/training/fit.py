@@ -32,6 +32,7 @@ from keras_lm.errors import KerasLMError
 from keras_lm.io import atomic_dir
 from keras_lm.io import write_text_atomic
 from keras_lm.models.registry import get_family
+from keras_lm.training.config import CHECKPOINTS
 from keras_lm.training.config import TrainConfig
 from keras_lm.training.distribute import DistributeConfig
 from keras_lm.training.distribute import make_distribution
@@ -140,6 +141,8 @@ def _fit(
     import keras
 
     from keras_lm.training import callbacks as cb
+    from keras_lm.training.averaging import WeightAverage
+    from keras_lm.training.averaging import snapshot_steps
 
     source = dist.backup_source(run_dir / "backup", cb.read_backup)
     backup = cb.read_backup(source)
@@ -168,6 +171,14 @@ def _fit(
     if config.loop.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(patience=config.loop.early_stopping_patience)
+        )
+    if config.loop.average_last_steps:
+        loop = config.loop
+        callbacks.append(
+            WeightAverage(
+                run_dir / CHECKPOINTS["averaged"],
+                snapshot_steps(loop.max_steps, loop.average_last_steps, loop.average_every),
+            )
         )
     if config.loop.tensorboard and dist.is_chief:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs" / "tensorboard")))
