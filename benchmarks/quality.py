@@ -51,6 +51,19 @@ class QualityRow:
     target: float | None = None
     higher_is_better: bool = False
     evaluate_options: tuple[str, ...] = ()
+    average_share: float = 0.0  # average the weights over this share of the steps at the end
+
+
+def averaging(steps: int, share: float, every: int = 100) -> list[str]:
+    """The `loop.average_*` overrides averaging the last `share` of `steps` (none for share 0).
+
+    >>> averaging(4300, 0.2)
+    ['loop.average_last_steps=800', 'loop.average_every=100']
+    """
+    if share <= 0:
+        return []
+    last = max(every, int(steps * share) // every * every)
+    return [f"loop.average_last_steps={min(last, steps)}", f"loop.average_every={every}"]
 
 
 ROWS = (
@@ -128,6 +141,7 @@ def run_row(row: QualityRow, work: Path, log: Path) -> dict:
         seconds_per_step, row.budget_minutes, loop.steps_per_epoch, loop.steps_per_execution
     )
     extra = [f"loop.max_steps={steps}", f"loop.steps_per_epoch={epoch}"]
+    extra += averaging(steps, row.average_share)
     run_dir = work / row.config
     train = _train_command(row, run_dir, extra)
     start = time.perf_counter()
