@@ -64,7 +64,7 @@ class Run:
         if which == "averaged":
             raise InputError(
                 self.path,
-                f"no {CHECKPOINTS[which]}: the run was trained without loop.average_last_steps "
+                f"no {CHECKPOINTS[which]}: the run was trained without loop.average_share "
                 "or has not finished",
             )
         raise InputError(

@@ -43,7 +43,7 @@ def register(commands) -> None:
         "--checkpoint",
         choices=list(CHECKPOINTS),
         default="best",
-        help="best (lowest validation loss), final, or averaged (loop.average_last_steps) model (default best)",
+        help="best (lowest validation loss), final, or averaged (loop.average_share) model (default best)",
     )
     evaluate.add_argument(
         "--limit", type=positive_int, metavar="N", help="score only the first N examples"

@@ -143,9 +143,10 @@ class LoopConfig(Config):
     jit_compile: bool. XLA-compile the train step (always on under the JAX backend).
     steps_per_execution: int. Train steps per call into the compiled graph (fewer Python round trips).
     sample_prompt: str | None. Text generated greedily at each epoch end (generative families).
-    average_last_steps: int. Also save the mean of the weights over the run's last this many
-        steps, one snapshot every `average_every` steps, as `checkpoints/averaged.keras`
-        (`--checkpoint averaged`); 0: no average.
+    average_share: float. Also save the mean of the weights over this share of the run's
+        last steps, one snapshot every `average_every` steps, as `checkpoints/averaged.keras`
+        (`--checkpoint averaged`); 0: no average. A share, not a step count, so that it
+        holds when `max_steps` is overridden.
     average_every: int. Steps between two snapshots of the average.
     seed: int. Seed of weights, shuffling and dropout.
     """
@@ -159,7 +160,7 @@ class LoopConfig(Config):
         "eval_steps": at_least(1),  # None: the whole split
         "early_stopping_patience": at_least(0),  # 0 or None: no early stopping
         "steps_per_execution": at_least(1),
-        "average_last_steps": at_least(0),
+        "average_share": FRACTION,
         "average_every": at_least(1),
         "seed": at_least(0),
     }
@@ -176,7 +177,7 @@ class LoopConfig(Config):
     steps_per_execution: int = 1
     sample_prompt: str | None = None
     tensorboard: bool = False
-    average_last_steps: int = 0
+    average_share: float = 0.0
     average_every: int = 100
     seed: int = 0
 
@@ -200,12 +201,6 @@ class LoopConfig(Config):
                 f"the steps of an epoch ({epoch})"
             )
 
-        if self.average_last_steps > self.max_steps:
-            raise ConfigError(
-                f"loop.average_last_steps ({self.average_last_steps}) must be at most "
-                f"loop.max_steps ({self.max_steps})"
-            )
-
     def schedule(self) -> tuple[int, int]:
         """(epochs, steps per epoch): the run is exactly `max_steps` steps."""
         epoch = min(self.steps_per_epoch, self.max_steps)
@@ -216,7 +211,7 @@ class LoopConfig(Config):
 CHECKPOINTS = {
     "best": "checkpoints/best.keras",
     "final": "model.keras",
-    "averaged": "checkpoints/averaged.keras",  # loop.average_last_steps > 0
+    "averaged": "checkpoints/averaged.keras",  # loop.average_share > 0
 }
 
 

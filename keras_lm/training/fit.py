@@ -172,12 +172,14 @@ def _fit(
         callbacks.append(
             keras.callbacks.EarlyStopping(patience=config.loop.early_stopping_patience)
         )
-    if config.loop.average_last_steps:
+    if config.loop.average_share:
         loop = config.loop
         callbacks.append(
             WeightAverage(
                 run_dir / CHECKPOINTS["averaged"],
-                snapshot_steps(loop.max_steps, loop.average_last_steps, loop.average_every),
+                snapshot_steps(
+                    loop.max_steps, round(loop.average_share * loop.max_steps), loop.average_every
+                ),
             )
         )
     if config.loop.tensorboard and dist.is_chief:

@@ -1,4 +1,4 @@
-"""Weight averaging over a run's last steps (`loop.average_last_steps`, `--checkpoint averaged`)."""
+"""Weight averaging over a run's last steps (`loop.average_share`, `--checkpoint averaged`)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_the_averaged_checkpoint_is_the_mean_of_the_snapshots_and_the_final_mode
     tmp_path,
 ):
     overrides = ["loop.max_steps=20", "loop.steps_per_epoch=10"]
-    averaging = ["loop.average_last_steps=10", "loop.average_every=5"]
+    averaging = ["loop.average_share=0.5", "loop.average_every=5"]
     at_15 = _WeightsAt(15)
     result = train(
         load_config("tiny-lstm-lm", overrides + averaging),
@@ -48,10 +48,10 @@ def test_the_averaged_checkpoint_is_the_mean_of_the_snapshots_and_the_final_mode
 
 
 def test_a_run_without_averaging_has_no_averaged_checkpoint_and_says_why(tiny_run):
-    with pytest.raises(InputError, match="without loop.average_last_steps"):
+    with pytest.raises(InputError, match="without loop.average_share"):
         open_run(tiny_run("tiny-lstm-lm")).checkpoint("averaged")
 
 
-def test_an_average_longer_than_the_run_is_refused_by_name():
-    with pytest.raises(ConfigError, match=r"loop.average_last_steps \(30\) must be at most"):
-        load_config("tiny-lstm-lm", ["loop.max_steps=20", "loop.average_last_steps=30"])
+def test_an_average_share_outside_0_to_1_is_refused_by_name():
+    with pytest.raises(ConfigError, match=r"^loop.average_share: expected"):
+        load_config("tiny-lstm-lm", ["loop.average_share=1.5"])
