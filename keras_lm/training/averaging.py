@@ -45,20 +45,24 @@ class WeightAverage(keras.callbacks.Callback):
         self.path = Path(path)
         self.steps = sorted(steps)
         self.taken: list[int] = []
+        self._next = 0  # index into `steps` of the next snapshot due
         self._sum: list[np.ndarray] | None = None
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
-        due = [s for s in self.steps if s <= step and s not in self.taken]
-        if not due or (self.taken and step == self.taken[-1]):
+        if self._next == len(self.steps):
             return
+        step = int(self.model.optimizer.iterations.numpy())
+        if step < self.steps[self._next]:
+            return
+        while self._next < len(self.steps) and self.steps[self._next] <= step:
+            self._next += 1  # with several steps a call (or after a resume), one snapshot
         weights = self.model.get_weights()
         if self._sum is None:
             self._sum = [w.astype(np.float64) for w in weights]
         else:
             for total, w in zip(self._sum, weights, strict=True):
                 total += w
-        self.taken.append(due[-1])  # with several steps a call, one snapshot per call
+        self.taken.append(self.steps[self._next - 1])
 
     def on_train_end(self, logs=None):
         if not self.taken:
