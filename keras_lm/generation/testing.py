@@ -64,10 +64,10 @@ class TableSeq2SeqStepper:
         self.max_target_length = max_target_length
 
     def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
-        state = [
-            (row[m.astype(bool)].tolist(), [start_id]) for row, m in zip(ids, mask, strict=True)
-        ]
-        return self._logits(state), state
+        return self.step(np.full((len(ids),), start_id), self.encode(ids, mask))
+
+    def encode(self, ids: np.ndarray, mask: np.ndarray):
+        return [(row[m.astype(bool)].tolist(), []) for row, m in zip(ids, mask, strict=True)]
 
     def step(self, tokens: np.ndarray, state):
         state = [(src, tgt + [int(t)]) for (src, tgt), t in zip(state, tokens, strict=True)]

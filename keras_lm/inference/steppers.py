@@ -272,19 +272,22 @@ class CachedSeq2SeqStepper(Rows):
         return cls(graphs, facts["max_target_length"], facts["cache_shape"])
 
     def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
+        return self.step(np.full((len(ids),), start_id, np.int32), self.encode(ids, mask))
+
+    def encode(self, ids: np.ndarray, mask: np.ndarray) -> dict:
+        """The state before the first step (whose token is the start id): `start` without its step."""
         cross = self.graphs.run(
             "encode",
             encoder_token_ids=ids.astype(np.int32),
             encoder_padding_mask=mask.astype(np.int32),
         )
         batch = len(ids)
-        state = {
+        return {
             "cache": np.zeros((batch, *self.cache_shape), np.float32),
             "cross": cross["cross_cache"],
             "source_mask": mask.astype(np.int32),
             "next": np.zeros((batch,), np.int32),
         }
-        return self.step(np.full((batch,), start_id, np.int32), state)
 
     def step(self, tokens: np.ndarray, state: dict):
         out = self.graphs.run(
@@ -319,14 +322,17 @@ class RecurrentSeq2SeqStepper(Rows):
         return cls(graphs, facts["max_target_length"])
 
     def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
+        return self.step(np.full((len(ids),), start_id, np.int32), self.encode(ids, mask))
+
+    def encode(self, ids: np.ndarray, mask: np.ndarray) -> dict:
+        """The state before the first step (whose token is the start id): `start` without its step."""
         out = self._encode(ids.astype(np.int32), mask.astype(np.int32))
-        state = {
+        return {
             "h": out["h"],
             "c": out["c"],
             "encoded": out["encoded"],
             "source_mask": mask.astype(np.int32),
         }
-        return self.step(np.full((len(ids),), start_id, np.int32), state)
 
     def _encode(self, ids: np.ndarray, mask: np.ndarray) -> dict:
         step = self.encoder_batch or len(ids)

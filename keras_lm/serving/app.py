@@ -219,7 +219,7 @@ def build_app(config: ServeConfig, model) -> FastAPI:
 
 
 def _key_check(server: Server):
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # async: FastAPI runs a plain def on a worker thread
         if server.key is not None and not key_matches(
             request.headers.get("authorization"), server.key
         ):

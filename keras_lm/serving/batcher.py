@@ -1,8 +1,9 @@
 """In-flight batching: every request being decoded is one row of the decode graph's batch.
 
 One decode thread owns the model. Between two decode steps it takes the requests that
-arrived (up to `max_batch` rows in all), prefills them together, chooses their first
-tokens and *joins* their rows to the running batch (`stepper.join`); then one `step`
+arrived (up to `max_batch` rows in all), prefills them together (an LM: and chooses their
+first tokens; a seq2seq model only encodes them, their start token goes into the next step)
+and *joins* their rows to the running batch (`stepper.join`); then one `step`
 decodes a token for every row at once, whatever its position, and the rows that ended
 (end token, stop string, `max_tokens`, the context's end, or a client that went away)
 *leave* (`stepper.keep`). So throughput grows with the number of requests in flight, and
@@ -154,13 +155,17 @@ class Batcher:
             job.limit = min(job.sampling.max_new_tokens, self._room(job))
             job.rng = np.random.default_rng(job.sampling.seed)
         if self.task == "seq2seq":
-            logits, state = self.stepper.start(*right_pad([j.ids for j in new]), self.start_id)
+            # Encoded only: their first token comes from the batch's next step, not a step of their own.
+            state = self.stepper.encode(*right_pad([j.ids for j in new]))
+            first = np.full(len(new), self.start_id, np.int32)
         else:
             logits, state = self.stepper.prefill(*left_pad([j.ids for j in new]))
+            first = np.zeros(len(new), np.int32)
         self.state = self.stepper.join(self.state, state)
         self.jobs += new
-        self.last = np.concatenate([self.last, np.zeros(len(new), np.int32)])
-        self._take(logits, first=len(self.jobs) - len(new))
+        self.last = np.concatenate([self.last, first])
+        if self.task != "seq2seq":
+            self._take(logits, first=len(self.jobs) - len(new))
 
     def _room(self, job: Job) -> int:
         """The most tokens a row can take: to the end of the context (LMs) or the target's length."""

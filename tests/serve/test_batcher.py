@@ -8,6 +8,7 @@ import pytest
 from keras_lm.inference.rows import fill_from_tail
 from keras_lm.inference.rows import move_rows
 from keras_lm.inference.sampling import SamplingConfig
+from keras_lm.inference.steppers import CachedSeq2SeqStepper
 from keras_lm.inference.steppers import RecurrentLMStepper
 from keras_lm.inference.text_model import TextModel
 from keras_lm.serving.batcher import Batcher
@@ -62,6 +63,45 @@ def test_requests_join_and_leave_between_steps():
     assert [e.finish for e in (short[-1], long[-1], late[-1])] == ["length"] * 3
     assert batcher.jobs == [] and batcher.state is None
     assert graphs.batches == [2, 2, 2, 3, 2, 1]  # prefill, step; prefill, 3 rows; then they leave
+
+
+class SourceGraphs:
+    """A seq2seq pair of graphs: the token at target position t is the source's first id + t + 1."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, int]] = []
+
+    def run(self, name, **inputs):
+        if name == "encode":
+            ids = inputs["encoder_token_ids"]
+            self.calls.append(("encode", len(ids)))
+            cross = np.zeros((len(ids), 1, ids.shape[1], 1, 1), np.float32)
+            cross[:, 0, 0, 0, 0] = ids[:, 0]
+            return {"cross_cache": cross}
+        cross, positions = inputs["cross_cache"], inputs["positions"]
+        self.calls.append(("decode", len(positions)))
+        token = (cross[:, 0, 0, 0, 0].astype(int) + positions[:, 0] + 1) % TOK.vocab_size
+        logits = np.eye(TOK.vocab_size)[token][:, None]
+        return {"logits": logits, "cache": inputs["past_cache"]}
+
+
+def test_seq2seq_rows_join_encoded_and_take_their_first_token_in_the_batch_step():
+    graphs = SourceGraphs()
+    stepper = CachedSeq2SeqStepper(graphs, max_target_length=8, cache_shape=(1, 1, 8, 1, 1))
+    batcher = Batcher(TextModel(stepper, TOK, "seq2seq"), max_batch=4)
+    alone, first, second = [], [], []
+    lone = Batcher(TextModel(stepper, TOK, "seq2seq"), max_batch=1)
+    lone.run_once([job("k", 3, alone)])
+    lone.run_once(), lone.run_once()
+    graphs.calls.clear()
+    batcher.run_once([job("a", 4, first)])
+    batcher.run_once([job("k", 3, second)])
+    for _ in range(3):
+        batcher.run_once()
+    assert "".join(e.text for e in first) == "bcde"
+    assert "".join(e.text for e in second) == "".join(e.text for e in alone) == "lmn"
+    # one decode step a turn: a joining row is encoded, and its first token comes from the batch step
+    assert graphs.calls == [("encode", 1), ("decode", 1), ("encode", 1), *[("decode", 2)] * 3]
 
 
 def test_stop_strings_are_held_back_then_cut():
