@@ -119,9 +119,8 @@ def test_versions_are_pinned():
     cfg.read(ROOT / "setup.cfg")
     requirements = cfg["options"]["install_requires"].split()
     for extra in ("train", "runtime", "serve", "dev"):
-        requirements += [
-            r for r in cfg["options.extras_require"][extra].split() if not r.startswith("%")
-        ]
+        lines = cfg["options.extras_require"][extra].splitlines()  # a line may carry a marker
+        requirements += [r.strip() for r in lines if r.strip() and not r.strip().startswith("%")]
     assert requirements and all("==" in r for r in requirements), requirements
 
 
