@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import random
 from collections.abc import Iterable
 from typing import Literal
@@ -51,6 +52,8 @@ Kind = Literal[
 # them (an imported run's tokenizer), `train_tokenizer` refuses them.
 LOADED_KINDS = ("preset_sentencepiece",)
 WORDPIECE_KINDS = ("wordpiece", "bert_wordpiece")
+
+log = logging.getLogger(__name__)
 DEFAULT_SUBWORD_VOCAB = 8000
 
 
@@ -140,7 +143,19 @@ def train_tokenizer(texts: Iterable[str], config: TokenizerConfig) -> Tokenizer:
     else:
         tokenizer = _train_sentencepiece(texts, config)
     tokenizer.training = {**config.to_dict(), "train_lines": len(texts)}
+    _say_if_smaller(tokenizer, config)
     return tokenizer
+
+
+def _say_if_smaller(tokenizer: Tokenizer, config: TokenizerConfig) -> None:
+    """A learner that stops short of `vocab_size` (WordPiece keeps only pieces seen often enough)."""
+    if config.vocab_size and tokenizer.vocab_size < config.vocab_size and config.kind != "char":
+        log.warning(
+            "tokenizer.vocab_size: asked for %d ids, the %s learner found %d in the training text",
+            config.vocab_size,
+            config.kind,
+            tokenizer.vocab_size,
+        )
 
 
 def sample_texts(texts: Iterable[str], limit: int | None, seed: int) -> list[str]:

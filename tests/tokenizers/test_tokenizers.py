@@ -275,3 +275,11 @@ def test_loading_a_char_tokenizer_imports_no_other_kinds_library(tiny_tokenizer,
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_a_learner_that_stops_short_of_vocab_size_says_so(tiny_lines, caplog):
+    config = TokenizerConfig(kind="wordpiece", vocab_size=5000)
+    with caplog.at_level("WARNING", logger="keras_lm.tokenizers.training"):
+        tokenizer = train_tokenizer(tiny_lines, config)
+    assert tokenizer.vocab_size < 5000
+    assert f"asked for 5000 ids, the wordpiece learner found {tokenizer.vocab_size}" in caplog.text
