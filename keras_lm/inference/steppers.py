@@ -260,7 +260,14 @@ class RecurrentLMStepper(Rows):
         return False
 
 
-class CachedSeq2SeqStepper(Rows):
+class Seq2SeqRows(Rows):
+    """A seq2seq stepper: `encode` a batch of sources, then `step`; `start` is the two."""
+
+    def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
+        return self.step(np.full((len(ids),), start_id, np.int32), self.encode(ids, mask))
+
+
+class CachedSeq2SeqStepper(Seq2SeqRows):
     """`encode` once (cross-attention keys/values), then cached `decode` steps."""
 
     def __init__(self, graphs, max_target_length: int, cache_shape: tuple[int, ...]):
@@ -270,9 +277,6 @@ class CachedSeq2SeqStepper(Rows):
     @classmethod
     def from_facts(cls, graphs, facts: dict) -> CachedSeq2SeqStepper:
         return cls(graphs, facts["max_target_length"], facts["cache_shape"])
-
-    def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
-        return self.step(np.full((len(ids),), start_id, np.int32), self.encode(ids, mask))
 
     def encode(self, ids: np.ndarray, mask: np.ndarray) -> dict:
         """The state before the first step (whose token is the start id): `start` without its step."""
@@ -304,7 +308,7 @@ class CachedSeq2SeqStepper(Rows):
         return _take(state, rows)
 
 
-class RecurrentSeq2SeqStepper(Rows):
+class RecurrentSeq2SeqStepper(Seq2SeqRows):
     """`encode` once (outputs and initial state), then one `decode` step per token.
 
     A graph whose `encode` has a fixed batch (TFLite's builtin LSTM loop needs one)
@@ -320,9 +324,6 @@ class RecurrentSeq2SeqStepper(Rows):
     @classmethod
     def from_facts(cls, graphs, facts: dict) -> RecurrentSeq2SeqStepper:
         return cls(graphs, facts["max_target_length"])
-
-    def start(self, ids: np.ndarray, mask: np.ndarray, start_id: int):
-        return self.step(np.full((len(ids),), start_id, np.int32), self.encode(ids, mask))
 
     def encode(self, ids: np.ndarray, mask: np.ndarray) -> dict:
         """The state before the first step (whose token is the start id): `start` without its step."""

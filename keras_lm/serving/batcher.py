@@ -156,7 +156,7 @@ class Batcher:
             job.rng = np.random.default_rng(job.sampling.seed)
         if self.task == "seq2seq":
             # Encoded only: their first token comes from the batch's next step, not a step of their own.
-            state = self.stepper.encode(*right_pad([j.ids for j in new]))
+            logits, state = None, self.stepper.encode(*right_pad([j.ids for j in new]))
             first = np.full(len(new), self.start_id, np.int32)
         else:
             logits, state = self.stepper.prefill(*left_pad([j.ids for j in new]))
@@ -164,7 +164,7 @@ class Batcher:
         self.state = self.stepper.join(self.state, state)
         self.jobs += new
         self.last = np.concatenate([self.last, first])
-        if self.task != "seq2seq":
+        if logits is not None:
             self._take(logits, first=len(self.jobs) - len(new))
 
     def _room(self, job: Job) -> int:

@@ -92,7 +92,8 @@ def test_seq2seq_rows_join_encoded_and_take_their_first_token_in_the_batch_step(
     alone, first, second = [], [], []
     lone = Batcher(TextModel(stepper, TOK, "seq2seq"), max_batch=1)
     lone.run_once([job("k", 3, alone)])
-    lone.run_once(), lone.run_once()
+    for _ in range(2):
+        lone.run_once()
     graphs.calls.clear()
     batcher.run_once([job("a", 4, first)])
     batcher.run_once([job("k", 3, second)])
