@@ -278,7 +278,8 @@ def _format_target(
 ) -> _Target:
     """The graphs `fmt` gets: the runtime-cache ones where the family has them, else the standard."""
     if family.runtime_cache_stepper is not None and config.decode_graphs == "runtime_cache":
-        static = fmt == "tflite"  # TFLite: batch 1, static prompt lengths, one XNNPACK-ready shape
+        # TFLite LMs: batch 1, static prompt lengths, one XNNPACK-ready shape (seq2seq: no prompts)
+        static = fmt == "tflite" and family.task == "lm"
         lengths = prefill_buckets(reference.facts["context"]) if static else None
         functions = family.runtime_cache_graphs(model, 1 if static else None, lengths, fmt)
         if static:  # the reference runs any batch over the same static lengths

@@ -39,7 +39,7 @@ class Recorder:
         return self.graphs.inputs(name)
 
     def run(self, name: str, **inputs) -> dict:
-        self.calls[name] = {k: np.asarray(v) for k, v in inputs.items()}
+        self.calls[name] = {k: np.array(v) for k, v in inputs.items()}  # a copy: steppers write in place
         return self.graphs.run(name, **inputs)
 
 
@@ -72,7 +72,9 @@ def build_probe(
     if family.task == "lm":
         return _lm_probe(reference, family, facts, corpus, tokenizer, contract)
     if family.task == "seq2seq":
-        return _seq2seq_probe(reference, family, facts, corpus, tokenizer, max_source_length)
+        return _seq2seq_probe(
+            reference, family, facts, corpus, tokenizer, max_source_length, contract
+        )
     return _classifier_probe(corpus, tokenizer, labels, framing or Framing(max_length))
 
 
@@ -99,7 +101,9 @@ def _lm_probe(reference, family, facts, corpus, tokenizer, contract) -> Probe:
     return Probe(inputs, prompts, windows=windows, contract=contract)
 
 
-def _seq2seq_probe(reference, family, facts, corpus, tokenizer, max_source_length) -> Probe:
+def _seq2seq_probe(
+    reference, family, facts, corpus, tokenizer, max_source_length, contract
+) -> Probe:
     records = list(corpus)[:: max(len(corpus) // BLEU_SOURCES, 1)][:BLEU_SOURCES]
     all_sources = [tokenizer.encode(r.source) for r in records]
     limit = max_source_length or max(len(s) for s in all_sources)
@@ -107,13 +111,15 @@ def _seq2seq_probe(reference, family, facts, corpus, tokenizer, max_source_lengt
     references = [tokenizer.encode(r.target) for r in records]
     sources = all_sources[:: max(len(all_sources) // PROMPTS, 1)][:PROMPTS]
     recorder = Recorder(reference)
-    family.make_stepper(recorder, facts).start(*right_pad(sources[:4]), tokenizer.specials.start_id)
+    stepper = family.make_stepper(recorder, facts, contract)
+    stepper.start(*right_pad(sources[:4]), tokenizer.specials.start_id)
     return Probe(
         recorder.calls,
         sources,
         references=references,
         detokenize=tokenizer.decode,
         sources=all_sources,
+        contract=contract,
     )
 
 

@@ -56,6 +56,55 @@ def keep_rows(state, rows):
     return None
 
 
+def join_pooled(pool: dict | None, current: dict | None, other: dict) -> dict:
+    """A pool of arrays whose first rows are `current`'s (None: none) and then `other`'s.
+
+    A pool keeps spare rows (grown by doubling), so a batch's arrays are views of its
+    first rows: a step writes them in place, and a join copies only the new rows (and the
+    pool when it grows). `current` must be the first rows of `pool` when `pool` is given.
+    An array narrower than the pool on another axis (a shorter source) is zero-padded,
+    and a wider one widens the pool.
+
+    >>> pool = join_pooled(None, None, {"mask": np.ones((1, 2), np.int32)})
+    >>> pool = join_pooled(pool, {"mask": pool["mask"][:1]}, {"mask": np.ones((1, 3), np.int32)})
+    >>> pool["mask"][:2].tolist()
+    [[1, 1, 0], [1, 1, 1]]
+    """
+    size = 0 if current is None else len(next(iter(current.values())))
+    rows = size + len(next(iter(other.values())))
+    if pool is None or rows > len(next(iter(pool.values()))) or _wider(other, pool):
+        grown = {}
+        for key, value in other.items():
+            shape = value.shape[1:]
+            if current is not None:
+                shape = tuple(max(a, b) for a, b in zip(shape, current[key].shape[1:], strict=True))
+            grown[key] = np.zeros((max(4, 2 * rows), *shape), value.dtype)
+            if size:
+                _write(grown[key], 0, current[key])
+        pool = grown
+    for key, value in other.items():
+        _write(pool[key], size, value)
+    return pool
+
+
+def _wider(arrays: dict, pool: dict) -> bool:
+    return any(
+        a > b
+        for k, v in arrays.items()
+        for a, b in zip(v.shape[1:], pool[k].shape[1:], strict=True)
+    )
+
+
+def _write(array: np.ndarray, start: int, rows: np.ndarray) -> None:
+    """`rows` into `array[start:]`, zero-padded on the other axes where narrower."""
+    target = array[start : start + len(rows)]
+    if rows.shape[1:] == target.shape[1:]:
+        target[...] = rows
+        return
+    target[...] = 0
+    target[(slice(None), *(slice(0, n) for n in rows.shape[1:]))] = rows
+
+
 def move_rows(arrays: list[np.ndarray], rows: list[int]) -> None:
     """Make row i of each array its row `rows[i]`, in place (the caller then keeps `[:len(rows)]`).
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_lm.inference.rows import concat_states
+from keras_lm.inference.rows import join_pooled
 from keras_lm.inference.rows import keep_rows
 from keras_lm.inference.rows import move_rows
 
@@ -47,6 +48,41 @@ class Rows:
 
     def keep(self, state: dict, rows: list[int]) -> dict:
         return keep_rows(state, rows)
+
+
+class PooledRows(Rows):
+    """Rows that join into a pool (`keras_lm.inference.rows.join_pooled`) and leave within it.
+
+    The state's `pooled` arrays (a dict) are the first rows of its `pool`, written in place
+    by each step; `next` holds one position per row. A pooled state's arrays are never a
+    runtime's lent buffers (no `owner`).
+    """
+
+    pooled = "caches"
+
+    def join(self, state: dict | None, other: dict) -> dict:
+        """`other`'s rows after `state`'s: only the new rows are copied (and the pool when it grows)."""
+        current = None if state is None else state[self.pooled]
+        pool = None if state is None else state.get("pool")
+        pool = join_pooled(pool, current, other[self.pooled])
+        ahead = [] if state is None else [state["next"]]
+        positions = np.concatenate([*ahead, other["next"]]).astype(np.int32)
+        return self._in_pool(state or other, pool, positions)
+
+    def keep(self, state: dict, rows: list[int]) -> dict:
+        """Only `rows` (as `keras_lm.inference.rows.fill_from_tail` gives), moved within the pool."""
+        pool = state.get("pool")
+        if pool is None:
+            return self.select(state, np.asarray(rows, np.int64))
+        positions = state["next"].copy()
+        move_rows([*pool.values(), positions], rows)
+        return self._in_pool(state, pool, positions[: len(rows)])
+
+    def _in_pool(self, state: dict, pool: dict, positions: np.ndarray) -> dict:
+        rows = len(positions)
+        kept = {k: v for k, v in state.items() if k != "owner"}
+        arrays = {k: v[:rows] for k, v in pool.items()}
+        return {**kept, self.pooled: arrays, "next": positions, "pool": pool}
 
 
 class CachedLMStepper(Rows):
@@ -83,7 +119,7 @@ class CachedLMStepper(Rows):
         return int(state["next"].max()) >= self.context
 
 
-class RuntimeCacheLMStepper(Rows):
+class RuntimeCacheLMStepper(PooledRows):
     """`prefill` then one-token `decode` steps over graphs that return only the new keys/values.
 
     The cache is this stepper's: one `(B, H, C, Dh)` array per layer's keys and one per
@@ -184,43 +220,7 @@ class RuntimeCacheLMStepper(Rows):
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def select(self, state: dict, rows: np.ndarray) -> dict:
-        return {"caches": _take(state["caches"], rows), "next": state["next"][rows], "owner": None}
-
-    def join(self, state: dict | None, other: dict) -> dict:
-        """`other`'s rows after `state`'s, its caches copied into a pool of rows (grown by doubling).
-
-        The running batch's caches are the first rows of the pool, so a step writes them in
-        place and a join copies only the new rows (and the pool when it grows).
-        """
-        size = 0 if state is None else len(state["next"])
-        rows = size + len(other["next"])
-        pool = None if state is None else state.get("pool")
-        if pool is None or rows > len(pool[self.names[0]]):
-            grown = {
-                k: np.zeros((max(4, 2 * rows), *self.head_shape), np.float32) for k in self.names
-            }
-            for key in self.names if size else ():
-                grown[key][:size] = state["caches"][key]
-            pool = grown
-        for key in self.names:
-            pool[key][size:rows] = other["caches"][key]
-        ahead = [] if state is None else [state["next"]]
-        positions = np.concatenate([*ahead, other["next"]]).astype(np.int32)
-        return self._in_pool(pool, positions)
-
-    def keep(self, state: dict, rows: list[int]) -> dict:
-        """Only `rows` (as `keras_lm.inference.rows.fill_from_tail` gives), moved within the pool."""
-        pool = state.get("pool")
-        if pool is None:
-            return self.select(state, np.asarray(rows, np.int64))
-        positions = state["next"].copy()
-        move_rows([*pool.values(), positions], rows)
-        return self._in_pool(pool, positions[: len(rows)])
-
-    def _in_pool(self, pool: dict, positions: np.ndarray) -> dict:
-        rows = len(positions)
-        caches = {k: pool[k][:rows] for k in self.names}
-        return {"caches": caches, "next": positions, "owner": None, "pool": pool}
+        return {"caches": _take(state["caches"], rows), "next": state["next"][rows]}
 
     def full(self, state: dict) -> bool:
         return int(state["next"].max()) >= self.context
@@ -306,6 +306,58 @@ class CachedSeq2SeqStepper(Seq2SeqRows):
 
     def select(self, state: dict, rows: np.ndarray) -> dict:
         return _take(state, rows)
+
+
+class RuntimeCacheSeq2SeqStepper(PooledRows, Seq2SeqRows):
+    """`encode` once, then one-token `decode` steps over graphs that return only the new keys/values.
+
+    The state's `inputs` are the decode graph's own: the source mask, each layer's
+    cross-attention keys and values from `encode`, and its self-attention cache
+    `(B, H, T, Dh)`, which this stepper writes in place at the row's position (a state is
+    consumed by `step`). Joined rows live in a pool (`PooledRows`), shorter sources
+    zero-padded, which their mask hides.
+    """
+
+    pooled = "inputs"
+
+    def __init__(self, graphs, max_target_length: int):
+        self.graphs, self.max_target_length = graphs, max_target_length
+        decode = graphs.inputs("decode")
+        self.names = [n[len("past_") :] for n in decode if n.startswith("past_")]
+        self.head_shape = tuple(decode[f"past_{self.names[0]}"][0][1:])  # (H, T, Dh)
+
+    @classmethod
+    def from_facts(cls, graphs, facts: dict) -> RuntimeCacheSeq2SeqStepper:
+        return cls(graphs, facts["max_target_length"])
+
+    def encode(self, ids: np.ndarray, mask: np.ndarray) -> dict:
+        """The state before the first step (whose token is the start id): `start` without its step."""
+        mask = mask.astype(np.int32)
+        cross = self.graphs.run(
+            "encode", encoder_token_ids=ids.astype(np.int32), encoder_padding_mask=mask
+        )
+        rows = len(ids)
+        inputs = {"encoder_padding_mask": mask}
+        for key in self.names:
+            inputs[f"cross_{key}"] = cross[f"cross_{key}"]
+            inputs[f"past_{key}"] = np.zeros((rows, *self.head_shape), np.float32)
+        return {"inputs": inputs, "next": np.zeros((rows,), np.int32)}
+
+    def step(self, tokens: np.ndarray, state: dict):
+        position, inputs = state["next"], state["inputs"]
+        out = self.graphs.run(
+            "decode",
+            token_ids=tokens.astype(np.int32)[:, None],
+            positions=position[:, None],
+            **inputs,
+        )
+        rows = np.arange(len(tokens))
+        for key in self.names:  # (B, H, Dh) into slot `position` of each row
+            inputs[f"past_{key}"][rows, :, position] = out[key][:, :, 0]
+        return out["logits"], {**state, "next": position + 1}
+
+    def select(self, state: dict, rows: np.ndarray) -> dict:
+        return {"inputs": _take(state["inputs"], rows), "next": state["next"][rows]}
 
 
 class RecurrentSeq2SeqStepper(Seq2SeqRows):

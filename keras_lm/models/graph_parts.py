@@ -160,9 +160,7 @@ def runtime_cache_signatures(
         input_signature=[spec((batch, 1), TOKEN_IDS), spec((batch, 1), "positions"), *past_specs]
     )
     def decode(token_ids, positions, *past):
-        slots = tf.range(context)[None, None, None, :]  # (1, 1, 1, C)
-        bias = tf.where(slots < positions[:, None, :, None], 0.0, MASKED)  # (B, 1, 1, C)
-        past = [tf.cast(p, dtype) for p in (*past, bias)]  # no-op in float32
+        past = [tf.cast(p, dtype) for p in (*past, step_bias(positions, context))]  # no-op in f32
         return run(token_ids, positions, past=past)
 
     graphs = {"decode": decode}
@@ -173,6 +171,18 @@ def runtime_cache_signatures(
             prefill, input_signature=[spec((batch, length), TOKEN_IDS), lengths_spec]
         )
     return graphs
+
+
+def step_bias(positions, context: int):
+    """A one-token step's additive mask `(B, 1, 1, C)`: 0 on the slots below its position `(B, 1)`."""
+    slots = tf.range(context)[None, None, None, :]  # (1, 1, 1, C)
+    return tf.where(slots < positions[:, None, :, None], 0.0, MASKED)
+
+
+def source_bias(source_mask):
+    """Cross-attention's additive mask `(B, 1, 1, S)` from a source padding mask `(B, S)`."""
+    # expand_dims, not `[:, None, None, :]`: TFLite has no builtin new-axis slice of dynamic shapes
+    return tf.where(tf.expand_dims(tf.expand_dims(source_mask, 1), 1) > 0, 0.0, MASKED)
 
 
 def prefill_buckets(context: int, smallest: int = 32, factor: int = 4) -> tuple[int, ...]:

@@ -105,6 +105,8 @@ class LiteRTGraphs:
     Not thread-safe: one call at a time per instance (the runners share one interpreter).
     """
 
+    concurrent = False  # see `OnnxGraphs.concurrent`
+
     def __init__(
         self, path: str | os.PathLike, num_threads: int | None = None, xnnpack: bool = True
     ):

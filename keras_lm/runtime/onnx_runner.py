@@ -92,11 +92,16 @@ def _ort_reason(err: Exception) -> str:
 class OnnxGraphs:
     """One ONNX Runtime CPU session per named graph.
 
+    `concurrent`: two graphs may run at once from two threads (ORT sessions are
+    thread-safe and release the GIL), as `keras_lm.serving.batcher` prepares prompts.
+
     Args:
         paths: dict[str, Path]. Graph name -> `.onnx` file (as `convert_onnx` returns).
         num_threads: int | None. Intra-op threads per session (None: ORT's default, one
             per physical core).
     """
+
+    concurrent = True
 
     def __init__(self, paths: dict[str, str | os.PathLike], num_threads: int | None = None):
         import onnxruntime as ort

@@ -10,6 +10,12 @@ decodes a token for every row at once, whatever its position, and the rows that 
 a request's greedy tokens are the same alone or batched: every row has its own positions
 and cache slots (`keras_lm.inference.steppers`).
 
+With graphs that run concurrently (`apart=True`: ONNX Runtime sessions), a second
+thread prefills or encodes the arriving requests while the decode thread steps, and the
+decode thread only joins their prepared rows: the runtimes release the GIL, so on two
+cores a batch no longer waits for each newcomer's prompt. `max_batch` counts these rows
+too (a request holds a row from its preparation to its end).
+
 Each request is a `Job`; its tokens come back as `Event`s through `job.emit`, called on
 the decode thread (the app hands them to its event loop). `max_batch=1` decodes one
 request at a time, the others waiting: the baseline of `benchmarks/serve_load.py`.
@@ -80,10 +86,24 @@ class Job:
     done: bool = False
 
 
-class Batcher:
-    """The decode thread: `submit` jobs, `start` and `stop` it (`run_once` is one turn, for tests)."""
+@dataclasses.dataclass
+class Prepared:
+    """Jobs prefilled or encoded together: their state, first tokens in and logits out (or None)."""
 
-    def __init__(self, model, max_batch: int, metrics=None):
+    jobs: list[Job]
+    state: dict
+    first: np.ndarray  # each row's token for the next step: the start id, or its first choice
+    logits: np.ndarray | None = None  # a prefill's: the first tokens are chosen on joining
+
+
+class Batcher:
+    """The decode thread: `submit` jobs, `start` and `stop` it (`run_once` is one turn, for tests).
+
+    `apart`: prepare (prefill, encode) arriving jobs on a thread of their own; only for
+    graphs that may run two calls at once.
+    """
+
+    def __init__(self, model, max_batch: int, metrics=None, apart: bool = False):
         self.stepper, self.task, self.max_batch, self.metrics = (
             model.stepper,
             model.task,
@@ -98,28 +118,46 @@ class Batcher:
         self.state: dict | None = None
         self.last = np.zeros((0,), np.int32)  # each row's latest token
         self._stopping = False
-        self._thread = threading.Thread(target=self._loop, name="keras-lm-decode", daemon=True)
+        self._threads = [threading.Thread(target=self._loop, name="keras-lm-decode", daemon=True)]
+        self.apart = apart
+        self.ready: queue.Queue[Prepared | None] = queue.Queue()  # prepared, not yet joined
+        self._rows = threading.BoundedSemaphore(max_batch)  # rows held, from preparation on
+        if apart:
+            self._threads.append(
+                threading.Thread(target=self._prepare_loop, name="keras-lm-prepare", daemon=True)
+            )
 
     def submit(self, job: Job) -> None:
         self.inbox.put(job)
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stopping = True
         self.inbox.put(None)
-        self._thread.join(timeout=10)
+        self.ready.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
 
     def _loop(self) -> None:
         while not self._stopping:
             try:
-                self.run_once(self._arrivals())
+                if self.apart:
+                    self.run_once(prepared=self._prepared())
+                else:
+                    self.run_once(self._arrivals())
             except Exception as err:  # a failing graph ends the batch's requests, not the server
                 log.exception("decode step failed")
-                for job in self.jobs:
-                    job.emit(Event(f"decoding failed: {err}", finish="error"))
+                self._fail(self.jobs, err)
                 self.jobs, self.state, self.last = [], None, self.last[:0]
+
+    def _fail(self, jobs: list[Job], err: Exception) -> None:
+        for job in jobs:
+            job.emit(Event(f"decoding failed: {err}", finish="error"))
+            if self.apart:
+                self._rows.release()
 
     def _arrivals(self) -> list[Job]:
         """The jobs that can join now; waits for one when nothing is decoding."""
@@ -136,11 +174,56 @@ class Batcher:
                 new.append(job)
         return new
 
-    def run_once(self, new: list[Job] = ()) -> None:
-        """Drop cancelled rows, join `new` ones (prefilled), then decode one token per row."""
+    def _prepared(self) -> list[Prepared]:
+        """The prepared groups waiting to join; waits for one when nothing is decoding."""
+        groups: list[Prepared] = []
+        while True:
+            try:
+                wait = not self.jobs and not groups
+                group = self.ready.get(block=wait, timeout=0.1 if wait else None)
+            except queue.Empty:
+                return groups
+            if group is None:
+                return groups
+            groups.append(group)
+
+    def _prepare_loop(self) -> None:
+        """The preparing thread: take what arrived (each job holding a row) and prepare it."""
+        while not self._stopping:
+            job = self.inbox.get()
+            if job is None:
+                break
+            new = [job]
+            while not self._rows.acquire(timeout=0.1):  # the batch is full: wait for a row
+                if self._stopping:
+                    return
+            while self._rows.acquire(blocking=False):
+                try:
+                    job = self.inbox.get_nowait()
+                except queue.Empty:
+                    job = None
+                if job is None:  # nothing more (or stop): give the row back
+                    self._rows.release()
+                    break
+                new.append(job)
+            for job in [j for j in new if j.cancelled]:
+                self._rows.release()
+            new = [j for j in new if not j.cancelled]
+            try:
+                if new:
+                    self.ready.put(self._prepare(new))
+            except Exception as err:  # a prompt that fails to prefill ends its own requests
+                log.exception("prefill failed")
+                self._fail(new, err)
+
+    def run_once(self, new: list[Job] = (), prepared: list[Prepared] = ()) -> None:
+        """Drop cancelled rows, join `new` ones (prepared here) or `prepared` groups, then
+        decode one token per row."""
         self._leave()
         if new:
-            self._join(list(new))
+            self._join(self._prepare(list(new)))
+        for group in prepared:
+            self._join(group)
         if self.jobs:
             if self.metrics is not None:
                 self.metrics.decode_steps.inc()
@@ -150,22 +233,24 @@ class Batcher:
         if self.metrics is not None:
             self.metrics.batch_rows.set(len(self.jobs))
 
-    def _join(self, new: list[Job]) -> None:
-        for job in new:
+    def _prepare(self, new: list[Job]) -> Prepared:
+        """Prefill `new` together (an LM), or encode them (seq2seq: their first token comes
+        from the batch's next step, not a step of their own)."""
+        if self.task == "seq2seq":
+            state = self.stepper.encode(*right_pad([j.ids for j in new]))
+            return Prepared(new, state, np.full(len(new), self.start_id, np.int32))
+        logits, state = self.stepper.prefill(*left_pad([j.ids for j in new]))
+        return Prepared(new, state, np.zeros(len(new), np.int32), logits)
+
+    def _join(self, group: Prepared) -> None:
+        for job in group.jobs:
             job.limit = min(job.sampling.max_new_tokens, self._room(job))
             job.rng = np.random.default_rng(job.sampling.seed)
-        if self.task == "seq2seq":
-            # Encoded only: their first token comes from the batch's next step, not a step of their own.
-            logits, state = None, self.stepper.encode(*right_pad([j.ids for j in new]))
-            first = np.full(len(new), self.start_id, np.int32)
-        else:
-            logits, state = self.stepper.prefill(*left_pad([j.ids for j in new]))
-            first = np.zeros(len(new), np.int32)
-        self.state = self.stepper.join(self.state, state)
-        self.jobs += new
-        self.last = np.concatenate([self.last, first])
-        if logits is not None:
-            self._take(logits, first=len(self.jobs) - len(new))
+        self.state = self.stepper.join(self.state, group.state)
+        self.jobs += group.jobs
+        self.last = np.concatenate([self.last, group.first])
+        if group.logits is not None:
+            self._take(group.logits, first=len(self.jobs) - len(group.jobs))
 
     def _room(self, job: Job) -> int:
         """The most tokens a row can take: to the end of the context (LMs) or the target's length."""
@@ -212,6 +297,9 @@ class Batcher:
         if all(alive):
             return
         rows = fill_from_tail(alive)
+        if self.apart:
+            for _ in range(len(alive) - len(rows)):
+                self._rows.release()
         self.state = self.stepper.keep(self.state, rows) if rows else None
         self.jobs = [self.jobs[r] for r in rows]
         self.last = self.last[rows]

@@ -234,6 +234,51 @@ def check_runtime_cache_graphs(family, model, facts: dict, prompts) -> None:
         assert [generate_lm(stepper, prompts, c) for c in configs] == expected, target
 
 
+def check_runtime_cache_seq2seq_graphs(family, model, facts: dict, sources) -> None:
+    """A seq2seq family's runtime-cache graphs, for each target, give the standard graphs' logits
+    at every teacher-forced step of padded sources of different lengths, the same beam
+    search, and the same logits for rows joined into a running batch (a wider source
+    widening the pool) and kept as others leave."""
+    from keras_lm.generation.keras_graphs import KerasGraphs
+    from keras_lm.generation.keras_graphs import keras_stepper
+    from keras_lm.inference.decoding import right_pad
+    from keras_lm.inference.decoding import translate_ids
+    from keras_lm.inference.sampling import SamplingConfig
+
+    teacher = np.array([[1, 5, 6, 7, 8], [1, 9, 9, 4, 2], [1, 3, 4, 5, 6]], np.int32)[
+        : len(sources)
+    ]
+    beam = SamplingConfig(max_new_tokens=5, strategy="beam", num_beams=3)
+
+    def forced(stepper):
+        state, logits = stepper.encode(*right_pad(sources)), []
+        for tokens in teacher.T:
+            out, state = stepper.step(tokens, state)
+            logits.append(out)
+        return np.stack(logits, 1)
+
+    standard = keras_stepper(model, jit_compile=False)
+    expected = forced(standard)
+    for target in ("onnx", "tflite"):
+        functions = family.runtime_cache_graphs(model, None, None, target)
+        graphs = KerasGraphs(model, jit_compile=False, functions=functions)
+        stepper = family.make_stepper(graphs, facts, "runtime_cache")
+        np.testing.assert_allclose(forced(stepper), expected, atol=1e-5, rtol=0, err_msg=target)
+        tokens = translate_ids(stepper, sources, beam, 1, 2)
+        assert tokens == translate_ids(standard, sources, beam, 1, 2), target
+        # in flight: row 0 alone, then the longest source joins after one step, then row 0 leaves
+        state = stepper.join(None, stepper.encode(*right_pad(sources[:1])))
+        first, state = stepper.step(teacher[:1, 0], state)
+        state = stepper.join(state, stepper.encode(*right_pad([max(sources, key=len)])))
+        longest = int(np.argmax([len(s) for s in sources]))
+        both, state = stepper.step(np.array([teacher[0, 1], teacher[longest, 0]]), state)
+        state = stepper.keep(state, [1])
+        last, _ = stepper.step(teacher[longest, 1:2], state)
+        np.testing.assert_allclose(first[0], expected[0, 0], atol=1e-5, rtol=0)
+        np.testing.assert_allclose(both, expected[[0, longest], [1, 0]], atol=1e-5, rtol=0)
+        np.testing.assert_allclose(last[0], expected[longest, 1], atol=1e-5, rtol=0)
+
+
 def check_graphs_and_stepper(case: Case) -> None:
     """The family's export graphs and stepper: named inputs, JSON facts, and cached decoding that
     gives the tokens of the full model (LMs: greedy against a recompute; seq2seq: the first step's
@@ -274,3 +319,6 @@ def check_graphs_and_stepper(case: Case) -> None:
         },
     )
     np.testing.assert_allclose(logits, full[:, 0], atol=1e-5, rtol=0)
+    if family.runtime_cache_stepper is not None:
+        sources = [[FIRST_ID, FIRST_ID + 1], [FIRST_ID + 2] * 5, [FIRST_ID + 3] * 3]
+        check_runtime_cache_seq2seq_graphs(family, model, graphs.facts, sources)

@@ -42,3 +42,15 @@ def test_sharing_embeddings_saves_a_matrix():
 def test_shared_embeddings_need_one_vocabulary():
     with pytest.raises(ConfigError, match="share_embeddings"):
         dataclasses.replace(TINY, target_vocab_size=30)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_runtime_cache_graphs_decode_as_the_standard_ones(name):
+    """Post-LN, an untied Dense head, relu and a separate source embedding in the fused graphs."""
+    from keras_lm.generation.keras_graphs import KerasGraphs
+    from keras_lm.models.registry import get_family
+
+    model = build_transformer_seq2seq(VARIANTS[name])
+    facts = KerasGraphs(model, jit_compile=False).facts
+    sources = [[harness.FIRST_ID] * 2, [harness.FIRST_ID + 1] * 4, [harness.FIRST_ID + 2] * 3]
+    harness.check_runtime_cache_seq2seq_graphs(get_family(CASE.family), model, facts, sources)

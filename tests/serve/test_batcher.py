@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -70,16 +73,19 @@ class SourceGraphs:
 
     def __init__(self):
         self.calls: list[tuple[str, int]] = []
+        self.threads: set[tuple[str, str]] = set()
 
     def run(self, name, **inputs):
         if name == "encode":
             ids = inputs["encoder_token_ids"]
             self.calls.append(("encode", len(ids)))
+            self.threads.add(("encode", threading.current_thread().name))
             cross = np.zeros((len(ids), 1, ids.shape[1], 1, 1), np.float32)
             cross[:, 0, 0, 0, 0] = ids[:, 0]
             return {"cross_cache": cross}
         cross, positions = inputs["cross_cache"], inputs["positions"]
         self.calls.append(("decode", len(positions)))
+        self.threads.add(("decode", threading.current_thread().name))
         token = (cross[:, 0, 0, 0, 0].astype(int) + positions[:, 0] + 1) % TOK.vocab_size
         logits = np.eye(TOK.vocab_size)[token][:, None]
         return {"logits": logits, "cache": inputs["past_cache"]}
@@ -103,6 +109,50 @@ def test_seq2seq_rows_join_encoded_and_take_their_first_token_in_the_batch_step(
     assert "".join(e.text for e in second) == "".join(e.text for e in alone) == "lmn"
     # one decode step a turn: a joining row is encoded, and its first token comes from the batch step
     assert graphs.calls == [("encode", 1), ("decode", 1), ("encode", 1), *[("decode", 2)] * 3]
+
+
+def _finished(events: dict, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while not all(e and e[-1].finish for e in events.values()):
+        assert time.monotonic() < end, "the batcher did not finish the requests"
+        time.sleep(0.01)
+
+
+def test_apart_a_second_thread_encodes_and_a_batch_never_passes_max_batch():
+    graphs = SourceGraphs()
+    stepper = CachedSeq2SeqStepper(graphs, max_target_length=8, cache_shape=(1, 1, 8, 1, 1))
+    batcher = Batcher(TextModel(stepper, TOK, "seq2seq"), max_batch=2, apart=True)
+    events = {text: [] for text in "aekp"}
+    batcher.start()
+    try:
+        for text, seen in events.items():
+            batcher.submit(job(text, 3, seen))
+        _finished(events)
+    finally:
+        batcher.stop()
+    texts = {text: "".join(e.text for e in seen) for text, seen in events.items()}
+    assert texts == {"a": "bcd", "e": "fgh", "k": "lmn", "p": "qrs"}
+    assert graphs.threads == {("encode", "keras-lm-prepare"), ("decode", "keras-lm-decode")}
+    assert max(rows for name, rows in graphs.calls if name == "decode") <= 2
+    assert batcher._rows.acquire(blocking=False) and batcher._rows.acquire(blocking=False)
+
+
+def test_apart_an_lm_prefills_on_the_second_thread_and_chooses_first_tokens_on_joining():
+    graphs = CountingGraphs()
+    model = TextModel(RecurrentLMStepper(graphs, (1, 2)), TOK, "lm")
+    batcher = Batcher(model, max_batch=4, apart=True)
+    events = {"a": [], "k": []}
+    batcher.start()
+    try:
+        for text, seen in events.items():
+            batcher.submit(job(text, 4, seen))
+        _finished(events)
+    finally:
+        batcher.stop()
+    assert {text: "".join(e.text for e in seen) for text, seen in events.items()} == {
+        "a": "bcde",
+        "k": "lmno",
+    }
 
 
 def test_stop_strings_are_held_back_then_cut():

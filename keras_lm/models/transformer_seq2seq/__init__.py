@@ -7,6 +7,7 @@ The folder: `config.py` (hyperparameters), `model.py` (the Keras builder),
 from __future__ import annotations
 
 from keras_lm.inference.steppers import CachedSeq2SeqStepper
+from keras_lm.inference.steppers import RuntimeCacheSeq2SeqStepper
 from keras_lm.models.family import Family
 from keras_lm.models.transformer_seq2seq.config import TransformerSeq2SeqConfig
 
@@ -17,6 +18,7 @@ FAMILY = Family(
     package="keras_lm.models.transformer_seq2seq",
     stepper=CachedSeq2SeqStepper,
     bounded_source=True,
+    runtime_cache_stepper=RuntimeCacheSeq2SeqStepper,
 )
 
 __all__ = ["FAMILY", "TransformerSeq2SeqConfig"]
