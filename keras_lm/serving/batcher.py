@@ -206,7 +206,7 @@ class Batcher:
                     self._rows.release()
                     break
                 new.append(job)
-            for job in [j for j in new if j.cancelled]:
+            for _ in range(sum(j.cancelled for j in new)):
                 self._rows.release()
             new = [j for j in new if not j.cancelled]
             try:
