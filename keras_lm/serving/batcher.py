@@ -143,14 +143,19 @@ class Batcher:
 
     def _loop(self) -> None:
         while not self._stopping:
+            new, groups = [], []
             try:
                 if self.apart:
-                    self.run_once(prepared=self._prepared())
+                    groups = self._prepared()
+                    self.run_once(prepared=groups)
                 else:
-                    self.run_once(self._arrivals())
+                    new = self._arrivals()
+                    self.run_once(new)
             except Exception as err:  # a failing graph ends the batch's requests, not the server
                 log.exception("decode step failed")
-                self._fail(self.jobs, err)
+                joined = {id(job) for job in self.jobs}
+                arriving = [*new, *(job for group in groups for job in group.jobs)]
+                self._fail([*self.jobs, *(j for j in arriving if id(j) not in joined)], err)
                 self.jobs, self.state, self.last = [], None, self.last[:0]
 
     def _fail(self, jobs: list[Job], err: Exception) -> None:

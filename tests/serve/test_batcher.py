@@ -155,6 +155,34 @@ def test_apart_an_lm_prefills_on_the_second_thread_and_chooses_first_tokens_on_j
     }
 
 
+class FailingSourceGraphs(SourceGraphs):
+    """`SourceGraphs` whose encode fails on a source that starts with "z"."""
+
+    def run(self, name, **inputs):
+        if name == "encode" and inputs["encoder_token_ids"][0, 0] == TOK.encode("z")[0]:
+            raise RuntimeError("the encoder broke")
+        return super().run(name, **inputs)
+
+
+@pytest.mark.parametrize("apart", [False, True])
+def test_a_request_whose_encode_fails_gets_an_error_and_the_next_one_decodes(apart):
+    stepper = CachedSeq2SeqStepper(
+        FailingSourceGraphs(), max_target_length=8, cache_shape=(1, 1, 8, 1, 1)
+    )
+    batcher = Batcher(TextModel(stepper, TOK, "seq2seq"), max_batch=2, apart=apart)
+    events = {"z": [], "a": []}
+    batcher.start()
+    try:
+        batcher.submit(job("z", 3, events["z"]))
+        _finished({"z": events["z"]})
+        batcher.submit(job("a", 3, events["a"]))
+        _finished(events)
+    finally:
+        batcher.stop()
+    assert events["z"][-1].finish == "error" and "the encoder broke" in events["z"][-1].text
+    assert "".join(e.text for e in events["a"]) == "bcd"
+
+
 def test_stop_strings_are_held_back_then_cut():
     stream = TextStream(TOK, stops=("cd",))
     pieces = [stream.push(i) for i in TOK.encode("abcde")[:4]]
