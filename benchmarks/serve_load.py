@@ -60,6 +60,7 @@ class ServeLoadConfig(Config):
     soak: seconds at 16 users with the first mode, sampling the server's RSS (0: none).
     locust: the locust executable (`make loadtest-venv`).
     threads: the runtime's intra-op threads.
+    prepare_thread: the server prefills/encodes on a second thread (`--no-prepare-thread`: not).
     stream: users stream (SSE, TTFT measured) or take whole answers.
     out: folder for serve_load.json and serve_load.md.
     """
@@ -74,6 +75,7 @@ class ServeLoadConfig(Config):
     soak: int = 0
     locust: str = ".venv-locust/bin/locust"
     threads: int = 1  # the other core serves HTTP and runs locust
+    prepare_thread: bool = True  # the server's `--no-prepare-thread` when False
     stream: bool = True  # False: whole answers (no TTFT), so tokens/s is the model's, not SSE's
     out: str = "reports/bench"
 
@@ -97,6 +99,7 @@ def server(config: ServeLoadConfig, max_batch: int, log: Path):
     command = [sys.executable, "-m", "keras_lm", "serve", config.bundle, "--port", str(port)]
     command += ["--max-batch", str(max_batch), "--max-in-flight", "256"]
     command += ["--threads", str(config.threads)]
+    command += [] if config.prepare_thread else ["--no-prepare-thread"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -314,6 +317,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--locust", default=".venv-locust/bin/locust")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-stream", dest="stream", action="store_false")
+    parser.add_argument("--no-prepare-thread", dest="prepare_thread", action="store_false")
     parser.add_argument("--out", default="reports/bench")
     args = parser.parse_args(argv)
     config = ServeLoadConfig(
@@ -325,6 +329,7 @@ def main(argv: list[str] | None = None) -> dict:
         soak=args.soak,
         locust=args.locust,
         threads=args.threads,
+        prepare_thread=args.prepare_thread,
         stream=args.stream,
         out=args.out,
     )

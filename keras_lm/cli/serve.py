@@ -34,6 +34,12 @@ def register(commands) -> None:
     serve.add_argument(
         "--api-key-file", default=None, help="clients must send `Authorization: Bearer KEY`"
     )
+    serve.add_argument(
+        "--no-prepare-thread",
+        dest="prepare_thread",
+        action="store_false",
+        help="prefill/encode on the decode thread, not a second one (ONNX only has one)",
+    )
     serve.set_defaults(run=run_serve)
 
 
@@ -52,6 +58,7 @@ def run_serve(args) -> int:
         max_body_bytes=args.max_body_bytes,
         num_threads=args.threads,
         api_key_file=args.api_key_file,
+        prepare_thread=args.prepare_thread,
     )
     try:
         import uvicorn

@@ -94,7 +94,8 @@ class Server:
         self.admission = Admission(config.max_in_flight)
         self.batcher, self.mailbox = None, None
         if model.task in ("lm", "seq2seq"):
-            apart = getattr(getattr(model, "graphs", None), "concurrent", False)
+            concurrent = getattr(getattr(model, "graphs", None), "concurrent", False)
+            apart = config.prepare_thread and concurrent
             self.batcher = Batcher(model, config.max_batch, self.metrics, apart=apart)
         self.classify_lock = threading.Lock()  # a LiteRT interpreter runs one call at a time
         self.key = read_api_key(config.api_key_file) if config.api_key_file else None

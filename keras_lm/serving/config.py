@@ -37,6 +37,9 @@ class ServeConfig(Config):
     api_key_file: str | None. A file whose first line is the API key clients send as
         `Authorization: Bearer KEY` (None: no key).
     retry_after: int. Seconds a refused client is told to wait (the Retry-After header).
+    prepare_thread: bool. Prefill or encode arriving requests on a second thread while the
+        batch decodes, where the backend's graphs can run two calls at once (ONNX Runtime);
+        False: on the decode thread, between steps.
     """
 
     RANGES = {
@@ -61,3 +64,4 @@ class ServeConfig(Config):
     num_threads: int | None = None
     api_key_file: str | None = None
     retry_after: int = 1
+    prepare_thread: bool = True
