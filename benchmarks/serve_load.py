@@ -61,11 +61,17 @@ class ServeLoadConfig(Config):
     locust: the locust executable (`make loadtest-venv`).
     threads: the runtime's intra-op threads.
     prepare_thread: the server prefills/encodes on a second thread (`--no-prepare-thread`: not).
+    repeats: runs per mode and user count, the modes alternating; rows report the median.
     stream: users stream (SSE, TTFT measured) or take whole answers.
     out: folder for serve_load.json and serve_load.md.
     """
 
-    RANGES = {"duration": at_least(5), "max_tokens": at_least(1), "soak": at_least(0)}
+    RANGES = {
+        "duration": at_least(5),
+        "max_tokens": at_least(1),
+        "soak": at_least(0),
+        "repeats": at_least(1),
+    }
 
     bundle: str = "export/shakespeare-small"
     users: tuple[int, ...] = (1, 4, 16, 64)
@@ -76,6 +82,7 @@ class ServeLoadConfig(Config):
     locust: str = ".venv-locust/bin/locust"
     threads: int = 1  # the other core serves HTTP and runs locust
     prepare_thread: bool = True  # the server's `--no-prepare-thread` when False
+    repeats: int = 1
     stream: bool = True  # False: whole answers (no TTFT), so tokens/s is the model's, not SSE's
     out: str = "reports/bench"
 
@@ -83,6 +90,25 @@ class ServeLoadConfig(Config):
 def ratio(batched: dict, alone: dict) -> float:
     """Batched tokens/s over one-at-a-time tokens/s."""
     return round(batched["tokens_per_s"] / max(alone["tokens_per_s"], 1e-9), 2)
+
+
+def median_row(rows: list[dict]) -> dict:
+    """The run of median tokens/s (of an even count, the lower middle one).
+
+    >>> median_row([{"tokens_per_s": 3}, {"tokens_per_s": 1}, {"tokens_per_s": 2}])
+    {'tokens_per_s': 2}
+    """
+    return sorted(rows, key=lambda row: row["tokens_per_s"])[(len(rows) - 1) // 2]
+
+
+def repeat_ratios(report: dict, first, second) -> list[list[float]]:
+    """Per user count, each repeat's tokens/s ratio of mode `first` over `second` (same repeat)."""
+    runs = report.get("runs") or {}
+    a, b = runs.get(first) or [], runs.get(second) or []
+    return [
+        [round(x / max(y, 1e-9), 2) for x, y in zip(xs, ys, strict=True)]
+        for xs, ys in zip(a, b, strict=True)
+    ]
 
 
 def percentile_row(row: dict) -> tuple[float, float]:
@@ -244,7 +270,8 @@ def run_serve_load(config: ServeLoadConfig, command: str = "") -> dict:
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {"command": command, "bundle": config.bundle, "stream": config.stream}
     report["threads"] = config.threads
-    report |= {"modes": {m: [] for m in config.modes}, "soak": None}
+    report |= {"modes": {m: [] for m in config.modes}, "soak": None, "repeats": config.repeats}
+    report["runs"] = {m: [] for m in config.modes}  # tokens/s of every repeat, per user count
     report["graph_tokens_per_s"] = graph_ceiling(config, tuple(sorted({1, *config.users})))
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         servers = {}
@@ -256,15 +283,24 @@ def run_serve_load(config: ServeLoadConfig, command: str = "") -> dict:
                 folder,
             )
         for users in config.users:
-            for max_batch, (url, _, task, folder) in servers.items():
-                report["modes"][max_batch].append(run_locust(config, url, users, task, folder))
-                report["task"] = task
+            runs: dict[int, list[dict]] = {m: [] for m in servers}
+            for _ in range(config.repeats):  # the modes alternate: A, B, A, B, ...
+                for max_batch, (url, _, task, folder) in servers.items():
+                    runs[max_batch].append(run_locust(config, url, users, task, folder))
+                    report["task"] = task
+            for max_batch, rows in runs.items():
+                report["modes"][max_batch].append(median_row(rows))
+                report["runs"][max_batch].append([r["tokens_per_s"] for r in rows])
         if config.soak:
             url, pid, task, folder = servers[config.modes[0]]
             report["soak"] = soak(config, url, pid, task, folder)
     write_text_atomic(out / "serve_load.json", json.dumps(report, indent=2))
     write_text_atomic(out / "serve_load.md", markdown(report))
     return report
+
+
+def _spread(ratios: list[float]) -> str:
+    return f" ({' / '.join(f'{r}x' for r in ratios)})" if len(ratios) > 1 else ""
 
 
 def markdown(report: dict) -> str:
@@ -285,8 +321,17 @@ def markdown(report: dict) -> str:
             )
     if len(modes) == 2:
         pairs = zip(report["modes"][modes[0]], report["modes"][modes[1]], strict=True)
-        ratios = ", ".join(f"{a['users']} users {ratio(a, b)}x" for a, b in pairs)
+        spreads = repeat_ratios(report, *modes) or [[]] * len(report["modes"][modes[0]])
+        ratios = ", ".join(
+            f"{a['users']} users {ratio(a, b)}x" + _spread(spread)
+            for (a, b), spread in zip(pairs, spreads, strict=True)
+        )
         lines.append(f"\ntokens/s, --max-batch {modes[0]} over --max-batch {modes[1]}: {ratios}")
+        if report.get("repeats", 1) > 1:
+            lines.append(
+                f"(each row: the median of {report['repeats']} runs, the modes alternating; "
+                "in brackets, each repeat's own ratio)"
+            )
     ceiling = report.get("graph_tokens_per_s")
     if ceiling:
         alone = ceiling.get(1) or ceiling.get("1")
@@ -318,6 +363,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-stream", dest="stream", action="store_false")
     parser.add_argument("--no-prepare-thread", dest="prepare_thread", action="store_false")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per mode and user count")
     parser.add_argument("--out", default="reports/bench")
     args = parser.parse_args(argv)
     config = ServeLoadConfig(
@@ -330,6 +376,7 @@ def main(argv: list[str] | None = None) -> dict:
         locust=args.locust,
         threads=args.threads,
         prepare_thread=args.prepare_thread,
+        repeats=args.repeats,
         stream=args.stream,
         out=args.out,
     )

@@ -9,6 +9,7 @@ pytest.importorskip("onnxruntime")
 from benchmarks.serve_load import ServeLoadConfig
 from benchmarks.serve_load import graph_ceiling
 from benchmarks.serve_load import markdown
+from benchmarks.serve_load import median_row
 
 
 @pytest.mark.parametrize("name", ["tiny-transformer-lm", "tiny-transformer-seq2seq"])
@@ -22,3 +23,20 @@ def test_graph_ceiling_times_every_batch_and_the_report_sets_it_against_batch_on
     report = {"command": "c", "bundle": "b", "stream": True, "threads": 1, "soak": None}
     report |= {"modes": {64: [], 1: []}, "graph_tokens_per_s": {1: 100.0, 16: 320.0}}
     assert "batch 16 320 (3.20x)" in markdown(report)
+
+
+def test_repeats_report_the_median_run_and_each_repeats_own_ratio():
+    def row(users, tokens):
+        return {"users": users, "tokens_per_s": tokens, "requests_per_s": 1, "errors": 0}
+
+    fields = dict(ttft_p50_ms=1, ttft_p99_ms=2, tpot_p50_ms=1, tpot_p99_ms=2)
+    batched = [{**row(16, t), **fields} for t in (300.0, 330.0, 270.0)]
+    alone = [{**row(16, t), **fields} for t in (100.0, 100.0, 90.0)]
+    report = {"command": "c", "bundle": "b", "stream": True, "task": "lm", "soak": None}
+    report |= {"repeats": 3, "runs": {64: [[r["tokens_per_s"] for r in batched]]}}
+    report["runs"][1] = [[r["tokens_per_s"] for r in alone]]
+    report["modes"] = {64: [median_row(batched)], 1: [median_row(alone)]}
+    text = markdown(report)
+    assert "| 64 | 16 | 1 | 300.0 |" in text and "| 1 | 16 | 1 | 100.0 |" in text
+    assert "16 users 3.0x (3.0x / 3.3x / 3.0x)" in text
+    assert "the median of 3 runs" in text

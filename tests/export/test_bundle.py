@@ -80,6 +80,25 @@ def test_every_family_exports_to_every_format(tiny_bundle, name):
     assert all(v["verification"]["passed"] for v in manifest["variants"])
 
 
+def test_a_seq2seq_bundle_gets_runtime_cache_graphs_with_fused_blocks(tiny_bundle):
+    """TFLite and ONNX hold the per-layer-cache graphs at a dynamic batch and source length;
+    a decode step is self- and cross-attention per layer, nothing returns the whole cache."""
+    from keras_lm.export.onnx import graph_ops
+    from keras_lm.runtime.litert_runner import LiteRTGraphs
+
+    path = tiny_bundle("tiny-transformer-seq2seq")
+    manifest = json.loads((path / "manifest.json").read_text())
+    contracts = {v["format"]: v["contract"] for v in manifest["variants"]}
+    assert contracts == {"savedmodel": "graph_cache", "tflite": "runtime_cache", "onnx": "runtime_cache"}
+    layers = manifest["train_config"]["model"]["num_decoder_layers"]
+    decode = LiteRTGraphs(path / "tflite" / "model.float32.tflite").inputs("decode")
+    assert decode["past_key_0"][0][0] is None and decode["cross_key_0"][0][2] is None
+    assert len([n for n in decode if n.startswith(("past_", "cross_"))]) == 4 * layers
+    ops = graph_ops(path / "onnx" / "float32" / "decode.onnx")
+    assert ops["Softmax"] == 2 * layers  # self-attention and cross-attention
+    assert not {"Einsum", "ScatterND", "ScatterElements"} & set(ops), ops
+
+
 def test_failed_verification_leaves_no_bundle(tiny_run, tmp_path, monkeypatch):
     strict = verify.Tolerance(atol=-1.0)  # nothing can pass
     monkeypatch.setitem(verify.TOLERANCES, "float32", strict)
