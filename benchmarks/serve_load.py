@@ -62,6 +62,7 @@ class ServeLoadConfig(Config):
     threads: the runtime's intra-op threads.
     prepare_thread: the server prefills/encodes on a second thread (`--no-prepare-thread`: not).
     repeats: runs per mode and user count, the modes alternating; rows report the median.
+    warmup: seconds of load on each server before any measurement (0: none).
     stream: users stream (SSE, TTFT measured) or take whole answers.
     out: folder for serve_load.json and serve_load.md.
     """
@@ -71,6 +72,7 @@ class ServeLoadConfig(Config):
         "max_tokens": at_least(1),
         "soak": at_least(0),
         "repeats": at_least(1),
+        "warmup": at_least(0),
     }
 
     bundle: str = "export/shakespeare-small"
@@ -83,6 +85,7 @@ class ServeLoadConfig(Config):
     threads: int = 1  # the other core serves HTTP and runs locust
     prepare_thread: bool = True  # the server's `--no-prepare-thread` when False
     repeats: int = 1
+    warmup: int = 5  # seconds of 4 users per server before measuring (its first runs read low)
     stream: bool = True  # False: whole answers (no TTFT), so tokens/s is the model's, not SSE's
     out: str = "reports/bench"
 
@@ -149,11 +152,13 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 120) -> 
     raise RuntimeError(f"the server did not answer /health in {timeout}s")
 
 
-def run_locust(config: ServeLoadConfig, url: str, users: int, task: str, folder: Path) -> dict:
-    """One headless locust run; its figures from the stats CSV."""
+def run_locust(
+    config: ServeLoadConfig, url: str, users: int, task: str, folder: Path, seconds: int = 0
+) -> dict:
+    """One headless locust run (`seconds`, else the config's duration); its figures from the stats CSV."""
     prefix = folder / f"u{users}"
     command = [config.locust, "-f", str(USERS_FILE), "--headless", "--host", url]
-    command += ["-u", str(users), "-r", str(users), "-t", f"{config.duration + 2}s"]
+    command += ["-u", str(users), "-r", str(users), "-t", f"{(seconds or config.duration) + 2}s"]
     command += ["--csv", str(prefix), "--only-summary", "--stop-timeout", "30"]
     env = {
         **os.environ,
@@ -282,6 +287,8 @@ def run_serve_load(config: ServeLoadConfig, command: str = "") -> dict:
                 *stack.enter_context(server(config, max_batch, folder / "log")),
                 folder,
             )
+        for url, _, task, folder in servers.values() if config.warmup else ():
+            run_locust(config, url, 4, task, folder, config.warmup)  # first calls, not measured
         for users in config.users:
             runs: dict[int, list[dict]] = {m: [] for m in servers}
             for _ in range(config.repeats):  # the modes alternate: A, B, A, B, ...
@@ -364,6 +371,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-stream", dest="stream", action="store_false")
     parser.add_argument("--no-prepare-thread", dest="prepare_thread", action="store_false")
     parser.add_argument("--repeats", type=int, default=1, help="runs per mode and user count")
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of load before measuring")
     parser.add_argument("--out", default="reports/bench")
     args = parser.parse_args(argv)
     config = ServeLoadConfig(
@@ -377,6 +385,7 @@ def main(argv: list[str] | None = None) -> dict:
         threads=args.threads,
         prepare_thread=args.prepare_thread,
         repeats=args.repeats,
+        warmup=args.warmup,
         stream=args.stream,
         out=args.out,
     )
