@@ -118,19 +118,24 @@ def _finished(events: dict, timeout: float = 20.0) -> None:
         time.sleep(0.01)
 
 
+def _served(batcher: Batcher, texts: str, tokens: int) -> dict[str, str]:
+    """Each one-letter text submitted to the running `batcher`: the text decoded for each."""
+    events = {text: [] for text in texts}
+    batcher.start()
+    try:
+        for text, seen in events.items():
+            batcher.submit(job(text, tokens, seen))
+        _finished(events)
+    finally:
+        batcher.stop()
+    return {text: "".join(e.text for e in seen) for text, seen in events.items()}
+
+
 def test_apart_a_second_thread_encodes_and_a_batch_never_passes_max_batch():
     graphs = SourceGraphs()
     stepper = CachedSeq2SeqStepper(graphs, max_target_length=8, cache_shape=(1, 1, 8, 1, 1))
     batcher = Batcher(TextModel(stepper, TOK, "seq2seq"), max_batch=2, apart=True)
-    events = {text: [] for text in "aekp"}
-    batcher.start()
-    try:
-        for text, seen in events.items():
-            batcher.submit(job(text, 3, seen))
-        _finished(events)
-    finally:
-        batcher.stop()
-    texts = {text: "".join(e.text for e in seen) for text, seen in events.items()}
+    texts = _served(batcher, "aekp", 3)
     assert texts == {"a": "bcd", "e": "fgh", "k": "lmn", "p": "qrs"}
     assert graphs.threads == {("encode", "keras-lm-prepare"), ("decode", "keras-lm-decode")}
     assert max(rows for name, rows in graphs.calls if name == "decode") <= 2
@@ -141,18 +146,7 @@ def test_apart_an_lm_prefills_on_the_second_thread_and_chooses_first_tokens_on_j
     graphs = CountingGraphs()
     model = TextModel(RecurrentLMStepper(graphs, (1, 2)), TOK, "lm")
     batcher = Batcher(model, max_batch=4, apart=True)
-    events = {"a": [], "k": []}
-    batcher.start()
-    try:
-        for text, seen in events.items():
-            batcher.submit(job(text, 4, seen))
-        _finished(events)
-    finally:
-        batcher.stop()
-    assert {text: "".join(e.text for e in seen) for text, seen in events.items()} == {
-        "a": "bcde",
-        "k": "lmno",
-    }
+    assert _served(batcher, "ak", 4) == {"a": "bcde", "k": "lmno"}
 
 
 class FailingSourceGraphs(SourceGraphs):
