@@ -61,6 +61,7 @@ class ServeLoadConfig(Config):
     locust: the locust executable (`make loadtest-venv`).
     threads: the runtime's intra-op threads.
     prepare_thread: the server prefills/encodes on a second thread (`--no-prepare-thread`: not).
+    engine_process: the server decodes in a process of its own (`--no-engine-process`: not).
     repeats: runs per mode and user count, the modes alternating; rows report the median.
     warmup: seconds of load on each server before any measurement (0: none).
     stream: users stream (SSE, TTFT measured) or take whole answers.
@@ -84,6 +85,7 @@ class ServeLoadConfig(Config):
     locust: str = ".venv-locust/bin/locust"
     threads: int = 1  # the other core serves HTTP and runs locust
     prepare_thread: bool = True  # the server's `--no-prepare-thread` when False
+    engine_process: bool = True  # the server's `--no-engine-process` when False
     repeats: int = 1
     warmup: int = 5  # seconds of 4 users per server before measuring (its first runs read low)
     stream: bool = True  # False: whole answers (no TTFT), so tokens/s is the model's, not SSE's
@@ -129,6 +131,7 @@ def server(config: ServeLoadConfig, max_batch: int, log: Path):
     command += ["--max-batch", str(max_batch), "--max-in-flight", "256"]
     command += ["--threads", str(config.threads)]
     command += [] if config.prepare_thread else ["--no-prepare-thread"]
+    command += [] if config.engine_process else ["--no-engine-process"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -238,11 +241,26 @@ def _decode_rate(model, batch: int, steps: int, warm: int = 3) -> float:
 
 
 def rss_mib(pid: int) -> float:
-    """A process's resident set size now, in MiB (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    """The resident set size now of a process and its children (the server's engine), in MiB (Linux)."""
+    kib = 0
+    for process in process_tree(pid):
+        with contextlib.suppress(OSError):  # a child that exited since
+            for line in Path(f"/proc/{process}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    kib += int(line.split()[1])
+    return round(kib / 1024, 1)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux's /proc/PID/task/TID/children)."""
+    tree, todo = [], [pid]
+    while todo:
+        process = todo.pop()
+        tree.append(process)
+        for task in Path(f"/proc/{process}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo += [int(child) for child in (task / "children").read_text().split()]
+    return tree
 
 
 def soak(config: ServeLoadConfig, url: str, pid: int, task: str, folder: Path) -> dict:
@@ -370,6 +388,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-stream", dest="stream", action="store_false")
     parser.add_argument("--no-prepare-thread", dest="prepare_thread", action="store_false")
+    parser.add_argument("--no-engine-process", dest="engine_process", action="store_false")
     parser.add_argument("--repeats", type=int, default=1, help="runs per mode and user count")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of load before measuring")
     parser.add_argument("--out", default="reports/bench")
@@ -384,6 +403,7 @@ def main(argv: list[str] | None = None) -> dict:
         locust=args.locust,
         threads=args.threads,
         prepare_thread=args.prepare_thread,
+        engine_process=args.engine_process,
         repeats=args.repeats,
         warmup=args.warmup,
         stream=args.stream,

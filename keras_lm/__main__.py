@@ -2,4 +2,5 @@
 
 from keras_lm.cli.main import entry
 
-entry()
+if __name__ == "__main__":  # not when a spawned process (the serve engine) imports it
+    entry()

@@ -40,6 +40,12 @@ def register(commands) -> None:
         action="store_false",
         help="prefill/encode on the decode thread, not a second one (ONNX only has one)",
     )
+    serve.add_argument(
+        "--no-engine-process",
+        dest="engine_process",
+        action="store_false",
+        help="decode on threads of the server's process, not in a process of its own",
+    )
     serve.set_defaults(run=run_serve)
 
 
@@ -59,6 +65,7 @@ def run_serve(args) -> int:
         num_threads=args.threads,
         api_key_file=args.api_key_file,
         prepare_thread=args.prepare_thread,
+        engine_process=args.engine_process,
     )
     try:
         import uvicorn

@@ -2,6 +2,6 @@
 
 `build_app(config, model)` (`keras_lm.serving.app`) makes the ASGI app from a `ServeConfig`
 and a loaded bundle; `keras_lm.serving.batcher` decodes every request in flight as one
-batch; `schemas`, `limits` and `metrics` hold the request bodies, the caps and the
+batch, in a process of its own (`keras_lm.serving.engine`); `schemas`, `limits` and `metrics` hold the request bodies, the caps and the
 Prometheus metrics.
 """

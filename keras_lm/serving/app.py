@@ -35,6 +35,7 @@ from keras_lm.inference.text_model import check_texts
 from keras_lm.serving.batcher import Batcher
 from keras_lm.serving.batcher import Job
 from keras_lm.serving.config import ServeConfig
+from keras_lm.serving.engine import EngineProcess
 from keras_lm.serving.limits import Admission
 from keras_lm.serving.limits import BodyLimit
 from keras_lm.serving.limits import error_body
@@ -93,7 +94,9 @@ class Server:
         self.metrics = Metrics()
         self.admission = Admission(config.max_in_flight)
         self.batcher, self.mailbox = None, None
-        if model.task in ("lm", "seq2seq"):
+        if model.task in ("lm", "seq2seq") and config.engine_process:
+            self.batcher = EngineProcess(config, self.metrics)
+        elif model.task in ("lm", "seq2seq"):
             concurrent = getattr(getattr(model, "graphs", None), "concurrent", False)
             apart = config.prepare_thread and concurrent
             self.batcher = Batcher(model, config.max_batch, self.metrics, apart=apart)
@@ -143,11 +146,8 @@ class Server:
             )
         sampling = body.sampling(body.max_tokens)
         events: asyncio.Queue = asyncio.Queue()
-        if self.mailbox is None:  # the app's one event loop, known once a request runs on it
-            self.mailbox = Mailbox(asyncio.get_running_loop())
-        mailbox = self.mailbox
         stream = TextStream(self.model.tokenizer, body.stops())
-        job = Job(ids, sampling, stream, lambda event: mailbox.post(events, event))
+        job = Job(ids, sampling, stream, self._emitter(events))
         self.admission.enter()
         self.metrics.in_flight.inc()
         self.metrics.prompt_tokens.inc(len(ids))
@@ -158,6 +158,16 @@ class Server:
             return await self._whole(request, job, events, kind)
         finally:
             self._done(job)
+
+    def _emitter(self, events: asyncio.Queue):
+        """Where a job's events go: straight to `events`, or through the loop's mailbox
+        when the batcher emits on a thread of its own."""
+        if self.batcher.on_loop:
+            return events.put_nowait
+        if self.mailbox is None:  # the app's one event loop, known once a request runs on it
+            self.mailbox = Mailbox(asyncio.get_running_loop())
+        mailbox = self.mailbox
+        return lambda event: mailbox.post(events, event)
 
     async def _whole(self, request: Request, job: Job, events: asyncio.Queue, kind: str):
         """The answer in one JSON body, once the job's last event has come."""
@@ -193,7 +203,7 @@ class Server:
         """The request is answered or its client gone: its row leaves at the next step, if still there."""
         if job.cancelled:
             return
-        job.cancelled = True
+        self.batcher.cancel(job)
         self.admission.leave()
         self.metrics.in_flight.dec()
 
@@ -234,8 +244,11 @@ def add_routes(app: FastAPI, server: Server, key) -> None:
     """The API's routes; every one but /health needs the API key when there is one."""
 
     @app.get("/health")
-    def health() -> dict:
-        return {"status": "ok", "model": server.name, "task": server.model.task}
+    def health():
+        body = {"status": "ok", "model": server.name, "task": server.model.task}
+        if not getattr(server.batcher, "alive", True):
+            return JSONResponse({**body, "status": "the decoding engine has exited"}, 503)
+        return body
 
     @app.get("/v1/models", dependencies=[key])
     def models() -> dict:

@@ -84,6 +84,7 @@ class Job:
     last: float = 0.0
     rng: np.random.Generator | None = None
     done: bool = False
+    key: int = -1  # its id between the server and an engine process (`keras_lm.serving.engine`)
 
 
 @dataclasses.dataclass
@@ -127,8 +128,14 @@ class Batcher:
                 threading.Thread(target=self._prepare_loop, name="keras-lm-prepare", daemon=True)
             )
 
+    on_loop = False  # jobs' events are emitted on the decode (or prepare) thread
+
     def submit(self, job: Job) -> None:
         self.inbox.put(job)
+
+    def cancel(self, job: Job) -> None:
+        """The client has gone (or has its answer): its row leaves at the next step."""
+        job.cancelled = True
 
     def start(self) -> None:
         for thread in self._threads:
@@ -231,12 +238,11 @@ class Batcher:
             self._join(group)
         if self.jobs:
             if self.metrics is not None:
-                self.metrics.decode_steps.inc()
-                self.metrics.decode_rows.inc(len(self.jobs))
+                self.metrics.step(len(self.jobs))
             logits, self.state = self.stepper.step(self.last, self.state)
             self._take(logits)
         if self.metrics is not None:
-            self.metrics.batch_rows.set(len(self.jobs))
+            self.metrics.batch(len(self.jobs))
 
     def _prepare(self, new: list[Job]) -> Prepared:
         """Prefill `new` together (an LM), or encode them (seq2seq: their first token comes

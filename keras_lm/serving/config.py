@@ -40,6 +40,9 @@ class ServeConfig(Config):
     prepare_thread: bool. Prefill or encode arriving requests on a second thread while the
         batch decodes, where the backend's graphs can run two calls at once (ONNX Runtime);
         False: on the decode thread, between steps.
+    engine_process: bool. Decode in a process of its own (`keras_lm.serving.engine`), so
+        the HTTP server's event loop and the decode threads never wait for one GIL;
+        False: decode threads in the server's process.
     """
 
     RANGES = {
@@ -65,3 +68,4 @@ class ServeConfig(Config):
     api_key_file: str | None = None
     retry_after: int = 1
     prepare_thread: bool = True
+    engine_process: bool = True

@@ -74,6 +74,15 @@ class Metrics:
         self.completion_tokens.inc()
         (self.first_token_seconds if first else self.token_seconds).observe(seconds)
 
+    def step(self, rows: int, steps: int = 1) -> None:
+        """`steps` decode steps were run, of `rows` rows in all."""
+        self.decode_steps.inc(steps)
+        self.decode_rows.inc(rows)
+
+    def batch(self, rows: int) -> None:
+        """The decode batch has `rows` requests now."""
+        self.batch_rows.set(rows)
+
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""
         return generate_latest(self.registry)

@@ -71,7 +71,12 @@ def sse_events(response: httpx.Response) -> list:
 
 def metric(url: str, name: str, headers: dict | None = None) -> float:
     """A metric's value from `/metrics` (the first sample named exactly `name`)."""
-    for line in httpx.get(f"{url}/metrics", headers=headers).text.splitlines():
+    return sample(httpx.get(f"{url}/metrics", headers=headers).text, name)
+
+
+def sample(exposition: str, name: str) -> float:
+    """The first sample named exactly `name` in Prometheus text."""
+    for line in exposition.splitlines():
         if line.startswith(f"{name} "):
             return float(line.split()[1])
     raise KeyError(name)

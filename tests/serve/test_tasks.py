@@ -47,10 +47,12 @@ def post(url: str, route: str, body: dict) -> httpx.Response:
     return httpx.post(f"{url}{route}", json=body, timeout=60)
 
 
-def test_translate_is_the_runtime_translate_alone_and_batched(served):
+@pytest.mark.parametrize("options", [(), ("--no-engine-process",)], ids=["engine", "threads"])
+def test_translate_is_the_runtime_translate_alone_and_batched(served, options):
+    """The same translations whether the server decodes in its engine process or its own threads."""
     from keras_lm.runtime.bundle import load_bundle
 
-    bundle, url = served("tiny-transformer-seq2seq")
+    bundle, url = served("tiny-transformer-seq2seq", (), *options)
     expected = load_bundle(bundle).translate(SOURCES, max_new_tokens=20)
 
     def translate(text: str) -> str:
@@ -106,7 +108,8 @@ def test_tflite_backend_batches_row_by_row_with_the_same_tokens(served):
 
 def test_the_server_imports_no_tensorflow():
     code = (
-        "import sys, keras_lm.cli.serve, keras_lm.serving.app, keras_lm.runtime.bundle\n"
+        "import sys, keras_lm.cli.serve, keras_lm.serving.app, keras_lm.serving.engine\n"
+        "import keras_lm.runtime.bundle\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'keras_hub'))\n"
         "assert not heavy, heavy"
     )
