@@ -204,7 +204,8 @@ def graph_ceiling(
     """Decode tokens/s of the bundle's graphs alone (no server, no HTTP) at each batch size.
 
     The same stepper calls as the server's batcher (prefill or start, join, then `steps`
-    decode steps of every row, after 3 unclocked ones), timed in this process at
+    decode steps of every row, after 3 unclocked ones; a cache sized to those steps where
+    the server sizes one), timed in this process at
     `config.threads` threads; the best of `repeats`: what batching could give at most, to
     set the measured ratios against.
     """
@@ -227,6 +228,9 @@ def _decode_rate(model, batch: int, steps: int, warm: int = 3) -> float:
     if model.task == "seq2seq":
         _, state = stepper.start(*right_pad(prompts), model.tokenizer.specials.start_id)
         steps = min(steps, stepper.max_target_length - 2 - warm)
+    elif getattr(stepper, "sized", False):  # the cache the server sizes for these rows
+        steps = min(steps, stepper.context - 7 - warm)
+        _, state = stepper.prefill(*left_pad(prompts), reach=6 + warm + steps)
     else:
         _, state = stepper.prefill(*left_pad(prompts))
         steps = min(steps, (stepper.context or 10**6) - 7 - warm)

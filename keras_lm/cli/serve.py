@@ -77,7 +77,10 @@ def run_serve(args) -> int:
         ) from err
     from keras_lm.runtime.bundle import load_bundle
 
-    model = load_bundle(config.bundle, config.backend, config.quantization, config.num_threads)
+    where = (config.bundle, config.backend, config.quantization, config.num_threads)
+    model = load_bundle(*where, runtime=not config.engine_process)  # the engine opens the graphs
+    if model.task == "classify" and model.stepper is None:  # classified here: no engine
+        model = load_bundle(*where)
     app = build_app(config, model)
     err_console().print(
         f"serving {config.bundle} ({model.task}) on http://{config.host}:{config.port}"

@@ -119,6 +119,9 @@ class CachedLMStepper(Rows):
         return int(state["next"].max()) >= self.context
 
 
+SLOT_STEP = 16  # a sized cache's slots are a multiple of this: few distinct widths to pool
+
+
 class RuntimeCacheLMStepper(PooledRows):
     """`prefill` then one-token `decode` steps over graphs that return only the new keys/values.
 
@@ -139,7 +142,11 @@ class RuntimeCacheLMStepper(PooledRows):
         self.graphs, self.context = graphs, context
         decode = graphs.inputs("decode")
         self.names = [n[len("past_") :] for n in decode if n.startswith("past_")]
-        self.head_shape = tuple(decode[f"past_{self.names[0]}"][0][1:])  # (H, C, Dh)
+        heads, slots, dim = decode[f"past_{self.names[0]}"][0][1:]  # (H, C, Dh)
+        # A decode graph that takes any number of slots (ONNX) lets a cache be sized to its rows.
+        self.sized = not (isinstance(slots, int) and slots > 0)
+        self.slot_step = SLOT_STEP
+        self.head_shape = (heads, context if self.sized else slots, dim)
         batch = decode["token_ids"][0][0]
         self.batch = batch if isinstance(batch, int) and batch > 0 else None
         self.lengths = sorted(
@@ -149,15 +156,34 @@ class RuntimeCacheLMStepper(PooledRows):
         self._views = views("decode") if views else None
         self._prompts = 0  # prefills so far: the owner of the lent buffers is the latest
 
-    def _new_caches(self, rows: int) -> tuple[dict, int | None]:
-        """Zeroed caches for `rows` rows: the lent buffers at batch 1 when there are some."""
+    def _new_caches(self, rows: int, slots: int) -> tuple[dict, int | None]:
+        """Zeroed caches of `slots` slots for `rows` rows: the lent buffers at batch 1 when
+        there are some."""
         if rows == 1 and self._views and all(f"past_{k}" in self._views for k in self.names):
             self._prompts += 1
             caches = {k: self._views[f"past_{k}"] for k in self.names}
             for cache in caches.values():
                 cache.fill(0.0)
             return caches, self._prompts
-        return {k: np.zeros((rows, *self.head_shape), np.float32) for k in self.names}, None
+        heads, _, dim = self.head_shape
+        return {k: np.zeros((rows, heads, slots, dim), np.float32) for k in self.names}, None
+
+    def cache_slots(self, width: int, reach: int | None) -> int:
+        """The slots a prefill's cache gets: `reach` (the most any of its rows can fill)
+        rounded up to a multiple of `slot_step`, at least the prompt's `width`, at most the
+        context; the context where the graphs need it whole (or `reach` is None).
+
+        >>> class Graphs:
+        ...     names = ["decode", "prefill"]
+        ...     def inputs(self, name):
+        ...         return {"token_ids": ((None, 1), "int32"), "past_key_0": ((None, 2, None, 4), "float32")}
+        >>> RuntimeCacheLMStepper(Graphs(), context=128).cache_slots(width=6, reach=69)
+        80
+        """
+        if not self.sized or reach is None:
+            return self.head_shape[1]
+        wanted = max(width, reach)
+        return min(self.context, -(-wanted // self.slot_step) * self.slot_step)
 
     @classmethod
     def from_facts(cls, graphs, facts: dict) -> RuntimeCacheLMStepper:
@@ -171,7 +197,9 @@ class RuntimeCacheLMStepper(PooledRows):
             raise ValueError(f"a prompt of {longest} tokens is longer than {self.lengths[-1]}")
         return f"prefill_{fits[0]}", fits[0]
 
-    def prefill(self, ids: np.ndarray, mask: np.ndarray):
+    def prefill(self, ids: np.ndarray, mask: np.ndarray, reach: int | None = None):
+        """Prefill the prompts; `reach` (a server's): the most slots any row will fill (its
+        prompt and new tokens), so a sized cache reads no more (None: the whole context)."""
         mask = mask.astype(bool)
         lengths = mask.sum(axis=1).astype(np.int32)
         name, width = self._prefill_graph(int(lengths.max()))
@@ -179,7 +207,7 @@ class RuntimeCacheLMStepper(PooledRows):
         for row, (seq, real) in enumerate(zip(ids, mask, strict=True)):
             right[row, : lengths[row]] = seq[real]
         out = self._run(name, token_ids=right, lengths=lengths)
-        caches, owner = self._new_caches(len(ids))
+        caches, owner = self._new_caches(len(ids), self.cache_slots(width, reach))
         for key in self.names:
             caches[key][:, :, :width] = out[key]
         return out["logits"], {"caches": caches, "next": lengths, "owner": owner}
@@ -223,7 +251,8 @@ class RuntimeCacheLMStepper(PooledRows):
         return {"caches": _take(state["caches"], rows), "next": state["next"][rows]}
 
     def full(self, state: dict) -> bool:
-        return int(state["next"].max()) >= self.context
+        slots = next(iter(state["caches"].values())).shape[2]  # the context, unless sized
+        return int(state["next"].max()) >= slots
 
 
 class RecurrentLMStepper(Rows):

@@ -70,6 +70,11 @@ class TextModel:
     # The ids a language model's prompts start with (`Framing.prompt_head`: Llama's `<s>`).
     prompt_head: tuple[int, ...] = ()
 
+    @property
+    def context(self) -> int | None:
+        """The most tokens a prompt and its continuation may hold (None: no bound)."""
+        return getattr(self.stepper, "context", None)
+
     def __init__(
         self,
         stepper,
@@ -191,7 +196,7 @@ class TextModel:
         whole): the model sees each prompt's last `context` tokens, as it would have anyway;
         one warning says how many tokens of which prompts were dropped.
         """
-        context = getattr(self.stepper, "context", None)
+        context = self.context
         long = [(i, len(row)) for i, row in enumerate(ids) if context and len(row) > context]
         if not long:
             return

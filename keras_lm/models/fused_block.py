@@ -136,9 +136,11 @@ class FusedBlock:
         query, key, value = tf.split(heads, 3, axis=1)  # each (B, H, 1, Dh)
         old = tf.matmul(query, past_key, transpose_b=True) + past_bias  # (B, H, 1, C)
         new = tf.matmul(query, key, transpose_b=True)  # (B, H, 1, 1)
-        weights = tf.nn.softmax(tf.concat([old, new], -1), -1)
-        slots = past_key.shape[2]  # slices, not a SPLIT_V, which XNNPACK does not take
-        out = tf.matmul(weights[..., :slots], past_value) + weights[..., slots:] * value
+        # The step's own score first: both slices then start and end at constants, whatever the
+        # cache's slots (ONNX takes any number), and no SPLIT_V, which XNNPACK does not take.
+        weights = tf.nn.softmax(tf.concat([new, old], -1), -1)
+        new_weights, old_weights = weights[..., :1], weights[..., 1:]
+        out = tf.matmul(old_weights, past_value) + new_weights * value
         return self._project_out(tf.reshape(out, (-1, width)), h.dtype), key, value
 
     def cross_key_value(self, encoded):

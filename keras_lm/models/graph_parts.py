@@ -133,7 +133,13 @@ def last_real(x, lengths):
 
 
 def runtime_cache_signatures(
-    run, heads: tuple[int, int, int], num_layers: int, dtype, batch=None, prefill_lengths=None
+    run,
+    heads: tuple[int, int, int],
+    num_layers: int,
+    dtype,
+    batch=None,
+    prefill_lengths=None,
+    dynamic_slots: bool = False,
 ) -> dict:
     """The runtime-written cache's `decode` and `prefill` (or `prefill_<T>`) `tf.function`s.
 
@@ -144,8 +150,13 @@ def runtime_cache_signatures(
     position; a prompt's pads take position `length`, so positions and the causal mask
     derive from the `lengths` input, which no converter folds into per-length tables),
     and one static-length prefill per `prefill_lengths` (None: one dynamic `prefill`).
+    `dynamic_slots`: `decode` takes caches of any number of slots up to `C` (ONNX), so a
+    runtime may size a batch's cache to what its requests can reach, and each step reads
+    only those slots.
     """
     context = heads[1]
+    if dynamic_slots:
+        heads = (heads[0], None, heads[2])
 
     def prefill(token_ids, lengths):
         positions = tf.minimum(tf.range(tf.shape(token_ids)[1])[None], lengths[:, None])
@@ -160,7 +171,8 @@ def runtime_cache_signatures(
         input_signature=[spec((batch, 1), TOKEN_IDS), spec((batch, 1), "positions"), *past_specs]
     )
     def decode(token_ids, positions, *past):
-        past = [tf.cast(p, dtype) for p in (*past, step_bias(positions, context))]  # no-op in f32
+        slots = tf.shape(past[0])[2] if dynamic_slots else context
+        past = [tf.cast(p, dtype) for p in (*past, step_bias(positions, slots))]  # no-op in f32
         return run(token_ids, positions, past=past)
 
     graphs = {"decode": decode}
@@ -173,8 +185,10 @@ def runtime_cache_signatures(
     return graphs
 
 
-def step_bias(positions, context: int):
-    """A one-token step's additive mask `(B, 1, 1, C)`: 0 on the slots below its position `(B, 1)`."""
+def step_bias(positions, context):
+    """A one-token step's additive mask `(B, 1, 1, C)`: 0 on the slots below its position `(B, 1)`.
+
+    `context` (C) is an int, or a scalar tensor for caches of a dynamic number of slots."""
     slots = tf.range(context)[None, None, None, :]  # (1, 1, 1, C)
     return tf.where(slots < positions[:, None, :, None], 0.0, MASKED)
 

@@ -83,6 +83,7 @@ class BundleModel(TextModel):
         backend: str = "onnx",
         quantization: str = "float32",
         num_threads: int | None = None,
+        runtime: bool = True,
     ):
         bundle = Path(bundle)
         if backend not in BACKENDS:
@@ -101,14 +102,10 @@ class BundleModel(TextModel):
         self.variant = manifest.variant(backend, quantization, bundle)
         paths = variant_files(bundle, manifest, self.variant)  # every check before any open
         tokenizer = load_tokenizer(checked_tokenizer(bundle, manifest))
-        self.graphs = open_graphs(bundle / self.variant.path, self.variant, paths, num_threads)
-        try:
-            stepper = family.make_stepper(self.graphs, manifest.facts, self.variant.contract)
-        except (ValueError, KeyError, IndexError, TypeError) as err:  # facts the graphs lack
-            raise InputError(
-                bundle / "manifest.json",
-                f"variant {self.variant.key} (contract {self.variant.contract}): {err}",
-            ) from err
+        self.graphs = stepper = None
+        if runtime:
+            self.graphs = open_graphs(bundle / self.variant.path, self.variant, paths, num_threads)
+            stepper = self._stepper(family, bundle)
         data = manifest.data
         limit = data.get("max_source_length") if family.bounded_source else None
         super().__init__(stepper, tokenizer, family.task, family.name, limit)
@@ -122,6 +119,21 @@ class BundleModel(TextModel):
         if family.task == "lm":
             self.prompt_head = tuple(Framing.prompt_head(model, tokenizer.specials))
 
+    @property
+    def context(self) -> int | None:
+        if self.stepper is None:  # opened without its runtime: the manifest says
+            return self.manifest.facts.get("context")
+        return getattr(self.stepper, "context", None)
+
+    def _stepper(self, family, bundle: Path):
+        try:
+            return family.make_stepper(self.graphs, self.manifest.facts, self.variant.contract)
+        except (ValueError, KeyError, IndexError, TypeError) as err:  # facts the graphs lack
+            raise InputError(
+                bundle / "manifest.json",
+                f"variant {self.variant.key} (contract {self.variant.contract}): {err}",
+            ) from err
+
     def _class_probabilities(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.graphs.run("classify", token_ids=ids, padding_mask=mask)["probabilities"]
 
@@ -131,6 +143,11 @@ def load_bundle(
     backend: str = "onnx",
     quantization: str = "float32",
     num_threads: int | None = None,
+    runtime: bool = True,
 ) -> BundleModel:
-    """Open `bundle` with `backend` ("onnx" or "tflite") at `quantization`."""
-    return BundleModel(bundle, backend, quantization, num_threads)
+    """Open `bundle` with `backend` ("onnx" or "tflite") at `quantization`.
+
+    `runtime` False: its manifest and tokenizer only (checked as ever), no graphs opened and
+    no stepper, for a process that only encodes and decodes text (`keras-lm serve`'s, whose
+    engine process runs the graphs)."""
+    return BundleModel(bundle, backend, quantization, num_threads, runtime)

@@ -120,7 +120,7 @@ class Server:
         if not ids:
             raise InputError("prompt", "the prompt encodes to no tokens")
         ids = [*self.model.prompt_head, *ids]
-        context = getattr(self.model.stepper, "context", None)
+        context = getattr(self.model, "context", None)
         if context and len(ids) > context:
             raise InputError(
                 "prompt", f"the prompt is {len(ids)} tokens; the model's context is {context}"
@@ -255,7 +255,7 @@ def add_routes(app: FastAPI, server: Server, key) -> None:
         model = server.model
         card = {"id": server.name, "object": "model", "owned_by": "keras-lm", "task": model.task}
         card |= {"family": model.family, "backend": server.config.backend, "route": server.route()}
-        card["context"] = getattr(model.stepper, "context", None)
+        card["context"] = getattr(model, "context", None)
         return {"object": "list", "data": [card]}
 
     @app.get("/metrics", dependencies=[key])

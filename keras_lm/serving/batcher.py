@@ -250,7 +250,12 @@ class Batcher:
         if self.task == "seq2seq":
             state = self.stepper.encode(*right_pad([j.ids for j in new]))
             return Prepared(new, state, np.full(len(new), self.start_id, np.int32))
-        logits, state = self.stepper.prefill(*left_pad([j.ids for j in new]))
+        ids, mask = left_pad([j.ids for j in new])
+        if getattr(self.stepper, "sized", False):  # a cache of the slots these rows can reach
+            reach = max(len(j.ids) + j.sampling.max_new_tokens - 1 for j in new)
+            logits, state = self.stepper.prefill(ids, mask, reach=reach)
+        else:
+            logits, state = self.stepper.prefill(ids, mask)
         return Prepared(new, state, np.zeros(len(new), np.int32), logits)
 
     def _join(self, group: Prepared) -> None:

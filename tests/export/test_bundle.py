@@ -47,10 +47,12 @@ def test_bundle_holds_every_variant_verified_with_hashes(lm_bundle):
 
 def test_tflite_and_onnx_get_runtime_cache_graphs_built_for_them(lm_bundle):
     """The SavedModel keeps the whole-cache graphs; TFLite gets batch-1 static prefill lengths,
-    ONNX a dynamic batch; each decode step is layer norms fused, matmuls, softmax."""
+    ONNX a dynamic batch and number of cache slots; each decode step is layer norms fused,
+    matmuls, softmax."""
     from keras_lm.export.onnx import graph_ops
     from keras_lm.models.graph_parts import prefill_buckets
     from keras_lm.runtime.litert_runner import LiteRTGraphs
+    from keras_lm.runtime.onnx_runner import OnnxGraphs
 
     manifest = json.loads((lm_bundle / "manifest.json").read_text())
     contracts = {(v["format"], v["quantization"]): v["contract"] for v in manifest["variants"]}
@@ -60,6 +62,12 @@ def test_tflite_and_onnx_get_runtime_cache_graphs_built_for_them(lm_bundle):
     lengths = prefill_buckets(manifest["facts"]["context"])
     assert sorted(tflite.names) == sorted(["decode", *(f"prefill_{n}" for n in lengths)])
     assert tflite.inputs("decode")["past_key_0"][0][0] == 1
+    context = manifest["facts"]["context"]
+    assert tflite.inputs("decode")["past_key_0"][0][2] == context  # TFLite: the whole context
+    folder = lm_bundle / "onnx" / "float32"
+    onnx_graphs = OnnxGraphs({n: folder / f"{n}.onnx" for n in ("prefill", "decode")})
+    batch, heads, slots, _ = onnx_graphs.inputs("decode")["past_key_0"][0]
+    assert not isinstance(batch, int) and not isinstance(slots, int)  # ONNX: any batch and slots
     layers = manifest["train_config"]["model"]["num_layers"]
     ops = graph_ops(lm_bundle / "onnx" / "float32" / "decode.onnx")
     assert not {"GlobalAveragePool", "ReduceMean"} & set(ops), ops

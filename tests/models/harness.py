@@ -232,6 +232,44 @@ def check_runtime_cache_graphs(family, model, facts: dict, prompts) -> None:
         assert ("prefill" in graphs.names) == (lengths is None)
         stepper = family.make_stepper(graphs, facts, "runtime_cache")
         assert [generate_lm(stepper, prompts, c) for c in configs] == expected, target
+        if getattr(stepper, "sized", False):
+            check_sized_cache(stepper, prompts)
+
+
+def check_sized_cache(stepper, prompts, steps: int = 5) -> None:
+    """A cache sized to what its rows reach decodes as the whole context's, also joined into
+    a pool of another width (a wider row widens it, a narrower one is zero-padded)."""
+    from keras_lm.inference.decoding import left_pad
+
+    ids, mask = left_pad(prompts)
+    reach = ids.shape[1] + steps
+    stepper.slot_step = 2  # a tiny context: widths in steps of 2, not 16
+    assert stepper.cache_slots(ids.shape[1], reach) < stepper.context  # the test sizes a cache
+
+    def run(states, tokens):
+        state, logits = None, []
+        for part in states:
+            state = stepper.join(state, part)
+        for _ in range(steps):
+            out, state = stepper.step(tokens, state)
+            logits.append(out)
+        return np.stack(logits)
+
+    tokens = np.full(len(prompts), FIRST_ID, np.int32)
+    whole = run([stepper.prefill(ids, mask)[1]], tokens)
+    assert stepper.full(stepper.prefill(ids, mask, reach=reach)[1]) is False
+    sized = run([stepper.prefill(ids, mask, reach=reach)[1]], tokens)
+    np.testing.assert_allclose(sized, whole, atol=1e-5)
+    halves = [slice(0, 1), slice(1, None)]  # a narrow first row, then wider ones; and the reverse
+    for first, second in (
+        (reach, stepper.context),
+        (stepper.context, reach),
+    ):
+        states = [
+            stepper.prefill(ids[rows], mask[rows], reach=r)[1]
+            for rows, r in zip(halves, (first, second), strict=True)
+        ]
+        np.testing.assert_allclose(run(states, tokens), whole, atol=1e-5)
 
 
 def check_runtime_cache_seq2seq_graphs(family, model, facts: dict, sources) -> None:

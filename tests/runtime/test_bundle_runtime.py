@@ -103,6 +103,25 @@ def test_a_changed_file_is_refused(bundles, tmp_path):
         load_bundle(copy, "onnx")
 
 
+def test_a_bundle_opened_without_its_runtime_knows_its_text_and_context_and_runs_nothing(
+    bundles, tmp_path
+):
+    """As `keras-lm serve`'s HTTP process opens it: the engine process runs the graphs."""
+    import shutil
+
+    full = load_bundle(bundles("tiny-transformer-lm"))
+    front = load_bundle(bundles("tiny-transformer-lm"), runtime=False)
+    assert front.graphs is None and front.stepper is None
+    assert front.context == full.context == 32 and front.prompt_head == full.prompt_head
+    assert front.tokenizer.encode(PROMPTS[0]) == full.tokenizer.encode(PROMPTS[0])
+    copy = tmp_path / "bundle"  # its files are still checked before anything is read
+    shutil.copytree(bundles("tiny-transformer-lm"), copy)
+    with open(copy / "onnx" / "float32" / "decode.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(InputError, match="the file changed after export"):
+        load_bundle(copy, "onnx", runtime=False)
+
+
 def test_missing_variant_and_not_a_bundle_are_named(bundles, tmp_path):
     with pytest.raises(InputError, match=r"no onnx/fp16 variant.*tflite/float32"):
         load_bundle(bundles("tiny-transformer-lm"), "onnx", "fp16")

@@ -87,7 +87,9 @@ def runtime_cache_graphs(
     blend splits the graph around the delegate. `prefill_lengths` gives static-length
     `prefill_<T>` graphs (TFLite); None one `prefill` with a dynamic length (ONNX).
     The blocks run as `keras_lm.models.fused_block.FusedBlock`s for `target`
-    ("tflite" or "onnx"): few, large ops, the GELU each converter maps best.
+    ("tflite" or "onnx"): few, large ops, the GELU each converter maps best. ONNX's
+    `decode` takes caches of any number of slots up to `C` (`dynamic_slots`): the server
+    sizes a batch's cache to what its requests can reach.
     """
     graph = TransformerLMGraph(model)
     blocks = [FusedBlock(block, target) for block in graph.blocks]
@@ -112,7 +114,13 @@ def runtime_cache_graphs(
 
     heads = (graph.num_heads, graph.context, graph.head_dim)
     return runtime_cache_signatures(
-        run, heads, graph.num_layers, graph.dtype, batch, prefill_lengths
+        run,
+        heads,
+        graph.num_layers,
+        graph.dtype,
+        batch,
+        prefill_lengths,
+        dynamic_slots=target == "onnx",
     )
 
 
