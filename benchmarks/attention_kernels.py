@@ -217,7 +217,9 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(
             f"--filled {args.filled[0]} {args.filled[1]}: expected 0 <= low <= high < --slots"
         )
-    print("Command: python -m benchmarks.attention_kernels " + shlex.join(argv or sys.argv[1:]))
+    print(
+        f"Command: python -m benchmarks.attention_kernels {shlex.join(argv or sys.argv[1:])}".rstrip()
+    )
     case = Case.random(
         np.random.default_rng(0), args.batch, args.heads, args.head_dim, args.slots, args.filled
     )
