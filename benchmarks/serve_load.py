@@ -267,8 +267,11 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def soak(config: ServeLoadConfig, url: str, pid: int, task: str, folder: Path) -> dict:
-    """16 users for `config.soak` seconds; the server's RSS every 10 s."""
+def soak(
+    config: ServeLoadConfig, url: str, pid: int, task: str, folder: Path, every: float = 10
+) -> dict:
+    """16 users for `config.soak` seconds; the server's RSS every `every` s under load (the first
+    sample idle), and once after (`rss_after_mib`: freed rows, not growth)."""
     soak_config = dataclasses.replace(config, duration=config.soak)
     samples, result = [rss_mib(pid)], {}
     worker = threading.Thread(
@@ -276,13 +279,16 @@ def soak(config: ServeLoadConfig, url: str, pid: int, task: str, folder: Path) -
     )
     worker.start()
     while worker.is_alive():
-        worker.join(timeout=10)
-        samples.append(rss_mib(pid))
-    warm = samples[len(samples) // 10 :] or samples
+        worker.join(timeout=every)
+        if worker.is_alive():
+            samples.append(rss_mib(pid))
+    loaded = samples[1:] or samples
+    warm = loaded[len(loaded) // 10 :] or loaded
     return {
         **result,
         "seconds": config.soak,
         "rss_mib": samples,
+        "rss_after_mib": rss_mib(pid),
         "rss_growth_mib": round(warm[-1] - warm[0], 1),
     }
 
@@ -375,7 +381,8 @@ def markdown(report: dict) -> str:
         s = report["soak"]
         lines.append(
             f"\nSoak: 16 users for {s['seconds']} s, {s['errors']} errors, server RSS "
-            f"{s['rss_mib'][0]} -> {s['rss_mib'][-1]} MiB (growth after warm-up {s['rss_growth_mib']} MiB)"
+            f"{s['rss_mib'][0]} -> {s['rss_mib'][-1]} MiB under load (growth after warm-up "
+            f"{s['rss_growth_mib']} MiB), {s.get('rss_after_mib')} MiB after"
         )
     return "\n".join(lines) + "\n"
 

@@ -173,31 +173,27 @@ class Batcher:
 
     def _arrivals(self) -> list[Job]:
         """The jobs that can join now; waits for one when nothing is decoding."""
-        new: list[Job] = []
-        while len(self.jobs) + len(new) < self.max_batch:
-            try:
-                wait = not self.jobs and not new
-                job = self.inbox.get(block=wait, timeout=0.1 if wait else None)
-            except queue.Empty:
-                break
-            if job is None:
-                break
-            if not job.cancelled:
-                new.append(job)
-        return new
+        room = self.max_batch - len(self.jobs)
+        return [job for job in self._drain(self.inbox, room) if not job.cancelled]
 
     def _prepared(self) -> list[Prepared]:
         """The prepared groups waiting to join; waits for one when nothing is decoding."""
-        groups: list[Prepared] = []
-        while True:
+        return self._drain(self.ready)
+
+    def _drain(self, source: queue.Queue, room: int | None = None) -> list:
+        """What `source` holds now (at most `room`); waits a moment for one when nothing is
+        decoding. None (stop) ends it."""
+        items: list = []
+        while room is None or len(items) < room:
+            wait = not self.jobs and not items
             try:
-                wait = not self.jobs and not groups
-                group = self.ready.get(block=wait, timeout=0.1 if wait else None)
+                item = source.get(block=wait, timeout=0.1 if wait else None)
             except queue.Empty:
-                return groups
-            if group is None:
-                return groups
-            groups.append(group)
+                break
+            if item is None:
+                break
+            items.append(item)
+        return items
 
     def _prepare_loop(self) -> None:
         """The preparing thread: take what arrived (each job holding a row) and prepare it."""

@@ -40,3 +40,29 @@ def test_repeats_report_the_median_run_and_each_repeats_own_ratio():
     assert "| 64 | 16 | 1 | 300.0 |" in text and "| 1 | 16 | 1 | 100.0 |" in text
     assert "16 users 3.0x (3.0x / 3.3x / 3.0x)" in text
     assert "the median of 3 runs" in text
+
+
+def test_the_soak_samples_rss_under_load_and_reports_the_sample_after_apart(monkeypatch, tmp_path):
+    """Growth is measured over the loaded samples: rows freed once the load ends are not growth."""
+    import threading
+    import time
+
+    from benchmarks import serve_load
+
+    done, calls = threading.Event(), []
+
+    def rss(pid):  # idle, then loaded, then after the load
+        calls.append(pid)
+        return 100.0 if len(calls) == 1 else 150.0 if done.is_set() else 200.0
+
+    def locust(*args):
+        time.sleep(0.45)
+        done.set()
+        return {"errors": 0, "tokens_per_s": 1.0}
+
+    monkeypatch.setattr(serve_load, "rss_mib", rss)
+    monkeypatch.setattr(serve_load, "run_locust", locust)
+    config = serve_load.ServeLoadConfig(soak=5)
+    result = serve_load.soak(config, "http://x", 1, "lm", tmp_path, every=0.1)
+    assert result["rss_mib"][0] == 100.0 and set(result["rss_mib"][1:]) == {200.0}
+    assert result["rss_growth_mib"] == 0.0 and result["rss_after_mib"] == 150.0
