@@ -167,7 +167,7 @@ class Distribution:
         digest = hashlib.sha256(config.to_json().encode()).digest()
         # 24-bit pieces: exact in float32, the dtype every collective implementation takes.
         pieces = [int.from_bytes(digest[i : i + 3], "big") for i in range(0, 24, 3)]
-        if not self.agree(pieces):
+        if not self.agree(pieces, settle=True):
             raise DistributeError(
                 "the workers were started with different configs (their hashes differ); start "
                 "every worker with the same --config and --set"
@@ -175,25 +175,35 @@ class Distribution:
 
     def check_agree(self, values: list[int], what: str) -> None:
         """A `DistributeError` unless every worker holds the same `values` (`what` they are)."""
-        if not self.agree(values):
+        if not self.agree(values, settle=True):
             raise DistributeError(
                 f"the workers disagree on {what}; on separate hosts, copy the chief's run "
                 "folder to every worker before restarting"
             )
 
-    def agree(self, values: list[int]) -> bool:
-        """Whether every worker passed the same small integers (below 2**24); a collective."""
+    def agree(self, values: list[int], settle: bool = False) -> bool:
+        """Whether every worker passed the same small integers (below 2**24); a collective.
+
+        `settle`: when they disagree (every worker is about to stop), one more collective
+        first, so no worker exits while another still reads its part of the gather (which
+        then fails with "Socket closed" instead of the verdict); that one's own error is moot.
+        """
         if self.num_workers == 1:
             return True
         import numpy as np
         import tensorflow as tf
 
-        mine = [float(v) for v in values]
-        gathered = self.strategy.gather(
-            self.strategy.run(lambda: tf.constant([mine], tf.float32)), axis=0
-        )
-        table = np.asarray(gathered)
-        return bool((table == table[0]).all())
+        def gather(row):
+            return self.strategy.gather(
+                self.strategy.run(lambda: tf.constant([row], tf.float32)), axis=0
+            )
+
+        table = np.asarray(gather([float(v) for v in values]))
+        same = bool((table == table[0]).all())
+        if settle and not same:
+            with contextlib.suppress(Exception):  # a peer already gone: the verdict stands
+                gather([0.0])
+        return same
 
 
 def replica_batches(dataset, workers: int, worker: int, local: int):
