@@ -32,8 +32,8 @@ from starlette.responses import Response
 
 from keras_lm.errors import InputError
 from keras_lm.inference.text_model import check_texts
-from keras_lm.serving.batcher import Batcher
 from keras_lm.serving.batcher import Job
+from keras_lm.serving.batcher import batcher_for
 from keras_lm.serving.config import ServeConfig
 from keras_lm.serving.engine import EngineProcess
 from keras_lm.serving.limits import Admission
@@ -97,9 +97,7 @@ class Server:
         if model.task in ("lm", "seq2seq") and config.engine_process:
             self.batcher = EngineProcess(config, self.metrics)
         elif model.task in ("lm", "seq2seq"):
-            concurrent = getattr(getattr(model, "graphs", None), "concurrent", False)
-            apart = config.prepare_thread and concurrent
-            self.batcher = Batcher(model, config.max_batch, self.metrics, apart=apart)
+            self.batcher = batcher_for(model, config, self.metrics)
         self.classify_lock = threading.Lock()  # a LiteRT interpreter runs one call at a time
         self.key = read_api_key(config.api_key_file) if config.api_key_file else None
 

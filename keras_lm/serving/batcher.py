@@ -315,3 +315,10 @@ class Batcher:
         self.state = self.stepper.keep(self.state, rows) if rows else None
         self.jobs = [self.jobs[r] for r in rows]
         self.last = self.last[rows]
+
+
+def batcher_for(model, config, metrics=None) -> Batcher:
+    """The batcher a `ServeConfig` asks for: a prepare thread where the graphs may run two
+    calls at once (ONNX Runtime) and `config.prepare_thread` allows one."""
+    concurrent = getattr(getattr(model, "graphs", None), "concurrent", False)
+    return Batcher(model, config.max_batch, metrics, apart=config.prepare_thread and concurrent)

@@ -40,6 +40,7 @@ import time
 from keras_lm.serving.batcher import Batcher
 from keras_lm.serving.batcher import Event
 from keras_lm.serving.batcher import Job
+from keras_lm.serving.batcher import batcher_for
 from keras_lm.serving.config import ServeConfig
 from keras_lm.serving.text import TextStream
 
@@ -225,8 +226,7 @@ def run_engine(config: ServeConfig, conn) -> None:
         conn.send(("failed", f"{type(err).__name__}: {err}"))
         return
     outbox = Outbox(conn)
-    concurrent = getattr(getattr(model, "graphs", None), "concurrent", False)
-    batcher = Batcher(model, config.max_batch, outbox, apart=config.prepare_thread and concurrent)
+    batcher = batcher_for(model, config, outbox)
     sender = threading.Thread(target=outbox.send_loop, name="keras-lm-send", daemon=True)
     sender.start()
     batcher.start()
